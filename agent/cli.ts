@@ -1,0 +1,136 @@
+// `witness-agent`: sync once, watch the CIB, or show what the store holds.
+
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { DEFAULT_DB_PATH, openStore } from '../store/index.ts';
+import { formatCibVersion, type ClusterEvent, type ClusterView } from '../store/types.ts';
+import { defaultViewConfig, parseSharesMap, type ViewConfig } from './config.ts';
+import { makeLogger, type LogLevel } from './log.ts';
+import { syncOnce } from './sync.ts';
+
+interface ConfigFlags {
+  shares?: string;
+  ipResources?: string;
+  ipAgents?: string;
+  witnessAgent?: string;
+}
+
+function splitList(s: string): string[] {
+  return s.split(/[\s,;]+/).filter((x) => x !== '');
+}
+
+export function configFromFlags(f: ConfigFlags): ViewConfig {
+  const cfg = defaultViewConfig();
+  if (f.shares !== undefined && f.shares.trim() !== '') cfg.shares = parseSharesMap(f.shares);
+  if (f.ipResources !== undefined && f.ipResources.trim() !== '') cfg.ipResources = splitList(f.ipResources);
+  if (f.ipAgents !== undefined && f.ipAgents.trim() !== '') cfg.ipAgents = splitList(f.ipAgents);
+  if (f.witnessAgent !== undefined && f.witnessAgent.trim() !== '') cfg.witnessAgent = f.witnessAgent.trim();
+  return cfg;
+}
+
+function addConfigOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--db <path>', 'state store').default(DEFAULT_DB_PATH))
+    .option('--shares <map>', 'share map "SHARE=resource,SHARE2=group"')
+    .option('--ip-resources <ids>', 'resource ids that count as witness IPs (default: every IP agent resource)')
+    .option('--ip-agents <agents>', 'resource agents that are floating IPs (default: IPaddr2, IPaddr, IPv6addr)')
+    .option('--witness-agent <agent>', 'agent of the witness clone (default ocf:witness:witnessd)')
+    .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'));
+}
+
+function describeEvent(e: ClusterEvent): string {
+  const when = new Date(e.at).toISOString();
+  const move = e.from !== null || e.to !== null ? ` ${e.from ?? '-'} -> ${e.to ?? '-'}` : '';
+  return `#${e.seq} ${when} cib ${formatCibVersion(e.cib)} ${e.kind} ${e.subject}${move}`;
+}
+
+function describeView(v: ClusterView): string {
+  const lines = [`CIB ${formatCibVersion(v.cib)}, DC ${v.dc ?? '(none)'}`, 'Nodes:'];
+  for (const n of v.nodes) lines.push(`  ${n.name} (id ${n.id}): ${n.state}`);
+  lines.push('IPs:');
+  if (v.ips.length === 0) lines.push('  (none)');
+  for (const i of v.ips) {
+    const where = i.node ?? 'nowhere';
+    lines.push(`  ${i.address}${i.prefix !== null ? `/${i.prefix}` : ''} (${i.resource}): ${i.started ? 'started' : 'stopped'} on ${where}${i.failed ? ', FAILED' : ''}`);
+  }
+  lines.push('Shares:');
+  if (v.shares.length === 0) lines.push('  (none)');
+  for (const s of v.shares) lines.push(`  ${s.name} (${s.resource}) on ${s.node ?? 'nowhere'}: ${s.ips.join(', ') || 'no IPs'}`);
+  lines.push('Witness instances:');
+  if (v.witness.length === 0) lines.push('  (none)');
+  for (const w of v.witness) lines.push(`  ${w.node} (${w.resource}): ${w.started ? 'started' : 'stopped'}`);
+  return lines.join('\n');
+}
+
+export function buildProgram(): Command {
+  const program = new Command('witness-agent')
+    .description('Follows the Pacemaker CIB and keeps the witness state store (view + events) up to date')
+    .showHelpAfterError();
+
+  addConfigOptions(program.command('sync').description('read the CIB once and record changes'))
+    .option('--cib-file <file>', 'read this CIB file instead of the live CIB (also: $CIB_file)')
+    .option('--json', 'print the result as JSON')
+    .action(async (o: ConfigFlags & { db: string; cibFile?: string; json?: boolean; logLevel: LogLevel }) => {
+      const r = await syncOnce({ db: o.db, cibFile: o.cibFile, config: configFromFlags(o) });
+      if (o.json === true) {
+        process.stdout.write(`${JSON.stringify({ applied: r.applied, cib: r.cib, events: r.events, ms: r.ms })}\n`);
+      } else {
+        process.stdout.write(`synced CIB ${formatCibVersion(r.cib)} in ${r.ms.toFixed(1)} ms: ${r.applied ? `${r.events.length} event(s)` : 'stale, store already newer'}\n`);
+        for (const e of r.events) process.stdout.write(`${describeEvent(e)}\n`);
+      }
+    });
+
+  addConfigOptions(program.command('watch').description('follow CIB changes cluster-wide and sync on each (long-running)'))
+    .option('--poll <ms>', 'poll the CIB every MS instead of subscribing (slow; for nodes without the helper)', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 100) throw new InvalidArgumentError('must be an integer >= 100');
+      return n;
+    })
+    .action(async (o: ConfigFlags & { db: string; logLevel: LogLevel; poll?: number }) => {
+      const { runWatch } = await import('./watch.ts');
+      const logger = makeLogger('witness-agent', o.logLevel);
+      const ac = new AbortController();
+      const stop = (): void => { ac.abort(); };
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+      await runWatch({ db: o.db, config: configFromFlags(o), logger, signal: ac.signal, ...(o.poll !== undefined ? { pollMs: o.poll } : {}) });
+    });
+
+  program
+    .command('show')
+    .description('print the stored cluster view and the last events')
+    .addOption(new Option('--db <path>', 'state store').default(DEFAULT_DB_PATH))
+    .option('--events <n>', 'how many of the last events to show', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a non-negative integer');
+      return n;
+    }, 20)
+    .option('--json', 'print { view, events } as JSON')
+    .action((o: { db: string; events: number; json?: boolean }) => {
+      const store = openStore(o.db, { readonly: true });
+      try {
+        const view = store.readView();
+        const events = store.lastEvents(o.events);
+        if (o.json === true) {
+          process.stdout.write(`${JSON.stringify({ view, events })}\n`);
+          return;
+        }
+        process.stdout.write(view ? `${describeView(view)}\n` : 'no view yet (never synced)\n');
+        process.stdout.write(`Last ${events.length} event(s):\n`);
+        for (const e of events) process.stdout.write(`  ${describeEvent(e)}\n`);
+      } finally {
+        store.close();
+      }
+    });
+  return program;
+}
+
+/** Runs the CLI; errors become one line on stderr and exit status 1. */
+export async function main(argv: string[] = process.argv): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    process.stderr.write(`witness-agent: ${e.message}\n`);
+    process.exitCode = 1;
+  }
+}

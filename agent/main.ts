@@ -1,0 +1,4 @@
+// Entry point of bin/witness-agent.
+import { main } from './cli.ts';
+
+await main();

@@ -1,0 +1,44 @@
+// One sync: CIB XML → typed CIB → view → diff against the stored view → one transaction.
+
+import { performance } from 'node:perf_hooks';
+import { openStore, type Store } from '../store/index.ts';
+import type { CibVersion, ClusterEvent, ClusterView } from '../store/types.ts';
+import { parseCib } from './cib/parse.ts';
+import { readCib } from './cib/source.ts';
+import type { ViewConfig } from './config.ts';
+import { diffViews } from './diff.ts';
+import { deriveView } from './placement.ts';
+
+export interface SyncResult {
+  /** False when the stored view came from a newer CIB revision (another sync won the race). */
+  applied: boolean;
+  events: ClusterEvent[];
+  cib: CibVersion;
+  view: ClusterView;
+}
+
+/** Parses `xml`, derives the view and commits it with its events. Throws CibParseError / StoreError. */
+export function syncXml(store: Store, xml: string, cfg: ViewConfig): SyncResult {
+  const view = deriveView(parseCib(xml), cfg);
+  const { applied, events } = store.commitSync(view, diffViews);
+  return { applied, events, cib: view.cib, view };
+}
+
+export interface SyncOnceOptions {
+  db: string;
+  cibFile?: string | undefined;
+  config: ViewConfig;
+}
+
+/** Reads the CIB (live or file), opens the store and syncs once. */
+export async function syncOnce(opts: SyncOnceOptions): Promise<SyncResult & { ms: number }> {
+  const t0 = performance.now();
+  const xml = await readCib({ cibFile: opts.cibFile });
+  const store = openStore(opts.db);
+  try {
+    const r = syncXml(store, xml, opts.config);
+    return { ...r, ms: performance.now() - t0 };
+  } finally {
+    store.close();
+  }
+}
