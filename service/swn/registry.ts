@@ -1,0 +1,459 @@
+// Witness registrations and the MS-SWN method semantics (§3.1.4), independent of the wire.
+//
+// The in-memory state here is authoritative; the store only gets a copy for listing and audit
+// (through the RegistryObserver). A registration belongs to the DCE/RPC association that created
+// it: its context handle is only valid there, and it is run down when the association ends.
+
+import { randomUUID } from 'node:crypto';
+import net from 'node:net';
+import type { ClusterView } from '../../store/types.ts';
+import {
+  ChangeType,
+  InterfaceState,
+  MessageType,
+  RegisterFlags,
+  WinError,
+  WitnessVersion,
+  type ChangeTypeValue,
+  type MessageTypeValue,
+  type WinErrorValue,
+} from './constants.ts';
+import { DeadlineQueue, type DeadlineEntry } from './deadlines.ts';
+import { buildInterfaceList, type WitnessInterface } from './interfaces.ts';
+import { encodeIpAddrInfoList, encodeResourceChanges, type IpAddrInfo, type ResourceChange } from './messages.ts';
+
+/** 20-byte context handle: u32 attributes (0) + a random GUID. */
+export const HANDLE_SIZE = 20;
+
+export interface Notification {
+  type: MessageTypeValue;
+  /** RESP_ASYNC_NOTIFY.NumberOfMessages. */
+  count: number;
+  /** RESP_ASYNC_NOTIFY.MessageBuffer. */
+  buffer: Buffer;
+  /** What it says, for the audit trail and logs. */
+  summary: string;
+  /** Store event it came from, if any. */
+  eventSeq: number | null;
+  eventAt: number | null;
+}
+
+export interface NotifyResult {
+  status: WinErrorValue;
+  notification: Notification | null;
+}
+
+export interface ClientInfo {
+  /** Association group id. */
+  association: number;
+  remote: string;
+  local: string;
+  identity: string | null;
+}
+
+export interface Registration {
+  key: string;
+  handle: Buffer;
+  version: number;
+  netName: string;
+  shareName: string | null;
+  ipAddress: string;
+  clientName: string;
+  flags: number;
+  /** Seconds; 0 for V1 registrations, which never time out. */
+  keepAliveSec: number;
+  client: ClientInfo;
+  createdAt: number;
+  lastUse: number;
+  notificationsSent: number;
+  pending: PendingNotify | null;
+  /** PendingChangeNotifications (§3.1.1.3): resource changes not yet delivered, in order. */
+  changes: (ResourceChange & { eventSeq: number | null; eventAt: number | null })[];
+  /** The most recent move-type notification not yet delivered (a move keeps only the latest). */
+  move: Notification | null;
+  reaper: DeadlineEntry | null;
+}
+
+interface PendingNotify {
+  resolve: (r: NotifyResult) => void;
+  timeout: DeadlineEntry | null;
+  since: number;
+}
+
+export type RemoveReason = 'unregister' | 'rundown' | 'unused' | 'admin' | 'shutdown';
+
+/** Hooks for persistence and audit; the registry never waits on them. */
+export interface RegistryObserver {
+  added?(r: Registration): void;
+  removed?(r: Registration, reason: RemoveReason): void;
+  updated?(r: Registration): void;
+  delivered?(r: Registration, n: Notification, outcome: 'delivered'): void;
+}
+
+export interface RegistryOptions {
+  /** Cluster names clients may register for (ServerGlobalName); compared case-insensitively. */
+  netNames: readonly string[];
+  /** Name of the node this witnessd runs on. */
+  localNode: string;
+  getView: () => ClusterView | null;
+  /** Unused-registration timeout (MS-SWN <7>: 30 s on Windows Server 2012 R2 and later). */
+  unusedTimeoutMs?: number;
+  now?: () => number;
+  observer?: RegistryObserver;
+}
+
+export interface RegisterRequest {
+  version: number;
+  netName: string | null;
+  shareName?: string | null;
+  ipAddress: string | null;
+  clientName: string | null;
+  flags?: number;
+  keepAliveSec?: number;
+}
+
+export interface RegisterResult {
+  status: WinErrorValue;
+  handle: Buffer;
+  registration: Registration | null;
+}
+
+const NULL_HANDLE = Buffer.alloc(HANDLE_SIZE);
+
+function handleKey(h: Buffer): string {
+  return h.toString('hex');
+}
+
+function newHandle(): Buffer {
+  const b = Buffer.alloc(HANDLE_SIZE);
+  // GUID wire order: Data1, Data2, Data3 little-endian, Data4 as bytes.
+  const hex = randomUUID().replace(/-/g, '');
+  const g = Buffer.from(hex, 'hex');
+  b.writeUInt32LE(g.readUInt32BE(0), 4);
+  b.writeUInt16LE(g.readUInt16BE(4), 8);
+  b.writeUInt16LE(g.readUInt16BE(6), 10);
+  g.copy(b, 12, 8, 16);
+  return b;
+}
+
+/** Canonical text of an address, so "2001:DB8::1" and "2001:db8:0::1" match. */
+export function canonicalAddress(s: string): string | null {
+  const t = s.trim();
+  if (net.isIPv4(t)) return t;
+  if (!net.isIPv6(t)) return null;
+  try {
+    return new URL(`http://[${t}]/`).hostname.slice(1, -1);
+  } catch {
+    return null;
+  }
+}
+
+export class WitnessRegistry {
+  private readonly byKey = new Map<string, Registration>();
+  private readonly opts: RegistryOptions;
+  private readonly now: () => number;
+  private readonly deadlines: DeadlineQueue;
+  private readonly unusedMs: number;
+  private ifWaiters: (() => void)[] = [];
+
+  constructor(opts: RegistryOptions) {
+    this.opts = opts;
+    this.now = opts.now ?? Date.now;
+    this.deadlines = new DeadlineQueue(this.now);
+    this.unusedMs = opts.unusedTimeoutMs ?? 30_000;
+  }
+
+  get size(): number {
+    return this.byKey.size;
+  }
+
+  registrations(): IterableIterator<Registration> {
+    return this.byKey.values();
+  }
+
+  get localNode(): string {
+    return this.opts.localNode;
+  }
+
+  /** The interface list as this node answers it. */
+  interfaces(): WitnessInterface[] {
+    return buildInterfaceList(this.opts.getView(), this.opts.localNode);
+  }
+
+  /**
+   * GetInterfaceList (§3.1.4.1): ERROR_NO_MORE_ITEMS when empty; while no entry is AVAILABLE the
+   * call waits (Samba returns at once; we follow the spec). `signal` ends the wait (cancel,
+   * connection loss); the caller then answers nothing or a fault.
+   */
+  async getInterfaceList(signal?: AbortSignal): Promise<{ status: WinErrorValue; list: WitnessInterface[] }> {
+    for (;;) {
+      const list = this.interfaces();
+      if (list.length === 0) return { status: WinError.NO_MORE_ITEMS, list };
+      if (list.some((i) => i.state === InterfaceState.AVAILABLE)) return { status: WinError.SUCCESS, list };
+      if (signal?.aborted === true) return { status: WinError.NOT_FOUND, list: [] };
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          signal?.removeEventListener('abort', done);
+          resolve();
+        };
+        this.ifWaiters.push(done);
+        signal?.addEventListener('abort', done, { once: true });
+      });
+    }
+  }
+
+  /** Call after the store's view changed: wakes GetInterfaceList waiters (§3.1.6.1). */
+  viewChanged(): void {
+    const w = this.ifWaiters;
+    this.ifWaiters = [];
+    for (const f of w) f();
+  }
+
+  private netNameOk(name: string): boolean {
+    const n = name.toLowerCase();
+    return this.opts.netNames.some((m) => {
+      const c = m.toLowerCase();
+      // Windows sends the short cluster name; FQDN clients send name.domain: accept both forms.
+      return n === c || n.split('.')[0] === c || c.split('.')[0] === n;
+    });
+  }
+
+  /** WitnessrRegister (§3.1.4.2) and WitnessrRegisterEx (§3.1.4.5), checks in the spec's order. */
+  register(req: RegisterRequest, client: ClientInfo, ex: boolean): RegisterResult {
+    const fail = (status: WinErrorValue): RegisterResult => ({ status, handle: NULL_HANDLE, registration: null });
+    // 1. Version first: V1 for Register, V2 for RegisterEx.
+    if (req.version !== (ex ? WitnessVersion.V2 : WitnessVersion.V1)) return fail(WinError.REVISION_MISMATCH);
+    // 2. NULL or empty strings; ShareName may be NULL in RegisterEx.
+    const { netName, ipAddress, clientName } = req;
+    if (netName === null || ipAddress === null || clientName === null) return fail(WinError.INVALID_PARAMETER);
+    if (netName === '' || ipAddress === '' || clientName === '') return fail(WinError.INVALID_PARAMETER);
+    // 3. NetName must be one of ours.
+    if (!this.netNameOk(netName)) return fail(WinError.INVALID_PARAMETER);
+    // 4. The IP must be one of the interfaces (we are a scale-out style cluster: every share is
+    //    reached through the floating IPs), else ERROR_INVALID_STATE.
+    const ip = canonicalAddress(ipAddress);
+    if (ip === null || !this.interfaces().some((i) => i.address === ip)) return fail(WinError.INVALID_STATE);
+    // 5. Share: must be a share we know when a share map is configured; with no map at all there
+    //    is no clustered share to check against, and MS-SWN §3.1.4.5 says to ignore ShareName.
+    let shareName = ex ? (req.shareName ?? null) : null;
+    if (shareName === '') shareName = null;
+    if (shareName !== null) {
+      const shares = this.opts.getView()?.shares ?? [];
+      if (shares.length > 0 && !shares.some((s) => s.name.toLowerCase() === shareName?.toLowerCase())) return fail(WinError.INVALID_STATE);
+    }
+    const now = this.now();
+    const handle = newHandle();
+    const reg: Registration = {
+      key: handleKey(handle),
+      handle,
+      version: req.version,
+      netName,
+      shareName,
+      ipAddress: ip,
+      clientName,
+      flags: ex ? (req.flags ?? 0) & RegisterFlags.IP_NOTIFICATION : 0,
+      keepAliveSec: ex ? (req.keepAliveSec ?? 0) : 0,
+      client,
+      createdAt: now,
+      lastUse: now,
+      notificationsSent: 0,
+      pending: null,
+      changes: [],
+      move: null,
+      reaper: null,
+    };
+    this.byKey.set(reg.key, reg);
+    this.armReaper(reg);
+    this.opts.observer?.added?.(reg);
+    return { status: WinError.SUCCESS, handle, registration: reg };
+  }
+
+  /** Looks a handle up within the caller's association (context handles are association-scoped). */
+  find(handle: Buffer, association: number | null): Registration | null {
+    const r = this.byKey.get(handleKey(handle)) ?? null;
+    if (r && association !== null && r.client.association !== association) return null;
+    return r;
+  }
+
+  findByKey(key: string): Registration | null {
+    return this.byKey.get(key) ?? null;
+  }
+
+  /** WitnessrUnRegister / UnRegisterEx: unknown handle → ERROR_INVALID_PARAMETER (WS2012 R2+, §3.1.4.3). */
+  unregister(handle: Buffer, association: number | null): WinErrorValue {
+    const r = this.find(handle, association);
+    if (!r) return WinError.INVALID_PARAMETER;
+    this.remove(r, 'unregister');
+    return WinError.SUCCESS;
+  }
+
+  /**
+   * Removes a registration; a pending AsyncNotify completes with ERROR_NOT_FOUND (what Windows
+   * clients need to re-register cleanly, and what Samba does).
+   */
+  remove(r: Registration, reason: RemoveReason): void {
+    if (this.byKey.get(r.key) !== r) return;
+    this.byKey.delete(r.key);
+    this.deadlines.cancel(r.reaper);
+    r.reaper = null;
+    const p = r.pending;
+    if (p) {
+      r.pending = null;
+      this.deadlines.cancel(p.timeout);
+      p.resolve({ status: WinError.NOT_FOUND, notification: null });
+    }
+    this.opts.observer?.removed?.(r, reason);
+  }
+
+  /** Association ended (its last connection closed): run down its context handles (§3.1.6.5). */
+  rundown(association: number): number {
+    let n = 0;
+    for (const r of [...this.byKey.values()]) {
+      if (r.client.association === association) {
+        this.remove(r, 'rundown');
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /**
+   * WitnessrAsyncNotify (§3.1.4.4). Resolves when a notification is ready, with ERROR_TIMEOUT
+   * when KeepAliveTimeout passes first (V2 only), or ERROR_NOT_FOUND when the registration goes
+   * away. Clients keep at most one call outstanding (§3.2.4.2); should a second arrive, it
+   * supersedes the first, which completes with ERROR_TIMEOUT so a client simply re-issues it.
+   */
+  asyncNotify(handle: Buffer, association: number | null): Promise<NotifyResult> | NotifyResult {
+    const r = this.find(handle, association);
+    if (!r) return { status: WinError.NOT_FOUND, notification: null };
+    const now = this.now();
+    r.lastUse = now;
+    this.deadlines.cancel(r.reaper);
+    r.reaper = null;
+    if (r.pending) this.finishPending(r, { status: WinError.TIMEOUT, notification: null });
+    const ready = this.take(r);
+    if (ready) {
+      this.afterUse(r);
+      return { status: WinError.SUCCESS, notification: ready };
+    }
+    return new Promise<NotifyResult>((resolve) => {
+      const pending: PendingNotify = { resolve, timeout: null, since: now };
+      r.pending = pending;
+      if (r.version === WitnessVersion.V2) {
+        // KeepAliveTimeout is in seconds (MS-SWN v14 §3.1.4.5). Windows times out even with 0.
+        pending.timeout = this.deadlines.add(now + r.keepAliveSec * 1000, () => {
+          if (r.pending === pending) this.finishPending(r, { status: WinError.TIMEOUT, notification: null });
+        });
+      }
+      this.opts.observer?.updated?.(r);
+    });
+  }
+
+  /** Cancels a pending AsyncNotify (co_cancel / orphaned); the registration stays. */
+  cancelPending(handle: Buffer, association: number | null): boolean {
+    const r = this.find(handle, association);
+    if (!r?.pending) return false;
+    const p = r.pending;
+    r.pending = null;
+    this.deadlines.cancel(p.timeout);
+    this.afterUse(r);
+    return true;
+  }
+
+  private finishPending(r: Registration, result: NotifyResult): void {
+    const p = r.pending;
+    if (!p) return;
+    r.pending = null;
+    this.deadlines.cancel(p.timeout);
+    p.resolve(result);
+    this.afterUse(r);
+  }
+
+  private afterUse(r: Registration): void {
+    r.lastUse = this.now();
+    this.armReaper(r);
+    this.opts.observer?.updated?.(r);
+  }
+
+  /** Unused Registration Timer (§3.1.5.1): no AsyncNotify pending and unused for 30 s → removed. */
+  private armReaper(r: Registration): void {
+    this.deadlines.cancel(r.reaper);
+    r.reaper = this.deadlines.add(r.lastUse + this.unusedMs, () => {
+      r.reaper = null;
+      if (!r.pending && this.byKey.get(r.key) === r) this.remove(r, 'unused');
+    });
+  }
+
+  /** Queues a resource change for a registration (§3.1.6.1) and delivers it if a call waits. */
+  queueChange(r: Registration, change: ResourceChange, eventSeq: number | null = null, eventAt: number | null = null): void {
+    // An opposite change for the same resource still queued is superseded, but order matters to
+    // clients: UNAVAILABLE then AVAILABLE must both be seen, so we only collapse identical repeats.
+    const last = r.changes.at(-1);
+    if (!last || last.resourceName !== change.resourceName || last.changeType !== change.changeType) {
+      r.changes.push({ ...change, eventSeq, eventAt });
+    }
+    this.deliverIfPending(r);
+  }
+
+  /** Sets the pending move-type notification (CLIENT_MOVE, SHARE_MOVE, IP_CHANGE): only the latest is kept. */
+  queueMove(r: Registration, type: MessageTypeValue, list: readonly IpAddrInfo[], summary: string, eventSeq: number | null = null, eventAt: number | null = null): void {
+    r.move = { type, count: 1, buffer: encodeIpAddrInfoList(list), summary, eventSeq, eventAt };
+    this.deliverIfPending(r);
+  }
+
+  private deliverIfPending(r: Registration): void {
+    if (!r.pending) return;
+    const n = this.take(r);
+    if (n) this.finishPending(r, { status: WinError.SUCCESS, notification: n });
+  }
+
+  /** Builds ONE response of one type (§3.1.4.4): resource changes first, then a move. */
+  private take(r: Registration): Notification | null {
+    if (r.changes.length > 0) {
+      // Deliver up to the first repeat of a resource, so UNAVAILABLE and AVAILABLE of one IP go
+      // out as two notifications in order, as Windows clients expect (Samba does the same).
+      const batch: typeof r.changes = [];
+      const seen = new Set<string>();
+      for (const c of r.changes) {
+        if (seen.has(c.resourceName)) break;
+        seen.add(c.resourceName);
+        batch.push(c);
+      }
+      r.changes.splice(0, batch.length);
+      const first = batch[0];
+      const n: Notification = {
+        type: MessageType.RESOURCE_CHANGE,
+        count: batch.length,
+        buffer: encodeResourceChanges(batch),
+        summary: batch.map((c) => `${c.resourceName} ${changeName(c.changeType)}`).join(', '),
+        eventSeq: first?.eventSeq ?? null,
+        eventAt: first?.eventAt ?? null,
+      };
+      this.sent(r, n);
+      return n;
+    }
+    if (r.move) {
+      const n = r.move;
+      r.move = null;
+      this.sent(r, n);
+      return n;
+    }
+    return null;
+  }
+
+  private sent(r: Registration, n: Notification): void {
+    r.notificationsSent++;
+    this.opts.observer?.delivered?.(r, n, 'delivered');
+  }
+
+  /** Ends every registration (daemon shutdown). */
+  close(): void {
+    for (const r of [...this.byKey.values()]) this.remove(r, 'shutdown');
+    this.viewChanged();
+    this.deadlines.close();
+  }
+}
+
+function changeName(t: ChangeTypeValue): string {
+  return t === ChangeType.AVAILABLE ? 'AVAILABLE' : t === ChangeType.UNAVAILABLE ? 'UNAVAILABLE' : 'UNKNOWN';
+}

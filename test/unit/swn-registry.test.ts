@@ -1,0 +1,156 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { ChangeType, InterfaceFlags, InterfaceState, MessageType, WinError, WitnessVersion } from '../../service/swn/constants.ts';
+import { decodeIpAddrInfoList, decodeResourceChanges } from '../../service/swn/messages.ts';
+import { WitnessRegistry, type ClientInfo, type NotifyResult, type RemoveReason } from '../../service/swn/registry.ts';
+import type { ClusterView } from '../../store/types.ts';
+import { ip, view } from '../helpers/views.ts';
+
+const client = (association = 1): ClientInfo => ({ association, remote: '127.0.0.1:40000', local: '127.0.0.1:5999', identity: null });
+
+function setup(v: ClusterView | null = view(1, { ips: [ip('198.18.0.100', 'n1'), ip('198.18.0.101', 'n2')], witness: [{ node: 'n1', resource: 'w:0', started: true }, { node: 'n2', resource: 'w:1', started: true }] })) {
+  let now = 1_000_000;
+  const removed: [string, RemoveReason][] = [];
+  let current = v;
+  const reg = new WitnessRegistry({
+    netNames: ['FILESRV'],
+    localNode: 'n1',
+    getView: () => current,
+    now: () => now,
+    observer: { removed: (r, why) => removed.push([r.clientName, why]) },
+  });
+  return {
+    reg,
+    removed,
+    advance(ms: number) { now += ms; (reg as unknown as { deadlines: { runDue(): void } }).deadlines.runDue(); },
+    setView(nv: ClusterView | null) { current = nv; reg.viewChanged(); },
+  };
+}
+
+const V1 = { version: WitnessVersion.V1, netName: 'FILESRV', ipAddress: '198.18.0.100', clientName: 'CLIENT1' };
+const V2 = { ...V1, version: WitnessVersion.V2, shareName: null, flags: 0, keepAliveSec: 10 };
+
+describe('witness registry: interface list', () => {
+  it('flags INTERFACE_WITNESS only for addresses hosted on another node that runs a witness', async () => {
+    const { reg } = setup();
+    const r = await reg.getInterfaceList();
+    assert.equal(r.status, WinError.SUCCESS);
+    assert.deepEqual(r.list.map((i) => [i.address, i.groupName, i.state, i.flags]), [
+      ['198.18.0.100', 'N1', InterfaceState.AVAILABLE, InterfaceFlags.IPV4],
+      ['198.18.0.101', 'N2', InterfaceState.AVAILABLE, InterfaceFlags.IPV4 | InterfaceFlags.INTERFACE_WITNESS],
+    ]);
+  });
+  it('answers ERROR_NO_MORE_ITEMS when empty and waits while nothing is AVAILABLE', async () => {
+    const empty = setup(view(1));
+    assert.equal((await empty.reg.getInterfaceList()).status, WinError.NO_MORE_ITEMS);
+    const t = setup(view(1, { ips: [ip('198.18.0.100', null)] }));
+    let done = false;
+    const p = t.reg.getInterfaceList().then((r) => { done = true; return r; });
+    await new Promise((res) => setImmediate(res));
+    assert.equal(done, false);
+    t.setView(view(2, { ips: [ip('198.18.0.100', 'n2')] }));
+    const r = await p;
+    assert.equal(r.status, WinError.SUCCESS);
+    assert.equal(r.list[0]?.state, InterfaceState.AVAILABLE);
+  });
+});
+
+describe('witness registry: register', () => {
+  it('checks version first, then NULL/empty strings, NetName, IP, share', () => {
+    const { reg } = setup();
+    assert.equal(reg.register({ ...V1, version: 0, netName: null }, client(), false).status, WinError.REVISION_MISMATCH);
+    assert.equal(reg.register({ ...V1, version: WitnessVersion.V2 }, client(), false).status, WinError.REVISION_MISMATCH);
+    assert.equal(reg.register({ ...V2, version: WitnessVersion.V1 }, client(), true).status, WinError.REVISION_MISMATCH);
+    assert.equal(reg.register({ ...V1, netName: null }, client(), false).status, WinError.INVALID_PARAMETER);
+    assert.equal(reg.register({ ...V1, clientName: '' }, client(), false).status, WinError.INVALID_PARAMETER);
+    assert.equal(reg.register({ ...V1, netName: 'OTHER' }, client(), false).status, WinError.INVALID_PARAMETER);
+    assert.equal(reg.register({ ...V1, ipAddress: '198.18.9.9' }, client(), false).status, WinError.INVALID_STATE);
+    assert.equal(reg.register({ ...V1, ipAddress: 'not-an-ip' }, client(), false).status, WinError.INVALID_STATE);
+    assert.equal(reg.size, 0);
+    const ok = reg.register({ ...V1, netName: 'filesrv.example.test' }, client(), false);
+    assert.equal(ok.status, WinError.SUCCESS);
+    assert.equal(ok.handle.length, 20);
+    assert.notDeepEqual(ok.handle, Buffer.alloc(20));
+    assert.equal(reg.size, 1);
+  });
+  it('rejects an unknown share when shares are configured', () => {
+    const { reg } = setup(view(1, { ips: [ip('198.18.0.100', 'n1')], shares: [{ name: 'Data', resource: 'g1', node: 'n1', ips: ['198.18.0.100'] }] }));
+    assert.equal(reg.register({ ...V2, shareName: 'nope' }, client(), true).status, WinError.INVALID_STATE);
+    assert.equal(reg.register({ ...V2, shareName: 'DATA' }, client(), true).status, WinError.SUCCESS);
+  });
+  it('unregister: unknown handle → ERROR_INVALID_PARAMETER; handles are association-scoped', () => {
+    const { reg } = setup();
+    const { handle } = reg.register(V1, client(1), false);
+    assert.equal(reg.unregister(handle, 2), WinError.INVALID_PARAMETER);
+    assert.equal(reg.unregister(handle, 1), WinError.SUCCESS);
+    assert.equal(reg.unregister(handle, 1), WinError.INVALID_PARAMETER);
+  });
+});
+
+describe('witness registry: AsyncNotify', () => {
+  it('unknown handle → ERROR_NOT_FOUND', () => {
+    const { reg } = setup();
+    assert.deepEqual(reg.asyncNotify(Buffer.alloc(20), 1), { status: WinError.NOT_FOUND, notification: null });
+  });
+  it('times out at KeepAliveTimeout with ERROR_TIMEOUT and the registration survives', async () => {
+    const t = setup();
+    const { handle } = t.reg.register(V2, client(), true);
+    const p = t.reg.asyncNotify(handle, 1) as Promise<NotifyResult>;
+    t.advance(9_999);
+    t.advance(1);
+    assert.deepEqual(await p, { status: WinError.TIMEOUT, notification: null });
+    assert.equal(t.reg.size, 1);
+  });
+  it('delivers a queued resource change, UNAVAILABLE before AVAILABLE as two messages', async () => {
+    const t = setup();
+    const { registration } = t.reg.register(V2, client(), true);
+    assert.ok(registration);
+    t.reg.queueChange(registration, { resourceName: '198.18.0.100', changeType: ChangeType.UNAVAILABLE });
+    t.reg.queueChange(registration, { resourceName: '198.18.0.100', changeType: ChangeType.AVAILABLE });
+    const first = (await t.reg.asyncNotify(registration.handle, 1)).notification;
+    assert.equal(first?.type, MessageType.RESOURCE_CHANGE);
+    assert.deepEqual(decodeResourceChanges(first.buffer, first.count), [{ resourceName: '198.18.0.100', changeType: ChangeType.UNAVAILABLE }]);
+    const second = (await t.reg.asyncNotify(registration.handle, 1)).notification;
+    assert.deepEqual(second && decodeResourceChanges(second.buffer, second.count), [{ resourceName: '198.18.0.100', changeType: ChangeType.AVAILABLE }]);
+  });
+  it('completes a pending call when a move arrives; only the latest move is kept', async () => {
+    const t = setup();
+    const { registration } = t.reg.register(V2, client(), true);
+    assert.ok(registration);
+    t.reg.queueMove(registration, MessageType.CLIENT_MOVE, [{ address: '198.18.0.100', online: true }], 'to n1');
+    t.reg.queueMove(registration, MessageType.CLIENT_MOVE, [{ address: '198.18.0.101', online: true }], 'to n2');
+    const r = await t.reg.asyncNotify(registration.handle, 1);
+    assert.equal(r.notification?.type, MessageType.CLIENT_MOVE);
+    assert.deepEqual(decodeIpAddrInfoList(r.notification.buffer), [{ address: '198.18.0.101', online: true }]);
+    const pending = t.reg.asyncNotify(registration.handle, 1) as Promise<NotifyResult>;
+    t.reg.queueMove(registration, MessageType.SHARE_MOVE, [{ address: '198.18.0.100', online: true }], 'share');
+    assert.equal((await pending).notification?.type, MessageType.SHARE_MOVE);
+  });
+  it('a pending call completes with ERROR_NOT_FOUND when its registration goes away (unregister, rundown)', async () => {
+    const t = setup();
+    const a = t.reg.register(V2, client(1), true);
+    const b = t.reg.register({ ...V2, clientName: 'CLIENT2' }, client(2), true);
+    const pa = t.reg.asyncNotify(a.handle, 1) as Promise<NotifyResult>;
+    const pb = t.reg.asyncNotify(b.handle, 2) as Promise<NotifyResult>;
+    assert.equal(t.reg.unregister(a.handle, 1), WinError.SUCCESS);
+    assert.equal(t.reg.rundown(2), 1);
+    assert.equal((await pa).status, WinError.NOT_FOUND);
+    assert.equal((await pb).status, WinError.NOT_FOUND);
+    assert.deepEqual(t.removed, [['CLIENT1', 'unregister'], ['CLIENT2', 'rundown']]);
+  });
+  it('reaps registrations unused for 30 s, but never one with a call pending', async () => {
+    const t = setup();
+    t.reg.register(V1, client(), false);
+    const busy = t.reg.register({ ...V1, clientName: 'BUSY' }, client(), false);
+    const p = t.reg.asyncNotify(busy.handle, 1);
+    t.advance(29_999);
+    assert.equal(t.reg.size, 2);
+    t.advance(1);
+    assert.equal(t.reg.size, 1);
+    assert.deepEqual(t.removed, [['CLIENT1', 'unused']]);
+    t.advance(120_000);
+    assert.equal(t.reg.size, 1);
+    t.reg.close();
+    assert.equal((await p).status, WinError.NOT_FOUND);
+  });
+});
