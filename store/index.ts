@@ -252,18 +252,19 @@ export class Store {
 }
 
 function migrate(db: Database.Database, file: string): void {
-  const current = db.pragma('user_version', { simple: true }) as number;
-  if (current > SCHEMA_VERSION) {
-    throw new StoreError('version', file, `store ${file} has schema version ${current}, newer than this program's ${SCHEMA_VERSION}; upgrade pacemaker-witness`);
-  }
-  for (let v = current; v < SCHEMA_VERSION; v++) {
-    const sql = MIGRATIONS[v];
-    if (sql === undefined) break;
-    db.transaction(() => {
-      db.exec(sql);
-      db.pragma(`user_version = ${v + 1}`);
-    }).immediate();
-  }
+  // Read user_version inside the IMMEDIATE transaction: two processes opening a new store at once
+  // (the agent and witnessd) must not both apply the same migration.
+  db.transaction(() => {
+    const current = db.pragma('user_version', { simple: true }) as number;
+    if (current > SCHEMA_VERSION) {
+      throw new StoreError('version', file, `store ${file} has schema version ${current}, newer than this program's ${SCHEMA_VERSION}; upgrade pacemaker-witness`);
+    }
+    for (let v = current; v < SCHEMA_VERSION; v++) {
+      const sql = MIGRATIONS[v];
+      if (sql !== undefined) db.exec(sql);
+    }
+    if (current !== SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }).immediate();
 }
 
 /** Opens (and for writers creates and migrates) the store at `file`. Throws StoreError. */

@@ -56,6 +56,52 @@ export const MIGRATIONS: readonly string[] = [
     payload TEXT NOT NULL -- JSON object
   );
   `,
+  // 2: witnessd's registrations (a copy for listing and audit; memory is authoritative) and the
+  // audit trail of every notification attempt. Rows of removed registrations stay for the audit
+  // until retention prunes them.
+  `
+  CREATE TABLE registrations (
+    key TEXT PRIMARY KEY,            -- context handle, hex of its 20 bytes
+    node TEXT NOT NULL,              -- witness node that holds it
+    pid INTEGER NOT NULL,            -- witnessd process that holds it
+    version INTEGER NOT NULL,        -- 0x00010001 (Register) or 0x00020000 (RegisterEx)
+    net_name TEXT NOT NULL,
+    share_name TEXT,
+    ip_address TEXT NOT NULL,
+    client_name TEXT NOT NULL,
+    flags INTEGER NOT NULL,
+    keep_alive INTEGER NOT NULL,     -- seconds; 0 = none
+    association INTEGER NOT NULL,
+    remote TEXT NOT NULL,
+    local TEXT NOT NULL,
+    identity TEXT,
+    created_at INTEGER NOT NULL,
+    last_use INTEGER NOT NULL,
+    pending INTEGER NOT NULL,        -- 1 while an AsyncNotify waits
+    notifications_sent INTEGER NOT NULL,
+    removed_at INTEGER,
+    removed_reason TEXT
+  );
+  CREATE INDEX registrations_live ON registrations(removed_at, node);
+  CREATE TABLE notifications (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    registration TEXT NOT NULL,
+    client_name TEXT NOT NULL,
+    node TEXT NOT NULL,
+    type INTEGER NOT NULL,           -- RESP_ASYNC_NOTIFY.MessageType
+    summary TEXT NOT NULL,
+    event_seq INTEGER,
+    event_at INTEGER,
+    sent_at INTEGER NOT NULL,
+    latency_ms REAL,                 -- sent_at - event_at
+    outcome TEXT NOT NULL            -- delivered | client_gone | timed_out
+  );
+  CREATE INDEX notifications_sent_at ON notifications(sent_at);
+  CREATE TABLE service_state (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

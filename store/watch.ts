@@ -32,11 +32,25 @@ export function watchStore(store: Store, onChange: () => void, opts: StoreWatchO
       onChange();
     }
   };
+  // The WAL write that wakes us can come just before the commit becomes visible (the wal-index
+  // in -shm is updated through mmap, which inotify does not see), so look again shortly after.
+  let settle: NodeJS.Timeout | null = null;
+  const onFsEvent = (): void => {
+    check();
+    if (settle) clearTimeout(settle);
+    settle = setTimeout(() => {
+      check();
+      settle = setTimeout(() => {
+        settle = null;
+        check();
+      }, 20);
+    }, 2);
+  };
   const base = path.basename(store.path);
   let watcher: fs.FSWatcher | null = null;
   try {
     watcher = fs.watch(path.dirname(store.path), (_event, name) => {
-      if (name === null || name.startsWith(base)) check();
+      if (name === null || name.startsWith(base)) onFsEvent();
     });
     watcher.on('error', () => {
       watcher?.close();
@@ -51,6 +65,7 @@ export function watchStore(store: Store, onChange: () => void, opts: StoreWatchO
     close(): void {
       closed = true;
       clearInterval(timer);
+      if (settle) clearTimeout(settle);
       watcher?.close();
     },
   };
