@@ -54,7 +54,7 @@ const STARTING = new Set(['start', 'promote', 'demote', 'migrate_from']);
  * is not running yet, a pending stop is already on its way out.
  */
 export function resourceStateOf(ops: readonly LrmOp[]): ResourceState {
-  const sorted = [...ops].sort((a, b) => rank(a) - rank(b));
+  const sorted = ops.length > 1 ? [...ops].sort((a, b) => rank(a) - rank(b)) : ops;
   let running = false;
   let failed = false;
   for (const op of sorted) {
@@ -146,6 +146,28 @@ function addressParam(p: CibPrimitive): string | undefined {
   return p.type === 'IPv6addr' ? (p.params['ipv6addr'] ?? p.params['ip']) : (p.params['ip'] ?? p.params['ipv6addr'] ?? p.params['ipaddr']);
 }
 
+function ipPredicate(cfg: ViewConfig): (c: PrimitiveCtx) => boolean {
+  const ipAgents = new Set(cfg.ipAgents);
+  const ipIds = cfg.ipResources !== null ? new Set(cfg.ipResources) : null;
+  return (c) => (ipIds !== null ? ipIds.has(c.prim.id) || (c.group !== null && ipIds.has(c.group.id)) : ipAgents.has(agentOf(c.prim)));
+}
+
+/**
+ * The primitives whose operation history the view depends on: the IPs, the witness clone, and
+ * every primitive of a share's resource. parseCib uses it to skip the rest of the status section.
+ */
+export function relevantResources(resources: readonly CibResource[], cfg: ViewConfig): Set<string> {
+  const isIp = ipPredicate(cfg);
+  const shareRoots = new Set(cfg.shares.values());
+  const keep = new Set<string>();
+  for (const c of flatten(resources)) {
+    if (isIp(c) || agentOf(c.prim) === cfg.witnessAgent || shareRoots.has(c.prim.id) || (c.group !== null && shareRoots.has(c.group.id)) || (c.clone !== null && shareRoots.has(c.clone.id))) {
+      keep.add(c.prim.id);
+    }
+  }
+  return keep;
+}
+
 export function deriveView(cib: Cib, cfg: ViewConfig): ClusterView {
   // Nodes: configured ones plus any that only appear in the status section.
   const states = new Map<string, CibNodeState>();
@@ -195,13 +217,11 @@ export function deriveView(cib: Cib, cfg: ViewConfig): ClusterView {
 
   const prims = flatten(cib.resources);
   const placements = new Map<string, Placement>(prims.map((c) => [c.prim.id, placementOf(c.prim)]));
-  const ipAgents = new Set(cfg.ipAgents);
-  const ipIds = cfg.ipResources !== null ? new Set(cfg.ipResources) : null;
+  const isIp = ipPredicate(cfg);
 
   const ips: IpView[] = [];
   for (const c of prims) {
-    const isIp = ipIds !== null ? ipIds.has(c.prim.id) || (c.group !== null && ipIds.has(c.group.id)) : ipAgents.has(agentOf(c.prim));
-    if (!isIp) continue;
+    if (!isIp(c)) continue;
     const raw = addressParam(c.prim);
     const addr = raw !== undefined ? canonicalIp(raw) : null;
     if (!addr) continue; // no usable address configured: nothing a client could use

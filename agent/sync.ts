@@ -7,7 +7,7 @@ import { parseCib } from './cib/parse.ts';
 import { readCib } from './cib/source.ts';
 import type { ViewConfig } from './config.ts';
 import { diffViews } from './diff.ts';
-import { deriveView } from './placement.ts';
+import { deriveView, relevantResources } from './placement.ts';
 
 export interface SyncResult {
   /** False when the stored view came from a newer CIB revision (another sync won the race). */
@@ -19,7 +19,7 @@ export interface SyncResult {
 
 /** Parses `xml`, derives the view and commits it with its events. Throws CibParseError / StoreError. */
 export function syncXml(store: Store, xml: string, cfg: ViewConfig): SyncResult {
-  const view = deriveView(parseCib(xml), cfg);
+  const view = deriveView(parseCib(xml, (resources) => relevantResources(resources, cfg)), cfg);
   const { applied, events } = store.commitSync(view, diffViews);
   return { applied, events, cib: view.cib, view };
 }

@@ -107,20 +107,32 @@ export class Store {
   readonly readonly: boolean;
   readonly db: Database.Database;
 
+  private readonly statements = new Map<string, Database.Statement>();
+
   constructor(file: string, db: Database.Database, readonly: boolean) {
     this.path = file;
     this.db = db;
     this.readonly = readonly;
   }
 
+  /** A prepared statement, prepared once per connection. */
+  stmt(sql: string): Database.Statement {
+    let st = this.statements.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.statements.set(sql, st);
+    }
+    return st;
+  }
+
   /** The last committed view, or null before the first sync. */
   readView(): ClusterView | null {
     try {
-      const meta = this.db.prepare('SELECT cib_admin_epoch, cib_epoch, cib_num_updates, dc FROM view_meta WHERE id = 1').get() as ViewMetaRow | undefined;
+      const meta = this.stmt('SELECT cib_admin_epoch, cib_epoch, cib_num_updates, dc FROM view_meta WHERE id = 1').get() as ViewMetaRow | undefined;
       if (!meta) return null;
-      const nodes = (this.db.prepare('SELECT name, node_id, state FROM nodes ORDER BY name').all() as { name: string; node_id: string; state: string }[])
+      const nodes = (this.stmt('SELECT name, node_id, state FROM nodes ORDER BY name').all() as { name: string; node_id: string; state: string }[])
         .map((r): NodeView => ({ name: r.name, id: r.node_id, state: r.state as NodeState }));
-      const ips = (this.db.prepare('SELECT * FROM ips ORDER BY address, resource').all() as IpRow[]).map(
+      const ips = (this.stmt('SELECT * FROM ips ORDER BY address, resource').all() as IpRow[]).map(
         (r): IpView => ({
           resource: r.resource,
           agent: r.agent,
@@ -134,10 +146,10 @@ export class Store {
           failed: r.failed !== 0,
         }),
       );
-      const shares = (this.db.prepare('SELECT name, resource, node, ips FROM shares ORDER BY name').all() as { name: string; resource: string; node: string | null; ips: string }[]).map(
+      const shares = (this.stmt('SELECT name, resource, node, ips FROM shares ORDER BY name').all() as { name: string; resource: string; node: string | null; ips: string }[]).map(
         (r): ShareView => ({ name: r.name, resource: r.resource, node: r.node, ips: JSON.parse(r.ips) as string[] }),
       );
-      const witness = (this.db.prepare('SELECT node, resource, started FROM witness_instances ORDER BY node, resource').all() as { node: string; resource: string; started: number }[]).map(
+      const witness = (this.stmt('SELECT node, resource, started FROM witness_instances ORDER BY node, resource').all() as { node: string; resource: string; started: number }[]).map(
         (r): WitnessInstanceView => ({ node: r.node, resource: r.resource, started: r.started !== 0 }),
       );
       return {
@@ -165,7 +177,7 @@ export class Store {
       const prev = this.readView();
       if (prev && compareCibVersion(next.cib, prev.cib) < 0) return { applied: false, events: [] };
       const newEvents = diff(prev, next);
-      this.writeView(next, now);
+      this.writeView(next, prev, now);
       const events = newEvents.map((e) => this.insertEvent(e, next.cib, now));
       return { applied: true, events };
     });
@@ -176,29 +188,40 @@ export class Store {
     }
   }
 
-  private writeView(v: ClusterView, now: number): void {
-    const db = this.db;
-    db.prepare(
+  /**
+   * Writes the view. Tables whose content did not change are left alone: most syncs only bump
+   * the CIB revision (a monitor result, an attribute), and rewriting hundreds of rows each time
+   * would dominate a big cluster's sync.
+   */
+  private writeView(v: ClusterView, prev: ClusterView | null, now: number): void {
+    this.stmt(
       `INSERT INTO view_meta (id, cib_admin_epoch, cib_epoch, cib_num_updates, dc, synced_at) VALUES (1, ?, ?, ?, ?, ?)
        ON CONFLICT(id) DO UPDATE SET cib_admin_epoch = excluded.cib_admin_epoch, cib_epoch = excluded.cib_epoch,
        cib_num_updates = excluded.cib_num_updates, dc = excluded.dc, synced_at = excluded.synced_at`,
     ).run(v.cib.adminEpoch, v.cib.epoch, v.cib.numUpdates, v.dc, now);
-    db.prepare('DELETE FROM nodes').run();
-    db.prepare('DELETE FROM ips').run();
-    db.prepare('DELETE FROM shares').run();
-    db.prepare('DELETE FROM witness_instances').run();
-    const insNode = db.prepare('INSERT INTO nodes (name, node_id, state) VALUES (?, ?, ?)');
-    for (const n of v.nodes) insNode.run(n.name, n.id, n.state);
-    const insIp = db.prepare(
-      'INSERT INTO ips (resource, agent, grp, clone, address, family, prefix, node, started, failed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-    );
-    for (const ip of v.ips) {
-      insIp.run(ip.resource, ip.agent, ip.group, ip.clone, ip.address, ip.family, ip.prefix, ip.node, ip.started ? 1 : 0, ip.failed ? 1 : 0);
+    const changed = (a: unknown, b: unknown): boolean => prev === null || JSON.stringify(a) !== JSON.stringify(b);
+    if (changed(prev?.nodes, v.nodes)) {
+      this.stmt('DELETE FROM nodes').run();
+      const ins = this.stmt('INSERT INTO nodes (name, node_id, state) VALUES (?, ?, ?)');
+      for (const n of v.nodes) ins.run(n.name, n.id, n.state);
     }
-    const insShare = db.prepare('INSERT INTO shares (name, resource, node, ips) VALUES (?, ?, ?, ?)');
-    for (const s of v.shares) insShare.run(s.name, s.resource, s.node, JSON.stringify(s.ips));
-    const insWitness = db.prepare('INSERT INTO witness_instances (node, resource, started) VALUES (?, ?, ?)');
-    for (const w of v.witness) insWitness.run(w.node, w.resource, w.started ? 1 : 0);
+    if (changed(prev?.ips, v.ips)) {
+      this.stmt('DELETE FROM ips').run();
+      const ins = this.stmt('INSERT INTO ips (resource, agent, grp, clone, address, family, prefix, node, started, failed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
+      for (const ip of v.ips) {
+        ins.run(ip.resource, ip.agent, ip.group, ip.clone, ip.address, ip.family, ip.prefix, ip.node, ip.started ? 1 : 0, ip.failed ? 1 : 0);
+      }
+    }
+    if (changed(prev?.shares, v.shares)) {
+      this.stmt('DELETE FROM shares').run();
+      const ins = this.stmt('INSERT INTO shares (name, resource, node, ips) VALUES (?, ?, ?, ?)');
+      for (const sh of v.shares) ins.run(sh.name, sh.resource, sh.node, JSON.stringify(sh.ips));
+    }
+    if (changed(prev?.witness, v.witness)) {
+      this.stmt('DELETE FROM witness_instances').run();
+      const ins = this.stmt('INSERT INTO witness_instances (node, resource, started) VALUES (?, ?, ?)');
+      for (const w of v.witness) ins.run(w.node, w.resource, w.started ? 1 : 0);
+    }
   }
 
   private insertEvent(e: NewEvent, cib: CibVersion, now: number): ClusterEvent {
@@ -214,7 +237,7 @@ export class Store {
   /** Events with seq > `seq`, oldest first, at most `limit`. */
   eventsAfter(seq: number, limit = 1000): ClusterEvent[] {
     try {
-      const rows = this.db.prepare('SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?').all(seq, limit) as EventRow[];
+      const rows = this.stmt('SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?').all(seq, limit) as EventRow[];
       return rows.map(rowToEvent);
     } catch (err) {
       throw toStoreError(err, this.path);
@@ -224,7 +247,7 @@ export class Store {
   /** The newest `limit` events, oldest first. */
   lastEvents(limit: number): ClusterEvent[] {
     try {
-      const rows = this.db.prepare('SELECT * FROM (SELECT * FROM events ORDER BY seq DESC LIMIT ?) ORDER BY seq').all(limit) as EventRow[];
+      const rows = this.stmt('SELECT * FROM (SELECT * FROM events ORDER BY seq DESC LIMIT ?) ORDER BY seq').all(limit) as EventRow[];
       return rows.map(rowToEvent);
     } catch (err) {
       throw toStoreError(err, this.path);
@@ -234,7 +257,7 @@ export class Store {
   /** Highest event seq, 0 when there is none. */
   lastSeq(): number {
     try {
-      const row = this.db.prepare('SELECT COALESCE(MAX(seq), 0) AS seq FROM events').get() as { seq: number };
+      const row = this.stmt('SELECT COALESCE(MAX(seq), 0) AS seq FROM events').get() as { seq: number };
       return row.seq;
     } catch (err) {
       throw toStoreError(err, this.path);

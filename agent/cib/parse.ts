@@ -4,13 +4,10 @@
 
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import type { CibVersion } from '../../store/types.ts';
+import { CibParseError } from './errors.ts';
+import { scanStatus } from './status-scan.ts';
 
-export class CibParseError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'CibParseError';
-  }
-}
+export { CibParseError } from './errors.ts';
 
 export interface CibNode {
   id: string;
@@ -161,14 +158,6 @@ function nvpairs(sets: unknown): Record<string, string> {
   return out;
 }
 
-/** Pacemaker ≤ 2.1 writes "true"/"online"; later versions write a timestamp (non-zero = yes). */
-function flag(v: string | null, yes: string): boolean {
-  if (v === null) return false;
-  if (v === yes || v === 'true') return true;
-  const n = Number(v);
-  return Number.isFinite(n) && n > 0;
-}
-
 function parsePrimitive(o: XmlObj): CibPrimitive {
   return {
     kind: 'primitive',
@@ -212,48 +201,33 @@ function parseResources(o: XmlObj): CibResource[] {
   return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
-function parseOp(o: XmlObj): LrmOp {
-  return {
-    id: str(o, 'id') ?? '',
-    operationKey: str(o, 'operation_key') ?? '',
-    operation: str(o, 'operation') ?? '',
-    rc: num(o, 'rc-code', -1),
-    opStatus: num(o, 'op-status', 0),
-    interval: num(o, 'interval', 0),
-    callId: num(o, 'call-id', -1),
-    lastRcChange: num(o, 'last-rc-change', 0),
-  };
-}
-
-function parseNodeState(o: XmlObj): CibNodeState {
-  const lrm = obj(o['lrm']);
-  const lrmResources = list(obj(lrm['lrm_resources'])['lrm_resource']);
-  return {
-    id: str(o, 'id') ?? '',
-    uname: str(o, 'uname') ?? '',
-    inCcm: flag(str(o, 'in_ccm'), 'true'),
-    crmdOnline: flag(str(o, 'crmd'), 'online'),
-    join: str(o, 'join') ?? 'down',
-    expected: str(o, 'expected') ?? 'down',
-    origin: str(o, 'crm-debug-origin') ?? '',
-    attributes: nvpairs(obj(o['transient_attributes'])['instance_attributes']),
-    resources: lrmResources.map((r) => ({
-      id: str(r, 'id') ?? '',
-      cls: str(r, 'class') ?? '',
-      provider: str(r, 'provider'),
-      type: str(r, 'type') ?? '',
-      ops: list(r['lrm_rsc_op']).map(parseOp),
-    })),
-  };
-}
-
-/** Parses a whole CIB document (`cibadmin --query` output or a CIB file). */
-export function parseCib(xml: string): Cib {
+function parseDocument(xml: string, what: string): XmlObj {
   const valid = XMLValidator.validate(xml);
   if (valid !== true) {
-    throw new CibParseError(`CIB is not well-formed XML: ${valid.err.msg} (line ${valid.err.line}, column ${valid.err.col})`);
+    throw new CibParseError(`${what} is not well-formed XML: ${valid.err.msg} (line ${valid.err.line}, column ${valid.err.col})`);
   }
-  const doc = obj(parser.parse(xml));
+  return obj(parser.parse(xml));
+}
+
+/**
+ * Decides which primitives' operation history to keep, given the configured resources. A real
+ * status section holds every resource's probe result on every node (32 nodes × 1,000 resources
+ * is 18 MB of XML); the witness needs only its IPs, shares and its own clone.
+ */
+export type StatusFilter = (resources: readonly CibResource[]) => ReadonlySet<string>;
+
+/**
+ * Parses a whole CIB document (`cibadmin --query` output or a CIB file). With a `filter`, only
+ * the operation history of the primitives it keeps is parsed (see StatusFilter).
+ */
+export function parseCib(xml: string, filter?: StatusFilter): Cib {
+  // The configuration (small, varied) goes through fast-xml-parser; the status section (huge,
+  // regular) through scanStatus. Split at the <status> that follows </configuration>.
+  const confEnd = xml.lastIndexOf('</configuration>');
+  const statusStart = confEnd >= 0 ? xml.indexOf('<status', confEnd) : -1;
+  const statusEnd = xml.lastIndexOf('</status>');
+  const hasStatus = statusStart >= 0 && statusEnd > statusStart;
+  const doc = parseDocument(hasStatus ? `${xml.slice(0, statusStart)}</cib>` : xml, 'CIB');
   if (!('cib' in doc)) {
     const root = Object.keys(doc).find((k) => !k.startsWith('?')) ?? '(none)';
     throw new CibParseError(`not a CIB: the root element is <${root}>, expected <cib>`);
@@ -261,20 +235,24 @@ export function parseCib(xml: string): Cib {
   const cib = obj(doc['cib']);
   const epoch = str(cib, 'epoch');
   if (epoch === null) throw new CibParseError('not a CIB: <cib> has no epoch attribute');
+  if (hasStatus && !/^\s*<\/cib>\s*$/.test(xml.slice(statusEnd + '</status>'.length))) {
+    throw new CibParseError('CIB is not well-formed: unexpected content after </status>');
+  }
   const conf = obj(cib['configuration']);
-  const props: Record<string, string> = nvpairs(obj(conf['crm_config'])['cluster_property_set']);
+  const resources = parseResources(obj(conf['resources']));
+  const status = hasStatus ? scanStatus(xml.slice(statusStart, statusEnd + '</status>'.length), filter ? filter(resources) : null) : [];
   return {
     version: { adminEpoch: num(cib, 'admin_epoch'), epoch: num(cib, 'epoch'), numUpdates: num(cib, 'num_updates') },
     dcUuid: str(cib, 'dc-uuid'),
     haveQuorum: str(cib, 'have-quorum') === '1' || str(cib, 'have-quorum') === 'true',
-    properties: props,
+    properties: nvpairs(obj(conf['crm_config'])['cluster_property_set']),
     nodes: list(obj(conf['nodes'])['node']).map((n) => ({
       id: str(n, 'id') ?? '',
       uname: str(n, 'uname') ?? '',
       type: str(n, 'type') ?? 'member',
       attributes: nvpairs(n['instance_attributes']),
     })),
-    resources: parseResources(obj(conf['resources'])),
-    status: list(obj(cib['status'])['node_state']).map(parseNodeState),
+    resources,
+    status,
   };
 }

@@ -1,0 +1,6 @@
+export class CibParseError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CibParseError';
+  }
+}
