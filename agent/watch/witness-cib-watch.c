@@ -110,6 +110,9 @@ int main(void)
     int rc;
 
     signal(SIGPIPE, SIG_IGN);
+    /* Pacemaker's client libraries expect their logging (and crm_system_name) initialised, as
+     * every Pacemaker command-line tool does; messages go to stderr only with PCMK_debug. */
+    crm_log_cli_init("witness-cib-watch");
     cib = cib_new();
     if (cib == NULL) {
         fprintf(stderr, "witness-cib-watch: cannot create a CIB connection object\n");
@@ -134,6 +137,8 @@ int main(void)
     schedule_emit(); /* the first frame: the CIB as it is now */
     g_main_loop_run(loop);
     g_main_loop_unref(loop);
+    loop = NULL;
+    cib->cmds->set_connection_dnotify(cib, NULL);
     cib->cmds->signoff(cib);
     cib_delete(cib);
     return exit_status;
