@@ -85,14 +85,22 @@ export function buildProgram(): Command {
       if (!Number.isInteger(n) || n < 100) throw new InvalidArgumentError('must be an integer >= 100');
       return n;
     })
-    .action(async (o: ConfigFlags & { db: string; logLevel: LogLevel; poll?: number }) => {
+    .option('--ready-file <file>', 'create this file once the first sync is done (for supervisors)')
+    .action(async (o: ConfigFlags & { db: string; logLevel: LogLevel; poll?: number; readyFile?: string }) => {
       const { runWatch } = await import('./watch.ts');
       const logger = makeLogger('witness-agent', o.logLevel);
       const ac = new AbortController();
       const stop = (): void => { ac.abort(); };
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
-      await runWatch({ db: o.db, config: configFromFlags(o), logger, signal: ac.signal, ...(o.poll !== undefined ? { pollMs: o.poll } : {}) });
+      await runWatch({
+        db: o.db,
+        config: configFromFlags(o),
+        logger,
+        signal: ac.signal,
+        ...(o.poll !== undefined ? { pollMs: o.poll } : {}),
+        ...(o.readyFile !== undefined ? { readyFile: o.readyFile } : {}),
+      });
     });
 
   program

@@ -221,6 +221,8 @@ export interface RunWatchOptions {
   signal?: AbortSignal;
   pollMs?: number;
   helper?: string;
+  /** Created once the first CIB is synced, removed on exit: the OCF agent's start waits for it. */
+  readyFile?: string;
 }
 
 /** Runs until `signal` aborts: every CIB frame is synced into the store. */
@@ -255,6 +257,7 @@ export async function runWatch(opts: RunWatchOptions): Promise<void> {
               }
               if (!ready) {
                 ready = true;
+                if (opts.readyFile !== undefined) fs.writeFileSync(opts.readyFile, `${process.pid}\n`);
                 logger.info({ db: opts.db }, 'watching');
               }
             } catch (err) {
@@ -269,5 +272,6 @@ export async function runWatch(opts: RunWatchOptions): Promise<void> {
   } finally {
     (stream as CibStream | null)?.close();
     store.close();
+    if (opts.readyFile !== undefined) fs.rmSync(opts.readyFile, { force: true });
   }
 }

@@ -23,7 +23,7 @@ PREFIX=${PWCI_PREFIX:-pwci}
 BASE=${PWCI_BASE:-/tmp/pwci}
 NET=198.18.0
 HUB=$PREFIX-hub
-PRIVATE_DIRS=(/etc/corosync /var/lib/corosync /var/log/corosync /var/lib/pacemaker /var/log/pacemaker /var/lib/pacemaker-witness)
+PRIVATE_DIRS=(/etc/corosync /var/lib/corosync /var/log/corosync /var/lib/pacemaker /var/log/pacemaker /var/lib/pacemaker-witness /var/log/pacemaker-witness)
 
 fail() { echo "harness: $*" >&2; exit 1; }
 nsname() { echo "$PREFIX-n$1"; }

@@ -1,0 +1,89 @@
+// Issue 2 on a real cluster: three Pacemaker nodes in network namespaces, the agent created with
+// pcs as a clone, an IPaddr2 resource moved and its node killed; every surviving node's store
+// must show what happened.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import type { ClusterEvent } from '../../store/types.ts';
+import { harness, onNode, requireBuild, ROOT, sh, show, until } from './harness.ts';
+
+const VIP = '198.18.0.100';
+const NODES = [1, 2, 3];
+
+/** The events about VIP, reduced to where it went: ip_moved A>B counts as leaving A and reaching B. */
+function trail(events: ClusterEvent[], afterSeq: number): string[] {
+  return events.filter((e) => e.seq > afterSeq && e.subject === VIP).map((e) => `${e.kind} ${e.from ?? '-'}>${e.to ?? '-'}`);
+}
+
+function leftAndArrived(t: string[], from: string, to: string): boolean {
+  const moved = t.includes(`ip_moved ${from}>${to}`);
+  const split = t.indexOf(`ip_offline ${from}>-`) >= 0 && t.indexOf(`ip_online ->${to}`) > t.indexOf(`ip_offline ${from}>-`);
+  return moved || split;
+}
+
+describe('witness agent on a real 3-node Pacemaker cluster', { timeout: 300_000 }, () => {
+  before(async () => {
+    requireBuild();
+    await harness('down');
+    const up = await harness('up', '3');
+    assert.equal(up.code, 0, up.stderr);
+    const inst = await sh('bash', [path.join(ROOT, 'ocf/install.sh')]);
+    assert.equal(inst.code, 0, inst.stderr);
+    // Keep resources where they are once placed, so clearing a move does not move them back.
+    await onNode(1, 'crm_attribute', '-t', 'rsc_defaults', '-n', 'resource-stickiness', '-v', '100');
+    await onNode(1, 'pcs', 'resource', 'create', 'witness', 'ocf:witness:witnessd', 'netname=FILESRV', 'clone');
+    await onNode(1, 'pcs', 'resource', 'create', 'vip', 'ocf:heartbeat:IPaddr2', `ip=${VIP}`, 'cidr_netmask=24', 'nic=eth0', 'op', 'monitor', 'interval=5s');
+    await onNode(1, 'crm_resource', '--wait', '--timeout=90');
+  });
+  after(async () => {
+    await harness('down');
+  });
+
+  it('every node knows where the IP runs and where the witness runs', async () => {
+    for (const k of NODES) {
+      const s = await until(`node ${k}'s store to show the VIP and 3 witness instances`, 30_000, async () => {
+        const st = await show(k);
+        return st?.view?.ips.some((i) => i.address === VIP && i.started) === true && st.view.witness.length === 3 ? st : null;
+      });
+      assert.deepEqual(s.view?.nodes.map((n) => [n.name, n.state]), [['n1', 'online'], ['n2', 'online'], ['n3', 'online']]);
+      assert.deepEqual(s.view?.witness.map((w) => w.node), ['n1', 'n2', 'n3']);
+    }
+  });
+
+  it('a move is recorded on every node; killing the IP\'s node is recorded on every survivor', async () => {
+    const a = (await onNode(1, 'crm_resource', '--locate', '-r', 'vip', '-Q')).trim();
+    const b = ['n1', 'n2', 'n3'].find((n) => n !== a) ?? 'n1';
+    const before = new Map<number, number>();
+    for (const k of NODES) before.set(k, (await show(k))?.events.at(-1)?.seq ?? 0);
+
+    await onNode(1, 'crm_resource', '--move', '-r', 'vip', '-N', b);
+    for (const k of NODES) {
+      await until(`node ${k} to record the move ${a}→${b}`, 30_000, async () => {
+        const st = await show(k);
+        return st && leftAndArrived(trail(st.events, before.get(k) ?? 0), a, b);
+      });
+    }
+    await onNode(1, 'crm_resource', '--clear', '-r', 'vip');
+    await onNode(1, 'crm_resource', '--wait', '--timeout=60');
+
+    // Power cut on the node that holds the IP now.
+    const kb = Number(b.slice(1));
+    const survivors = NODES.filter((k) => k !== kb);
+    for (const k of survivors) before.set(k, (await show(k))?.events.at(-1)?.seq ?? 0);
+    const killed = await harness('kill', String(kb));
+    assert.equal(killed.code, 0, killed.stderr);
+    for (const k of survivors) {
+      const s = await until(`node ${k} to record the loss of ${b} and the IP's recovery`, 60_000, async () => {
+        const st = await show(k);
+        if (!st) return null;
+        const fresh = st.events.filter((e) => e.seq > (before.get(k) ?? 0));
+        const lost = fresh.some((e) => e.kind === 'node_lost' && e.subject === b);
+        const t = trail(st.events, before.get(k) ?? 0);
+        const c = st.view?.ips.find((i) => i.address === VIP)?.node ?? null;
+        return lost && c !== null && c !== b && leftAndArrived(t, b, c) ? st : null;
+      });
+      assert.equal(s.view?.nodes.find((n) => n.name === b)?.state, 'lost');
+      assert.ok(!s.view?.witness.some((w) => w.node === b), 'the dead node runs no witness');
+    }
+  });
+});

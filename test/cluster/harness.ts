@@ -1,0 +1,65 @@
+// TypeScript side of test/cluster/harness.sh, for node:test files.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ClusterEvent, ClusterView } from '../../store/types.ts';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const HARNESS = path.join(ROOT, 'test/cluster/harness.sh');
+
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function sh(cmd: string, args: string[], timeoutMs = 120_000): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+export async function harness(...args: string[]): Promise<Run> {
+  return sh('bash', [HARNESS, ...args], 180_000);
+}
+
+/** Runs a command on node k and fails loudly when it fails. */
+export async function onNode(k: number, ...cmd: string[]): Promise<string> {
+  const r = await harness('exec', String(k), ...cmd);
+  if (r.code !== 0) throw new Error(`node ${k}: ${cmd.join(' ')} → exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+export interface Shown {
+  view: ClusterView | null;
+  events: ClusterEvent[];
+}
+
+export const STORE = '/var/lib/pacemaker-witness/state.db';
+
+/** The node's store as `witness-agent show --json` prints it (null while it does not exist yet). */
+export async function show(k: number): Promise<Shown | null> {
+  const r = await harness('exec', String(k), path.join(ROOT, 'bin/witness-agent'), 'show', '--json', '--events', '200', '--db', STORE);
+  if (r.code !== 0) return null;
+  return JSON.parse(r.stdout) as Shown;
+}
+
+export async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | null | undefined | false>): Promise<T> {
+  const t0 = Date.now();
+  for (;;) {
+    const v = await probe();
+    if (v !== null && v !== undefined && v !== false) return v;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export function requireBuild(): void {
+  if (!fs.existsSync(path.join(ROOT, 'dist/ocf/witnessd-main.js')) || !fs.existsSync(path.join(ROOT, 'agent/watch/witness-cib-watch'))) {
+    throw new Error('the build is missing: run `npm run build` (or `npm test`, which runs .ci/setup) first');
+  }
+}
