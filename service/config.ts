@@ -103,7 +103,7 @@ function readFileConfig(file: string): FileConfig {
     throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
   }
   try {
-    const v = JSON.parse(text) as unknown;
+    const v: unknown = JSON.parse(text);
     if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not a JSON object');
     return v as FileConfig;
   } catch (err) {
