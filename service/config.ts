@@ -105,7 +105,7 @@ function readFileConfig(file: string): FileConfig {
   try {
     const v: unknown = JSON.parse(text);
     if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not a JSON object');
-    return v as FileConfig;
+    return v;
   } catch (err) {
     throw new ConfigError(`config file ${file} is not valid: ${(err as Error).message}`);
   }
