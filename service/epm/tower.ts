@@ -3,7 +3,7 @@
 // count, then per floor a u16 LHS length + LHS bytes and a u16 RHS length + RHS bytes, all
 // little-endian except the TCP port and IP address (network order).
 
-import { uuidFromWire, uuidToWire } from './uuid.ts';
+import { uuidFromWire, uuidToWire } from '../rpc/uuid.ts';
 
 export const ProtocolId = {
   UUID: 0x0d,

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { buildTcpTower, NDR_SYNTAX, parseFloors, parseMapTower, TowerError } from '../../service/epm/tower.ts';
-import { uuidFromWire, uuidToWire } from '../../service/epm/uuid.ts';
+import { uuidFromWire, uuidToWire } from '../../service/rpc/uuid.ts';
 
 const hexFile = (f: string): Buffer => Buffer.from(fs.readFileSync(new URL(`../fixtures/epm/${f}`, import.meta.url), 'utf8').trim(), 'hex');
 // The 75-byte tower inside Samba's ept_map response (00-test-ifl frame 10): witness v1.1, NDR, TCP 49155, 198.18.0.1.

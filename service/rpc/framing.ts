@@ -1,0 +1,62 @@
+// TCP byte stream → whole DCE/RPC fragments. Bounded: a fragment longer than `maxFragment`, or a
+// header that cannot be one, is an error before anything is buffered for it.
+
+import { RpcDecodeError } from './errors.ts';
+import { HEADER_SIZE } from './pdu.ts';
+
+export class Deframer {
+  private pending: Buffer[] = [];
+  private buffered = 0;
+  private readonly maxFragment: number;
+
+  constructor(maxFragment: number) {
+    this.maxFragment = maxFragment;
+  }
+
+  /** Bytes received but not yet part of a whole fragment. */
+  get bufferedBytes(): number {
+    return this.buffered;
+  }
+
+  /** Feeds a chunk; returns every fragment it completes (possibly none, possibly several). */
+  push(chunk: Buffer): Buffer[] {
+    if (chunk.length > 0) {
+      this.pending.push(chunk);
+      this.buffered += chunk.length;
+    }
+    const out: Buffer[] = [];
+    while (this.buffered >= HEADER_SIZE) {
+      const head = this.peek(HEADER_SIZE);
+      if (head[0] !== 5) throw new RpcDecodeError(`not a DCE/RPC fragment: rpc_vers ${head[0] ?? 0}`);
+      const len = head.readUInt16LE(8);
+      if (len < HEADER_SIZE) throw new RpcDecodeError(`frag_length ${len} is shorter than the header`);
+      if (len > this.maxFragment) throw new RpcDecodeError(`frag_length ${len} exceeds the ${this.maxFragment}-byte limit`);
+      if (this.buffered < len) break;
+      out.push(this.take(len));
+    }
+    return out;
+  }
+
+  private peek(n: number): Buffer {
+    const first = this.pending[0];
+    if (first && first.length >= n) return first.subarray(0, n);
+    this.pending = [Buffer.concat(this.pending)];
+    return (this.pending[0] ?? Buffer.alloc(0)).subarray(0, n);
+  }
+
+  private take(n: number): Buffer {
+    const first = this.pending[0];
+    let frag: Buffer;
+    if (first && first.length >= n) {
+      frag = first.subarray(0, n);
+      if (first.length === n) this.pending.shift();
+      else this.pending[0] = first.subarray(n);
+    } else {
+      const all = Buffer.concat(this.pending);
+      frag = all.subarray(0, n);
+      this.pending = all.length > n ? [all.subarray(n)] : [];
+    }
+    this.buffered -= n;
+    return frag;
+  }
+}

@@ -1,0 +1,42 @@
+// What an RPC interface (the witness, the endpoint mapper) registers with the server. The RPC
+// core knows nothing of either: it hands each call's stub to the handler for its opnum and sends
+// back the stub the handler returns, or a fault.
+
+export interface CallContext {
+  /** Association group id: context handles are valid within it. */
+  association: number;
+  connection: number;
+  callId: number;
+  opnum: number;
+  /** "address:port" of the client and of our end of the connection. */
+  remote: string;
+  local: string;
+  localAddress: string;
+  localPort: number;
+  /** Object UUID of the request, when the client sent one (PFC_OBJECT_UUID). */
+  object: string | null;
+  /** Aborted when the call is cancelled (co_cancel), orphaned, or its connection closes. */
+  signal: AbortSignal;
+}
+
+export type OpHandler = (stub: Buffer, ctx: CallContext) => Buffer | Promise<Buffer>;
+
+export interface RpcInterfaceDef {
+  name: string;
+  uuid: string;
+  versionMajor: number;
+  versionMinor: number;
+  ops: ReadonlyMap<number, OpHandler>;
+  /** The association's last connection closed: free its context handles. */
+  rundown?(association: number): void;
+}
+
+/** Thrown by a handler to answer with a fault PDU carrying `status`. */
+export class RpcFault extends Error {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    this.name = 'RpcFault';
+    this.status = status;
+  }
+}

@@ -1,0 +1,383 @@
+// Connection-oriented DCE/RPC PDUs (C706 chapter 12, MS-RPCE §2.2.2): parsePdu(buf) → typed
+// PDU, serializePdu(pdu) → bytes. Little-endian data representation only: every client we serve
+// (Windows, Samba, cifs.ko's helper) sends it, and a big-endian request is refused cleanly.
+//
+// Layout: a 16-byte common header (rpc_vers 5, rpc_vers_minor 0|1, ptype, pfc_flags,
+// packed_drep[4], frag_length, auth_length, call_id), a body that depends on ptype, and, when
+// auth_length > 0, auth padding + an 8-byte sec_trailer + auth_length bytes of auth_value at the
+// end of the fragment.
+
+import { RpcDecodeError } from './errors.ts';
+import { ByteReader } from './reader.ts';
+import { uuidFromWire, uuidToWire } from './uuid.ts';
+import { ByteWriter } from './writer.ts';
+
+export const PType = {
+  REQUEST: 0,
+  RESPONSE: 2,
+  FAULT: 3,
+  BIND: 11,
+  BIND_ACK: 12,
+  BIND_NAK: 13,
+  ALTER_CONTEXT: 14,
+  ALTER_CONTEXT_RESP: 15,
+  AUTH3: 16,
+  SHUTDOWN: 17,
+  CO_CANCEL: 18,
+  ORPHANED: 19,
+} as const;
+
+export const PFC = {
+  FIRST_FRAG: 0x01,
+  LAST_FRAG: 0x02,
+  /** In requests: cancel pending. In bind/alter_context: the client supports header signing. */
+  PENDING_CANCEL: 0x04,
+  SUPPORT_HEADER_SIGN: 0x04,
+  CONC_MPX: 0x10,
+  DID_NOT_EXECUTE: 0x20,
+  MAYBE: 0x40,
+  OBJECT_UUID: 0x80,
+} as const;
+
+/** bind_ack / alter_context_resp result codes; negotiate_ack answers bind-time feature negotiation. */
+export const ContextResult = { ACCEPTANCE: 0, USER_REJECTION: 1, PROVIDER_REJECTION: 2, NEGOTIATE_ACK: 3 } as const;
+export const ProviderReason = {
+  NOT_SPECIFIED: 0,
+  ABSTRACT_SYNTAX_NOT_SUPPORTED: 1,
+  PROPOSED_TRANSFER_SYNTAXES_NOT_SUPPORTED: 2,
+  LOCAL_LIMIT_EXCEEDED: 3,
+} as const;
+/** bind_nak reasons. */
+export const RejectReason = {
+  NOT_SPECIFIED: 0,
+  TEMPORARY_CONGESTION: 1,
+  LOCAL_LIMIT_EXCEEDED: 2,
+  PROTOCOL_VERSION_NOT_SUPPORTED: 4,
+  AUTHENTICATION_TYPE_NOT_RECOGNIZED: 8,
+} as const;
+
+/** Fault status codes (C706 Appendix E, MS-RPCE §2.2.2.11 / MS-ERREF). */
+export const FaultStatus = {
+  ACCESS_DENIED: 0x00000005,
+  NDR_FAULT: 0x000006f7, // nca_s_fault_ndr (RPC_X_BAD_STUB_DATA)
+  CONTEXT_MISMATCH: 0x1c00001a,
+  CANCEL: 0x1c00000d, // nca_s_fault_cancel
+  OP_RNG_ERROR: 0x1c010002, // opnum out of range → RPC_S_PROCNUM_OUT_OF_RANGE at the client
+  UNK_IF: 0x1c010003, // unknown interface
+  PROTO_ERROR: 0x1c01000b,
+  REMOTE_NO_MEMORY: 0x1c00001b, // nca_s_fault_remote_no_memory
+  SERVER_TOO_BUSY: 0x000006bb, // RPC_S_SERVER_TOO_BUSY
+  SEC_PKG_ERROR: 0x00000721,
+} as const;
+
+/** Bind-time feature negotiation (MS-RPCE §2.2.2.14): transfer syntax 6cb71c2c-9812-4540-XXXX-000000000000. */
+export const BIND_TIME_FEATURE_PREFIX = '6cb71c2c-9812-4540-';
+export const BindTimeFeature = { SECURITY_CONTEXT_MULTIPLEXING: 0x1, KEEP_CONNECTION_ON_ORPHAN: 0x2 } as const;
+
+export const HEADER_SIZE = 16;
+export const SEC_TRAILER_SIZE = 8;
+/** Little-endian integers, ASCII characters, IEEE floats. */
+export const DREP_LE = Buffer.from([0x10, 0x00, 0x00, 0x00]);
+
+export interface SyntaxId {
+  uuid: string;
+  version: number;
+  minor: number;
+}
+
+export interface ContextElement {
+  contextId: number;
+  abstract: SyntaxId;
+  transfers: SyntaxId[];
+}
+
+export interface ContextResultItem {
+  result: number;
+  reason: number;
+  transfer: SyntaxId;
+}
+
+export interface AuthVerifier {
+  type: number;
+  level: number;
+  padLength: number;
+  contextId: number;
+  value: Buffer;
+}
+
+interface Common {
+  versionMinor: number;
+  flags: number;
+  callId: number;
+}
+
+export type BindPdu = Common & {
+  ptype: typeof PType.BIND | typeof PType.ALTER_CONTEXT;
+  maxXmitFrag: number;
+  maxRecvFrag: number;
+  assocGroupId: number;
+  contexts: ContextElement[];
+  auth: AuthVerifier | null;
+};
+export type BindAckPdu = Common & {
+  ptype: typeof PType.BIND_ACK | typeof PType.ALTER_CONTEXT_RESP;
+  maxXmitFrag: number;
+  maxRecvFrag: number;
+  assocGroupId: number;
+  secondaryAddress: string;
+  results: ContextResultItem[];
+  auth: AuthVerifier | null;
+};
+export type BindNakPdu = Common & { ptype: typeof PType.BIND_NAK; reason: number; versions: { major: number; minor: number }[] };
+export type RequestPdu = Common & {
+  ptype: typeof PType.REQUEST;
+  allocHint: number;
+  contextId: number;
+  opnum: number;
+  object: string | null;
+  stub: Buffer;
+  auth: AuthVerifier | null;
+};
+export type ResponsePdu = Common & { ptype: typeof PType.RESPONSE; allocHint: number; contextId: number; cancelCount: number; stub: Buffer; auth: AuthVerifier | null };
+export type FaultPdu = Common & { ptype: typeof PType.FAULT; allocHint: number; contextId: number; cancelCount: number; status: number; faultFlags: number; stub: Buffer };
+export type Auth3Pdu = Common & { ptype: typeof PType.AUTH3; auth: AuthVerifier | null };
+export type ShutdownPdu = Common & { ptype: typeof PType.SHUTDOWN };
+export type CancelPdu = Common & { ptype: typeof PType.CO_CANCEL | typeof PType.ORPHANED; auth: AuthVerifier | null };
+
+export type Pdu = BindPdu | BindAckPdu | BindNakPdu | RequestPdu | ResponsePdu | FaultPdu | Auth3Pdu | ShutdownPdu | CancelPdu;
+
+export interface Header {
+  versionMinor: number;
+  ptype: number;
+  flags: number;
+  drep: Buffer;
+  fragLength: number;
+  authLength: number;
+  callId: number;
+}
+
+/** Reads and checks the common header. */
+export function parseHeader(buf: Buffer): Header {
+  if (buf.length < HEADER_SIZE) throw new RpcDecodeError(`PDU header: need 16 bytes, ${buf.length} left`);
+  const vers = buf.readUInt8(0);
+  const minor = buf.readUInt8(1);
+  if (vers !== 5 || minor > 1) throw new RpcDecodeError(`unsupported RPC version ${vers}.${minor}`);
+  const h: Header = {
+    versionMinor: minor,
+    ptype: buf.readUInt8(2),
+    flags: buf.readUInt8(3),
+    drep: buf.subarray(4, 8),
+    fragLength: buf.readUInt16LE(8),
+    authLength: buf.readUInt16LE(10),
+    callId: buf.readUInt32LE(12),
+  };
+  if ((h.drep[0] ?? 0) >> 4 !== 1) throw new RpcDecodeError('big-endian data representation is not supported');
+  if (h.fragLength < HEADER_SIZE) throw new RpcDecodeError(`frag_length ${h.fragLength} is shorter than the header`);
+  return h;
+}
+
+function readSyntax(r: ByteReader, what: string): SyntaxId {
+  const uuid = uuidFromWire(r.bytes(16, `${what} uuid`));
+  const version = r.u16(`${what} version`);
+  const minor = r.u16(`${what} minor version`);
+  return { uuid, version, minor };
+}
+
+function writeSyntax(w: ByteWriter, s: SyntaxId): void {
+  w.bytes(uuidToWire(s.uuid)).u16(s.version).u16(s.minor);
+}
+
+/** Splits off the auth verifier; returns the end of the body (start of auth padding excluded). */
+function readAuth(buf: Buffer, h: Header, bodyStart: number): { auth: AuthVerifier | null; bodyEnd: number } {
+  if (h.authLength === 0) return { auth: null, bodyEnd: h.fragLength };
+  const trailer = h.fragLength - h.authLength - SEC_TRAILER_SIZE;
+  if (trailer < bodyStart) throw new RpcDecodeError(`auth_length ${h.authLength} does not fit in a ${h.fragLength}-byte fragment`);
+  const padLength = buf.readUInt8(trailer + 2);
+  if (trailer - padLength < bodyStart) throw new RpcDecodeError(`auth_pad_length ${padLength} reaches into the PDU body`);
+  return {
+    auth: {
+      type: buf.readUInt8(trailer),
+      level: buf.readUInt8(trailer + 1),
+      padLength,
+      contextId: buf.readUInt32LE(trailer + 4),
+      value: buf.subarray(trailer + SEC_TRAILER_SIZE, h.fragLength),
+    },
+    bodyEnd: trailer - padLength,
+  };
+}
+
+/** Parses one whole fragment (exactly frag_length bytes, as the Deframer delivers them). */
+export function parsePdu(buf: Buffer): Pdu {
+  const h = parseHeader(buf);
+  if (h.fragLength !== buf.length) throw new RpcDecodeError(`frag_length ${h.fragLength} but the fragment holds ${buf.length} bytes`);
+  const common: Common = { versionMinor: h.versionMinor, flags: h.flags, callId: h.callId };
+  const r = new ByteReader(buf, HEADER_SIZE);
+  switch (h.ptype) {
+    case PType.BIND:
+    case PType.ALTER_CONTEXT: {
+      const { auth, bodyEnd } = readAuth(buf, h, HEADER_SIZE + 12);
+      const body = new ByteReader(buf, HEADER_SIZE, bodyEnd);
+      const maxXmitFrag = body.u16('max_xmit_frag');
+      const maxRecvFrag = body.u16('max_recv_frag');
+      const assocGroupId = body.u32('assoc_group_id');
+      const n = body.u8('n_context_elem');
+      body.skip(3, 'p_context_elem reserved');
+      // Each element takes at least 44 bytes: check the count before building anything.
+      body.need(n * 44, `${n} presentation context elements`);
+      const contexts: ContextElement[] = [];
+      for (let i = 0; i < n; i++) {
+        const contextId = body.u16('p_cont_id');
+        const nt = body.u8('n_transfer_syn');
+        body.skip(1, 'context element reserved');
+        const abstract = readSyntax(body, 'abstract syntax');
+        body.need(nt * 20, `${nt} transfer syntaxes`);
+        const transfers: SyntaxId[] = [];
+        for (let j = 0; j < nt; j++) transfers.push(readSyntax(body, 'transfer syntax'));
+        contexts.push({ contextId, abstract, transfers });
+      }
+      return { ...common, ptype: h.ptype, maxXmitFrag, maxRecvFrag, assocGroupId, contexts, auth };
+    }
+    case PType.BIND_ACK:
+    case PType.ALTER_CONTEXT_RESP: {
+      const { auth, bodyEnd } = readAuth(buf, h, HEADER_SIZE + 10);
+      const body = new ByteReader(buf, HEADER_SIZE, bodyEnd);
+      const maxXmitFrag = body.u16('max_xmit_frag');
+      const maxRecvFrag = body.u16('max_recv_frag');
+      const assocGroupId = body.u32('assoc_group_id');
+      const addrLen = body.u16('sec_addr length');
+      const addr = body.bytes(addrLen, 'sec_addr');
+      const secondaryAddress = addr.subarray(0, Math.max(0, addr.indexOf(0) >= 0 ? addr.indexOf(0) : addr.length)).toString('latin1');
+      body.skip((4 - ((body.pos - HEADER_SIZE) % 4)) % 4, 'sec_addr padding');
+      const n = body.u8('n_results');
+      body.skip(3, 'p_result_list reserved');
+      body.need(n * 24, `${n} results`);
+      const results: ContextResultItem[] = [];
+      for (let i = 0; i < n; i++) results.push({ result: body.u16('result'), reason: body.u16('reason'), transfer: readSyntax(body, 'transfer syntax') });
+      return { ...common, ptype: h.ptype, maxXmitFrag, maxRecvFrag, assocGroupId, secondaryAddress, results, auth };
+    }
+    case PType.BIND_NAK: {
+      const reason = r.u16('provider_reject_reason');
+      const versions: { major: number; minor: number }[] = [];
+      if (r.remaining > 0) {
+        const n = r.u8('n_protocols');
+        r.need(n * 2, `${n} protocol versions`);
+        for (let i = 0; i < n; i++) versions.push({ major: r.u8(), minor: r.u8() });
+      }
+      return { ...common, ptype: PType.BIND_NAK, reason, versions };
+    }
+    case PType.REQUEST: {
+      const hasObject = (h.flags & PFC.OBJECT_UUID) !== 0;
+      const { auth, bodyEnd } = readAuth(buf, h, HEADER_SIZE + 8 + (hasObject ? 16 : 0));
+      const body = new ByteReader(buf, HEADER_SIZE, bodyEnd);
+      const allocHint = body.u32('alloc_hint');
+      const contextId = body.u16('p_cont_id');
+      const opnum = body.u16('opnum');
+      const object = hasObject ? uuidFromWire(body.bytes(16, 'object uuid')) : null;
+      return { ...common, ptype: PType.REQUEST, allocHint, contextId, opnum, object, stub: body.bytes(body.remaining, 'stub'), auth };
+    }
+    case PType.RESPONSE: {
+      const { auth, bodyEnd } = readAuth(buf, h, HEADER_SIZE + 8);
+      const body = new ByteReader(buf, HEADER_SIZE, bodyEnd);
+      const allocHint = body.u32('alloc_hint');
+      const contextId = body.u16('p_cont_id');
+      const cancelCount = body.u8('cancel_count');
+      body.skip(1, 'response reserved');
+      return { ...common, ptype: PType.RESPONSE, allocHint, contextId, cancelCount, stub: body.bytes(body.remaining, 'stub'), auth };
+    }
+    case PType.FAULT: {
+      const allocHint = r.u32('alloc_hint');
+      const contextId = r.u16('p_cont_id');
+      const cancelCount = r.u8('cancel_count');
+      const faultFlags = r.u8('fault flags');
+      const status = r.u32('status');
+      r.skip(4, 'fault reserved');
+      return { ...common, ptype: PType.FAULT, allocHint, contextId, cancelCount, faultFlags, status, stub: r.bytes(r.remaining, 'stub') };
+    }
+    case PType.AUTH3: {
+      const { auth } = readAuth(buf, h, HEADER_SIZE);
+      return { ...common, ptype: PType.AUTH3, auth };
+    }
+    case PType.SHUTDOWN:
+      return { ...common, ptype: PType.SHUTDOWN };
+    case PType.CO_CANCEL:
+    case PType.ORPHANED: {
+      const { auth } = readAuth(buf, h, HEADER_SIZE);
+      return { ...common, ptype: h.ptype, auth };
+    }
+    default:
+      throw new RpcDecodeError(`unknown PDU type ${h.ptype}`);
+  }
+}
+
+function writeAuth(w: ByteWriter, auth: AuthVerifier | null, pad = true): void {
+  if (!auth) return;
+  // The trailer starts 4-byte aligned; the padding before it is counted in auth_pad_length.
+  const padLength = pad ? (4 - (w.pos % 4)) % 4 : auth.padLength;
+  if (pad) w.zeros(padLength);
+  w.u8(auth.type).u8(auth.level).u8(padLength).u8(0).u32(auth.contextId).bytes(auth.value);
+}
+
+/** Serialises a PDU as one fragment; frag_length and auth_length are computed. */
+export function serializePdu(p: Pdu): Buffer {
+  const w = new ByteWriter(p.ptype === PType.RESPONSE || p.ptype === PType.REQUEST ? 64 + p.stub.length : 128);
+  w.u8(5).u8(p.versionMinor).u8(p.ptype).u8(p.flags).bytes(DREP_LE).u16(0).u16(0).u32(p.callId);
+  let auth: AuthVerifier | null = null;
+  switch (p.ptype) {
+    case PType.BIND:
+    case PType.ALTER_CONTEXT:
+      w.u16(p.maxXmitFrag).u16(p.maxRecvFrag).u32(p.assocGroupId).u8(p.contexts.length).zeros(3);
+      for (const c of p.contexts) {
+        w.u16(c.contextId).u8(c.transfers.length).u8(0);
+        writeSyntax(w, c.abstract);
+        for (const t of c.transfers) writeSyntax(w, t);
+      }
+      auth = p.auth;
+      break;
+    case PType.BIND_ACK:
+    case PType.ALTER_CONTEXT_RESP: {
+      w.u16(p.maxXmitFrag).u16(p.maxRecvFrag).u32(p.assocGroupId);
+      // An empty secondary address is a zero length with no bytes (alter_context_resp).
+      const addr = p.secondaryAddress === '' ? Buffer.alloc(0) : Buffer.from(`${p.secondaryAddress}\0`, 'latin1');
+      w.u16(addr.length).bytes(addr).align(4);
+      w.u8(p.results.length).zeros(3);
+      for (const res of p.results) {
+        w.u16(res.result).u16(res.reason);
+        writeSyntax(w, res.transfer);
+      }
+      auth = p.auth;
+      break;
+    }
+    case PType.BIND_NAK:
+      w.u16(p.reason).u8(p.versions.length);
+      for (const v of p.versions) w.u8(v.major).u8(v.minor);
+      break;
+    case PType.REQUEST:
+      w.u32(p.allocHint).u16(p.contextId).u16(p.opnum);
+      if (p.object !== null) w.bytes(uuidToWire(p.object));
+      w.bytes(p.stub);
+      auth = p.auth;
+      break;
+    case PType.RESPONSE:
+      w.u32(p.allocHint).u16(p.contextId).u8(p.cancelCount).u8(0).bytes(p.stub);
+      auth = p.auth;
+      break;
+    case PType.FAULT:
+      w.u32(p.allocHint).u16(p.contextId).u8(p.cancelCount).u8(p.faultFlags).u32(p.status).u32(0).bytes(p.stub);
+      break;
+    case PType.AUTH3:
+      w.zeros(4); // MS-RPCE: auth3 carries 4 bytes of padding before the trailer
+      auth = p.auth;
+      break;
+    case PType.SHUTDOWN:
+      break;
+    case PType.CO_CANCEL:
+    case PType.ORPHANED:
+      auth = p.auth;
+      break;
+  }
+  writeAuth(w, auth);
+  const out = w.finish();
+  out.writeUInt16LE(out.length, 8);
+  out.writeUInt16LE(auth ? auth.value.length : 0, 10);
+  return out;
+}
