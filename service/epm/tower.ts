@@ -3,7 +3,10 @@
 // count, then per floor a u16 LHS length + LHS bytes and a u16 RHS length + RHS bytes, all
 // little-endian except the TCP port and IP address (network order).
 
+import type { SyntaxId } from '../rpc/pdu.ts';
 import { uuidFromWire, uuidToWire } from '../rpc/uuid.ts';
+
+export type { SyntaxId };
 
 export const ProtocolId = {
   UUID: 0x0d,
@@ -60,12 +63,6 @@ export function serializeFloors(floors: readonly Floor[]): Buffer {
     parts.push(l, f.lhs, r, f.rhs);
   }
   return Buffer.concat(parts);
-}
-
-export interface SyntaxId {
-  uuid: string;
-  version: number;
-  minor: number;
 }
 
 function uuidFloor(s: SyntaxId): Floor {

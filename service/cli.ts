@@ -1,0 +1,61 @@
+// `witnessd`: the MS-SWN witness service.
+import { Command, Option } from 'commander';
+import { ConfigError, DEFAULT_EPM_PORT, DEFAULT_WITNESS_PORT, resolveConfig, type CliValues } from './config.ts';
+import { startWitnessd } from './daemon.ts';
+import { makeServiceLogger } from './log.ts';
+
+export function buildProgram(): Command {
+  return new Command('witnessd')
+    .description('SMB Witness (MS-SWN) service for a Pacemaker file-server cluster')
+    .option('--config <file>', 'JSON config file (command-line options win)')
+    .option('--db <path>', 'state store kept by witness-agent (default /var/lib/pacemaker-witness/state.db)')
+    .option('--listen <host:port>', `witness RPC address (default 0.0.0.0:${DEFAULT_WITNESS_PORT})`)
+    .option('--epm <host:port|off>', `endpoint mapper address (default 0.0.0.0:${DEFAULT_EPM_PORT})`)
+    .option('--netname <name...>', 'cluster name(s) clients register for (repeatable)')
+    .option('--node <name>', 'this node\'s Pacemaker name (default: crm_node -n)')
+    .addOption(new Option('--auth <mode>', 'client authentication (only "none" until authentication lands)'))
+    .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
+    .addOption(new Option('--log-format <format>', 'json, or journal (syslog priority prefixes)').choices(['json', 'journal']))
+    .showHelpAfterError();
+}
+
+export async function main(argv: string[] = process.argv): Promise<void> {
+  const program = buildProgram();
+  program.parse(argv);
+  let cfg;
+  try {
+    cfg = resolveConfig(program.opts<CliValues>());
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`witnessd: ${err.message}\n`);
+      process.exitCode = 6;
+      return;
+    }
+    throw err;
+  }
+  const logger = makeServiceLogger(cfg.logLevel, cfg.logFormat);
+  let d;
+  try {
+    d = await startWitnessd(cfg, logger);
+  } catch (err) {
+    logger.fatal({ err }, 'witnessd cannot start');
+    logger.flush();
+    process.exitCode = 1;
+    return;
+  }
+  const stop = (sig: string): void => {
+    logger.info({ signal: sig }, 'stopping');
+    d.close().then(
+      () => {
+        logger.flush();
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.error({ err }, 'unclean stop');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => { stop('SIGTERM'); });
+  process.once('SIGINT', () => { stop('SIGINT'); });
+}

@@ -1,0 +1,92 @@
+// witnessd: the store (read for the cluster view, written for registrations and audit), the
+// witness registry, the witness RPC server and the endpoint mapper, wired together.
+
+import type { Logger } from 'pino';
+import { openStore, type Store } from '../store/index.ts';
+import { retireRegistrations } from '../store/registrations.ts';
+import type { ClusterView } from '../store/types.ts';
+import { watchStore, type StoreWatch } from '../store/watch.ts';
+import type { WitnessdConfig } from './config.ts';
+import { epmInterface } from './epm/epm.ts';
+import { RpcServer } from './rpc/server.ts';
+import { WITNESS_INTERFACE } from './swn/constants.ts';
+import { witnessInterface } from './swn/interface.ts';
+import { RegistrationJournal } from './swn/journal.ts';
+import { WitnessRegistry } from './swn/registry.ts';
+
+export interface Witnessd {
+  registry: WitnessRegistry;
+  witness: RpcServer;
+  epm: RpcServer | null;
+  /** The witness port actually bound (useful with --listen HOST:0). */
+  port: number;
+  epmPort: number | null;
+  store: Store;
+  close(): Promise<void>;
+}
+
+export async function startWitnessd(cfg: WitnessdConfig, logger: Logger): Promise<Witnessd> {
+  const store = openStore(cfg.db);
+  let view: ClusterView | null = store.readView();
+  const retired = retireRegistrations(store, cfg.node, Date.now(), 'restart');
+  if (retired > 0) logger.info({ retired }, 'registrations of a previous witnessd on this node marked removed (clients re-register)');
+  const journal = new RegistrationJournal({ store, node: cfg.node, logger });
+  const registry = new WitnessRegistry({
+    netNames: cfg.netnames,
+    localNode: cfg.node,
+    getView: () => view,
+    unusedTimeoutMs: cfg.unusedTimeoutSec * 1000,
+    observer: journal,
+  });
+  const onStoreChange = (): void => {
+    try {
+      view = store.readView();
+      registry.viewChanged();
+    } catch (err) {
+      logger.error({ err }, 'cannot read the cluster view from the store');
+    }
+  };
+  const watch: StoreWatch = watchStore(store, onStoreChange);
+
+  const witness = new RpcServer({ name: 'witness', interfaces: [witnessInterface(registry, logger)], logger: logger.child({ server: 'witness' }), limits: cfg.limits });
+  let epm: RpcServer | null = null;
+  try {
+    const addr = await witness.listen(cfg.listen.host, cfg.listen.port);
+    const port = addr.port;
+    let epmPort: number | null = null;
+    if (cfg.epm) {
+      epm = new RpcServer({
+        name: 'epm',
+        interfaces: [epmInterface(() => [{ iface: { uuid: WITNESS_INTERFACE.uuid, version: WITNESS_INTERFACE.versionMajor, minor: WITNESS_INTERFACE.versionMinor }, annotation: 'Witness', port }], logger)],
+        logger: logger.child({ server: 'epm' }),
+        limits: cfg.limits,
+      });
+      epmPort = (await epm.listen(cfg.epm.host, cfg.epm.port)).port;
+    }
+    logger.info(
+      { witness: `${cfg.listen.host}:${port}`, epm: cfg.epm ? `${cfg.epm.host}:${epmPort ?? 0}` : 'off', node: cfg.node, netnames: cfg.netnames, auth: cfg.auth, ips: view?.ips.length ?? 0 },
+      'witnessd listening',
+    );
+    return {
+      registry,
+      witness,
+      epm,
+      port,
+      epmPort,
+      store,
+      async close(): Promise<void> {
+        watch.close();
+        await Promise.all([witness.close(), epm?.close()]);
+        registry.close();
+        journal.flush();
+        store.close();
+      },
+    };
+  } catch (err) {
+    watch.close();
+    await Promise.allSettled([witness.close(), epm?.close()]);
+    registry.close();
+    store.close();
+    throw err;
+  }
+}

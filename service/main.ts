@@ -1,0 +1,4 @@
+// Entry point of bin/witnessd.
+import { main } from './cli.ts';
+
+await main();

@@ -1,0 +1,106 @@
+// The witness interface as the RPC server sees it: opnum → handler, each decoding its stub,
+// asking the registry and encoding the answer. WERROR results travel in the stub; faults are for
+// RPC-level problems only (MS-SWN does not fault on unknown context handles, it answers
+// ERROR_NOT_FOUND / ERROR_INVALID_PARAMETER — so do we).
+
+import type { Logger } from 'pino';
+import type { CallContext, OpHandler, RpcInterfaceDef } from '../rpc/interface.ts';
+import {
+  decodeHandle,
+  decodeRegister,
+  decodeRegisterEx,
+  encodeAsyncNotify,
+  encodeHandleAndStatus,
+  encodeInterfaceList,
+  encodeStatus,
+} from './codec.ts';
+import { Opnum, WinError, WITNESS_INTERFACE } from './constants.ts';
+import type { ClientInfo, WitnessRegistry } from './registry.ts';
+
+function client(ctx: CallContext): ClientInfo {
+  return { association: ctx.association, remote: ctx.remote, local: ctx.local, identity: null };
+}
+
+export function witnessInterface(registry: WitnessRegistry, logger: Logger): RpcInterfaceDef {
+  const log = logger.child({ iface: 'witness' });
+  const ops = new Map<number, OpHandler>([
+    [
+      Opnum.GetInterfaceList,
+      async (_stub, ctx) => {
+        const r = await registry.getInterfaceList(ctx.signal);
+        log.debug({ remote: ctx.remote, status: r.status, interfaces: r.list.length }, 'GetInterfaceList');
+        return encodeInterfaceList(r.status, r.list);
+      },
+    ],
+    [
+      Opnum.Register,
+      (stub, ctx) => {
+        const a = decodeRegister(stub);
+        const r = registry.register(a, client(ctx), false);
+        log.info({ remote: ctx.remote, client: a.clientName, netName: a.netName, ip: a.ipAddress, status: r.status, key: r.registration?.key }, 'Register');
+        return encodeHandleAndStatus(r.handle, r.status);
+      },
+    ],
+    [
+      Opnum.UnRegister,
+      (stub, ctx) => {
+        const h = decodeHandle(stub);
+        const status = registry.unregister(h, ctx.association);
+        log.info({ remote: ctx.remote, key: h.toString('hex'), status }, 'UnRegister');
+        return encodeStatus(status);
+      },
+    ],
+    [
+      Opnum.AsyncNotify,
+      async (stub, ctx) => {
+        const h = decodeHandle(stub);
+        const pending = registry.asyncNotify(h, ctx.association);
+        if (!(pending instanceof Promise)) return encodeAsyncNotify(pending.status, pending.notification);
+        // Cancel, orphan or a closed connection end the wait; the registration stays.
+        const onAbort = (): void => {
+          registry.cancelPending(h, ctx.association);
+        };
+        ctx.signal.addEventListener('abort', onAbort, { once: true });
+        try {
+          const r = await pending;
+          return encodeAsyncNotify(r.status, r.notification);
+        } finally {
+          ctx.signal.removeEventListener('abort', onAbort);
+        }
+      },
+    ],
+    [
+      Opnum.RegisterEx,
+      (stub, ctx) => {
+        const a = decodeRegisterEx(stub);
+        const r = registry.register(a, client(ctx), true);
+        log.info(
+          { remote: ctx.remote, client: a.clientName, netName: a.netName, share: a.shareName, ip: a.ipAddress, flags: a.flags, keepAlive: a.keepAliveSec, status: r.status, key: r.registration?.key },
+          'RegisterEx',
+        );
+        return encodeHandleAndStatus(r.handle, r.status);
+      },
+    ],
+    [
+      Opnum.UnRegisterEx,
+      (stub, ctx) => {
+        const h = decodeHandle(stub);
+        const status = registry.unregister(h, ctx.association);
+        log.info({ remote: ctx.remote, key: h.toString('hex'), status }, 'UnRegisterEx');
+        // [in, out] handle: NULL once the registration is gone (MS-SWN §3.1.4.6).
+        return encodeHandleAndStatus(status === WinError.SUCCESS ? Buffer.alloc(20) : h, status);
+      },
+    ],
+  ]);
+  return {
+    name: 'witness',
+    uuid: WITNESS_INTERFACE.uuid,
+    versionMajor: WITNESS_INTERFACE.versionMajor,
+    versionMinor: WITNESS_INTERFACE.versionMinor,
+    ops,
+    rundown: (association) => {
+      const n = registry.rundown(association);
+      if (n > 0) log.info({ association, registrations: n }, 'association ended; its registrations are run down');
+    },
+  };
+}
