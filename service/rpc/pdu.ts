@@ -100,7 +100,8 @@ export interface ContextResultItem {
 export interface AuthVerifier {
   type: number;
   level: number;
-  padLength: number;
+  /** The auth padding before the sec_trailer (its length is auth_pad_length); kept as sent. */
+  pad: Buffer;
   contextId: number;
   value: Buffer;
 }
@@ -198,7 +199,7 @@ function readAuth(buf: Buffer, h: Header, bodyStart: number): { auth: AuthVerifi
     auth: {
       type: buf.readUInt8(trailer),
       level: buf.readUInt8(trailer + 1),
-      padLength,
+      pad: buf.subarray(trailer - padLength, trailer),
       contextId: buf.readUInt32LE(trailer + 4),
       value: buf.subarray(trailer + SEC_TRAILER_SIZE, h.fragLength),
     },
@@ -309,12 +310,11 @@ export function parsePdu(buf: Buffer): Pdu {
   }
 }
 
-function writeAuth(w: ByteWriter, auth: AuthVerifier | null, pad = true): void {
+/** Writes auth_pad_length zero bytes, the sec_trailer and the auth value. */
+function writeAuth(w: ByteWriter, auth: AuthVerifier | null): void {
   if (!auth) return;
-  // The trailer starts 4-byte aligned; the padding before it is counted in auth_pad_length.
-  const padLength = pad ? (4 - (w.pos % 4)) % 4 : auth.padLength;
-  if (pad) w.zeros(padLength);
-  w.u8(auth.type).u8(auth.level).u8(padLength).u8(0).u32(auth.contextId).bytes(auth.value);
+  w.bytes(auth.pad);
+  w.u8(auth.type).u8(auth.level).u8(auth.pad.length).u8(0).u32(auth.contextId).bytes(auth.value);
 }
 
 /** Serialises a PDU as one fragment; frag_length and auth_length are computed. */

@@ -2,6 +2,7 @@
 // encoded. The layouts and the Windows-captured vectors are in shared/reference/swn-protocol.md
 // §1.5; test/unit/swn-codec.test.ts holds them as golden bytes.
 
+import { RpcDecodeError } from '../rpc/errors.ts';
 import { NdrReader, NdrWriter } from '../rpc/ndr.ts';
 import { INTERFACE_GROUP_NAME_CHARS, WitnessVersion, type WinErrorValue } from './constants.ts';
 import type { WitnessInterface } from './interfaces.ts';
@@ -89,4 +90,82 @@ export function encodeAsyncNotify(status: WinErrorValue, n: Notification | null)
   w.referent().u32(n.type).u32(n.buffer.length).u32(n.count);
   w.referent().u32(n.buffer.length).bytes(n.buffer);
   return w.u32(status).finish();
+}
+
+// Decoders of the responses, for our own test and benchmark clients and for captured bytes.
+
+export interface InterfaceListResponse {
+  status: number;
+  interfaces: { groupName: string; version: number; state: number; ipv4: string; ipv6: Buffer; flags: number }[];
+}
+
+export function decodeInterfaceListResponse(stub: Buffer): InterfaceListResponse {
+  const r = new NdrReader(stub);
+  const interfaces: InterfaceListResponse['interfaces'] = [];
+  if (r.pointer('InterfaceList') !== 0) {
+    const n = r.u32('NumberOfInterfaces');
+    if (r.pointer('InterfaceInfo') !== 0) {
+      const max = r.u32('max_count');
+      if (max !== n) throw new RpcDecodeError(`interface list: max_count ${max} but NumberOfInterfaces ${n}`);
+      if (n * 552 > r.remaining) throw new RpcDecodeError(`interface list: ${n} entries do not fit in ${r.remaining} bytes`);
+      for (let i = 0; i < n; i++) {
+        r.align(4);
+        const name = r.bytes(520, 'InterfaceGroupName');
+        let cut = 0;
+        while (cut < name.length && name.readUInt16LE(cut) !== 0) cut += 2;
+        const version = r.u32('Version');
+        const state = r.u16('State');
+        r.align(4);
+        const ipv4 = Array.from(r.bytes(4, 'IPV4')).join('.');
+        const ipv6 = Buffer.from(r.bytes(16, 'IPV6'));
+        const flags = r.u32('Flags');
+        interfaces.push({ groupName: name.subarray(0, cut).toString('utf16le'), version, state, ipv4, ipv6, flags });
+      }
+    }
+  }
+  return { status: r.u32('WERROR'), interfaces };
+}
+
+export interface AsyncNotifyResponse {
+  status: number;
+  type: number | null;
+  count: number;
+  buffer: Buffer;
+}
+
+export function decodeAsyncNotifyResponse(stub: Buffer): AsyncNotifyResponse {
+  const r = new NdrReader(stub);
+  if (r.pointer('pResp') === 0) return { status: r.u32('WERROR'), type: null, count: 0, buffer: Buffer.alloc(0) };
+  const type = r.u32('MessageType');
+  const length = r.u32('Length');
+  const count = r.u32('NumberOfMessages');
+  let buffer = Buffer.alloc(0);
+  if (r.pointer('MessageBuffer') !== 0) {
+    const max = r.u32('max_count');
+    if (max !== length) throw new RpcDecodeError(`MessageBuffer: max_count ${max} but Length ${length}`);
+    buffer = Buffer.from(r.bytes(length, 'MessageBuffer'));
+  }
+  return { status: r.u32('WERROR'), type, count, buffer };
+}
+
+export function decodeHandleAndStatus(stub: Buffer): { handle: Buffer; status: number } {
+  const r = new NdrReader(stub);
+  const handle = r.contextHandle('ppContext');
+  return { handle, status: r.u32('WERROR') };
+}
+
+export function encodeRegister(a: RegisterArgs): Buffer {
+  return new NdrWriter().u32(a.version).uniqueWideString(a.netName).uniqueWideString(a.ipAddress).uniqueWideString(a.clientName).finish();
+}
+
+export function encodeRegisterEx(a: RegisterExArgs): Buffer {
+  return new NdrWriter()
+    .u32(a.version)
+    .uniqueWideString(a.netName)
+    .uniqueWideString(a.shareName)
+    .uniqueWideString(a.ipAddress)
+    .uniqueWideString(a.clientName)
+    .u32(a.flags)
+    .u32(a.keepAliveSec)
+    .finish();
 }
