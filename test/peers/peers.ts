@@ -1,0 +1,225 @@
+// Helpers for tests that put Samba's own clients (python3-samba, rpcclient, smbtorture) and
+// tshark against a real witnessd on loopback. Everything started here is stopped by its owner.
+
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { openStore } from '../../store/index.ts';
+import type { ClusterView, IpView } from '../../store/types.ts';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+export function ip(address: string, node: string | null, resource = `vip-${address}`, extra: Partial<IpView> = {}): IpView {
+  return { resource, agent: 'ocf:heartbeat:IPaddr2', group: null, clone: null, address, family: address.includes(':') ? 6 : 4, prefix: 8, node, started: node !== null, failed: false, ...extra };
+}
+
+/** Two nodes, a witness on each, loopback addresses as the floating IPs (clients register with the address they use). */
+export function twoNodeView(epoch = 1, over: Partial<ClusterView> = {}): ClusterView {
+  return {
+    cib: { adminEpoch: 0, epoch, numUpdates: 0 },
+    dc: 'n1',
+    nodes: [{ name: 'n1', id: '1', state: 'online' }, { name: 'n2', id: '2', state: 'online' }],
+    ips: [ip('127.0.0.1', 'n1', 'vip1'), ip('127.0.0.2', 'n2', 'vip2')],
+    shares: [],
+    witness: [{ node: 'n1', resource: 'witness:0', started: true }, { node: 'n2', resource: 'witness:1', started: true }],
+    ...over,
+  };
+}
+
+/** Writes a view the way the agent does (a new CIB revision each time). */
+export function writeView(db: string, v: ClusterView): void {
+  const s = openStore(db);
+  try {
+    s.commitSync(v, () => []);
+  } finally {
+    s.close();
+  }
+}
+
+export interface Witnessd {
+  port: number;
+  epmPort: number | null;
+  db: string;
+  dir: string;
+  logs: () => string;
+  proc: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export interface WitnessdOptions {
+  view?: ClusterView;
+  epm?: string; // "127.0.0.1:135" or "off"
+  port?: number;
+  netname?: string;
+  node?: string;
+  extra?: string[];
+  env?: Record<string, string>;
+}
+
+/** Starts witnessd from source on loopback with a fresh store holding `view`. */
+export async function startWitnessd(o: WitnessdOptions = {}): Promise<Witnessd> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-witnessd-'));
+  const db = path.join(dir, 'state.db');
+  writeView(db, o.view ?? twoNodeView());
+  const args = ['--import', 'tsx', path.join(ROOT, 'service/main.ts'), '--db', db, '--listen', `127.0.0.1:${o.port ?? 0}`, '--epm', o.epm ?? 'off', '--netname', o.netname ?? 'FILESRV', '--node', o.node ?? 'n1', '--auth', 'none', '--log-level', 'debug', ...(o.extra ?? [])];
+  const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...(o.env ?? {}) } });
+  let out = '';
+  proc.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
+  proc.stderr?.on('data', (d: Buffer) => { out += d.toString(); });
+  const t0 = Date.now();
+  for (;;) {
+    const m = /"witness":"[^"]*:(\d+)","epm":"(?:[^"]*:(\d+)|off)"/.exec(out);
+    if (m) {
+      const exited = new Promise<void>((resolve) => { proc.once('exit', () => { resolve(); }); });
+      return {
+        port: Number(m[1]),
+        epmPort: m[2] !== undefined ? Number(m[2]) : null,
+        db,
+        dir,
+        logs: () => out,
+        proc,
+        async stop(): Promise<void> {
+          if (proc.exitCode === null && proc.signalCode === null) {
+            proc.kill('SIGTERM');
+            const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
+            await exited;
+            clearTimeout(timer);
+          }
+          fs.rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    }
+    if (proc.exitCode !== null) throw new Error(`witnessd exited (${proc.exitCode}):\n${out}`);
+    if (Date.now() - t0 > 20_000) {
+      proc.kill('SIGKILL');
+      throw new Error(`witnessd did not start:\n${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export type PyStep = Record<string, unknown> & { op: string };
+export type PyResult = Record<string, unknown> & { ok: boolean; step: number; op: string; werror?: number };
+
+/** Runs the python3-samba client with these steps and returns one result per step. */
+export function runPy(steps: PyStep[], timeoutMs = 60_000): Promise<PyResult[]> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('/usr/bin/python3', [path.join(ROOT, 'test/peers/witness_client.py')], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => { p.kill('SIGKILL'); }, timeoutMs);
+    p.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    p.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    p.on('error', reject);
+    p.on('close', (code) => {
+      clearTimeout(timer);
+      const lines = out.split('\n').filter((l) => l.trim() !== '');
+      try {
+        const results = lines.map((l) => JSON.parse(l) as PyResult);
+        if (results.length !== steps.length) reject(new Error(`python client: ${results.length} of ${steps.length} steps ran (exit ${code ?? 'signal'})\n${out}\n${err}`));
+        else resolve(results);
+      } catch (e) {
+        reject(new Error(`python client printed non-JSON (exit ${code ?? 'signal'}): ${(e as Error).message}\n${out}\n${err}`));
+      }
+    });
+    p.stdin.end(JSON.stringify(steps));
+  });
+}
+
+/** An interactive rpcclient session on one connection (context handles stay valid across commands). */
+export class RpcClientSession {
+  private readonly p: ChildProcess;
+  private buf = '';
+
+  constructor(binding: string) {
+    this.p = spawn('rpcclient', ['-U%', binding], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.p.stdout?.on('data', (d: Buffer) => { this.buf += d.toString(); });
+    this.p.stderr?.on('data', (d: Buffer) => { this.buf += d.toString(); });
+  }
+
+  /** Sends a command and collects its output until `done` matches or the output is quiet for `quietMs`. */
+  async run(cmd: string, done: RegExp | null = null, quietMs = 400, timeoutMs = 20_000): Promise<string> {
+    this.buf = '';
+    this.p.stdin?.write(`${cmd}\n`);
+    const t0 = Date.now();
+    let last = '';
+    let lastChange = Date.now();
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 20));
+      if (done?.test(this.buf) === true) return this.buf;
+      if (this.buf !== last) {
+        last = this.buf;
+        lastChange = Date.now();
+      } else if (done === null && this.buf !== '' && Date.now() - lastChange > quietMs) {
+        return this.buf;
+      }
+      if (Date.now() - t0 > timeoutMs) throw new Error(`rpcclient: no answer to ${JSON.stringify(cmd)} in ${timeoutMs} ms; got ${JSON.stringify(this.buf)}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.p.stdin?.end('quit\n');
+    const timer = setTimeout(() => this.p.kill('SIGKILL'), 3000);
+    await new Promise((r) => this.p.once('close', r));
+    clearTimeout(timer);
+  }
+}
+
+/** rpcclient -c for one-shot commands. */
+export function rpcclient(binding: string, commands: string, timeoutMs = 30_000): { code: number; out: string } {
+  const r = spawnSync('rpcclient', ['-U%', '-c', commands, binding], { encoding: 'utf8', timeout: timeoutMs });
+  return { code: r.status ?? -1, out: `${r.stdout}${r.stderr}` };
+}
+
+/** A tshark capture on lo for the given TCP ports; stop() returns the pcap path. */
+export class Capture {
+  private readonly p: ChildProcess;
+  readonly file: string;
+  private err = '';
+
+  constructor(ports: number[], file: string) {
+    this.file = file;
+    const filter = ports.map((p) => `tcp port ${p}`).join(' or ');
+    this.p = spawn('dumpcap', ['-q', '-i', 'lo', '-f', filter, '-w', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.p.stderr?.on('data', (d: Buffer) => { this.err += d.toString(); });
+  }
+
+  async started(): Promise<void> {
+    const t0 = Date.now();
+    while (!fs.existsSync(this.file) || !/Capturing on/.test(this.err)) {
+      if (this.p.exitCode !== null) throw new Error(`dumpcap exited: ${this.err}`);
+      if (Date.now() - t0 > 10_000) throw new Error(`dumpcap did not start: ${this.err}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async stop(): Promise<string> {
+    await new Promise((r) => setTimeout(r, 300)); // let the last packets land
+    this.p.kill('SIGINT');
+    await new Promise((r) => this.p.once('close', r));
+    return this.file;
+  }
+}
+
+export interface PcapReport {
+  frames: number;
+  witnessFrames: number;
+  problems: string[];
+}
+
+/** Decodes a capture with tshark (our ports as DCE/RPC) and lists malformed frames and expert warnings. */
+export function checkPcap(file: string, rpcPorts: number[]): PcapReport {
+  const decodeAs = rpcPorts.flatMap((p) => ['-d', `tcp.port==${p},dcerpc`]);
+  const count = (filter: string): number => {
+    const r = spawnSync('tshark', ['-r', file, ...decodeAs, '-Y', filter, '-T', 'fields', '-e', 'frame.number'], { encoding: 'utf8' });
+    return r.stdout.split('\n').filter((l) => l.trim() !== '').length;
+  };
+  const bad = spawnSync('tshark', ['-r', file, ...decodeAs, '-Y', '_ws.malformed || _ws.expert.severity >= "warning"', '-T', 'fields', '-e', 'frame.number', '-e', '_ws.col.Info', '-e', '_ws.expert.message'], { encoding: 'utf8' });
+  return {
+    frames: count('frame'),
+    witnessFrames: count('witness'),
+    problems: bad.stdout.split('\n').filter((l) => l.trim() !== ''),
+  };
+}
