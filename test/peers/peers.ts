@@ -152,7 +152,8 @@ export class RpcClientSession {
       if (this.buf !== last) {
         last = this.buf;
         lastChange = Date.now();
-      } else if (done === null && this.buf !== '' && Date.now() - lastChange > quietMs) {
+      } else if (done === null && Date.now() - lastChange > quietMs) {
+        // Commands that succeed silently (UnRegister) print nothing: silence is the answer.
         return this.buf;
       }
       if (Date.now() - t0 > timeoutMs) throw new Error(`rpcclient: no answer to ${JSON.stringify(cmd)} in ${timeoutMs} ms; got ${JSON.stringify(this.buf)}`);
@@ -196,9 +197,11 @@ export class Capture {
   }
 
   async stop(): Promise<string> {
-    await new Promise((r) => setTimeout(r, 300)); // let the last packets land
-    this.p.kill('SIGINT');
-    await new Promise((r) => this.p.once('close', r));
+    if (this.p.exitCode === null && this.p.signalCode === null) {
+      await new Promise((r) => setTimeout(r, 300)); // let the last packets land
+      this.p.kill('SIGINT');
+      await new Promise((r) => this.p.once('close', r));
+    }
     return this.file;
   }
 }
@@ -222,4 +225,78 @@ export function checkPcap(file: string, rpcPorts: number[]): PcapReport {
     witnessFrames: count('witness'),
     problems: bad.stdout.split('\n').filter((l) => l.trim() !== ''),
   };
+}
+
+export interface Smbd {
+  port: number;
+  share: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Debian's smbd on a loopback port with one guest share, all its state in a temporary directory
+ * (nothing system-wide is touched). smbtorture's witness tests enumerate shares over SMB on the
+ * same host as the witness, so they need it.
+ */
+export async function startSmbd(port: number): Promise<Smbd> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-smbd-'));
+  for (const d of ['private', 'lock', 'state', 'cache', 'pid', 'log', 'ncalrpc', 'share']) fs.mkdirSync(path.join(dir, d));
+  const conf = path.join(dir, 'smb.conf');
+  fs.writeFileSync(conf, [
+    '[global]',
+    '  server role = standalone server',
+    '  workgroup = PWTEST',
+    '  netbios name = PWTEST',
+    `  smb ports = ${port}`,
+    '  interfaces = lo',
+    '  bind interfaces only = yes',
+    `  private dir = ${path.join(dir, 'private')}`,
+    `  lock directory = ${path.join(dir, 'lock')}`,
+    `  state directory = ${path.join(dir, 'state')}`,
+    `  cache directory = ${path.join(dir, 'cache')}`,
+    `  pid directory = ${path.join(dir, 'pid')}`,
+    `  ncalrpc dir = ${path.join(dir, 'ncalrpc')}`,
+    `  log file = ${path.join(dir, 'log', '%m.log')}`,
+    '  map to guest = Bad User',
+    '  disable spoolss = yes',
+    '  load printers = no',
+    '[data]',
+    `  path = ${path.join(dir, 'share')}`,
+    '  guest ok = yes',
+    '  read only = yes',
+    '',
+  ].join('\n'));
+  // Its own process group, so stop() ends smbd, its children and samba-dcerpcd together.
+  const p = spawn('smbd', ['--foreground', '--no-process-group', `--configfile=${conf}`], { detached: true, stdio: 'ignore' });
+  const t0 = Date.now();
+  for (;;) {
+    const r = spawnSync('smbclient', ['-N', '-L', '127.0.0.1', '-p', String(port)], { encoding: 'utf8', timeout: 5000 });
+    if (/\bdata\s+Disk/.test(r.stdout)) break;
+    if (p.exitCode !== null) throw new Error(`smbd exited: ${fs.readFileSync(path.join(dir, 'log', 'smbd.log'), 'utf8').slice(-2000)}`);
+    if (Date.now() - t0 > 20_000) throw new Error('smbd did not start');
+    await new Promise((res) => setTimeout(res, 200));
+  }
+  return {
+    port,
+    share: 'data',
+    async stop(): Promise<void> {
+      try {
+        if (p.pid !== undefined) process.kill(-p.pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+      await new Promise((res) => setTimeout(res, 500));
+      try {
+        if (p.pid !== undefined) process.kill(-p.pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function smbtorture(test: string, smbPort: number, netName: string): { code: number; out: string } {
+  const r = spawnSync('smbtorture', ['ncacn_ip_tcp:127.0.0.1', '-U%', '-p', String(smbPort), `--option=torture:net_name=${netName}`, `rpc.witness.witness.${test}`], { encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status ?? -1, out: `${r.stdout}${r.stderr}` };
 }

@@ -95,10 +95,10 @@ describe('python3-samba witness client', { timeout: 120_000 }, () => {
     // Client A registers and waits in AsyncNotify.
     const a = runPy([connect, { op: 'RegisterEx', conn: 'a', version: V2, net: 'FILESRV', share: null, ip: '127.0.0.2', client: 'two-conns', flags: 0, timeout: 60, save: 'h' }, { op: 'AsyncNotify', conn: 'a', handle: 'h' }]);
     // Its association group and handle, as witnessd recorded them.
-    const reg = await until(async () => {
+    const reg = await until(() => {
       const s = openStore(w.db, { readonly: true });
       try {
-        return listRegistrations(s).find((x) => x.clientName === 'two-conns' && x.pending) ?? null;
+        return Promise.resolve(listRegistrations(s).find((x) => x.clientName === 'two-conns' && x.pending) ?? null);
       } finally {
         s.close();
       }
