@@ -1,7 +1,8 @@
 // ocf:witness:witnessd — the resource agent that runs the witness on every node (as a clone):
 //   pcs resource create witness ocf:witness:witnessd netname=FILESRV clone
-// start: one sync, then the CIB watcher (`witness-agent watch`); monitor: the watcher is alive
-// and one more sync succeeds (the safety net under the watcher); stop: the watcher ends.
+// start: one sync, then the CIB watcher (`witness-agent watch`), then the witness service
+// (`witnessd`); monitor: both alive, the witness port answers a DCE/RPC bind, and one more sync
+// succeeds (the safety net under the watcher); stop: both end.
 //
 // This module is loaded for every action, meta-data included, so it imports nothing heavy at the
 // top: the store (better-sqlite3) and the agent are loaded only by the actions that use them.
@@ -142,8 +143,10 @@ function usingCibFile(): boolean {
 /** OCF_CHECK_LEVEL 10 and every start: what this node must have. */
 function checkInstalled(cfg: AgentConfig): void {
   const { root, fromSource } = layout();
-  const entry = path.join(root, fromSource ? 'agent/main.ts' : 'dist/agent/main.js');
-  if (!fs.existsSync(entry)) throw new OcfError(OCF.ERR_INSTALLED, `${entry} is missing: run 'npm ci && npm run build' in ${root}`);
+  for (const rel of fromSource ? ['agent/main.ts', 'service/main.ts'] : ['dist/agent/main.js', 'dist/service/main.js']) {
+    const entry = path.join(root, rel);
+    if (!fs.existsSync(entry)) throw new OcfError(OCF.ERR_INSTALLED, `${entry} is missing: run 'npm ci && npm run build' in ${root}`);
+  }
   if (!usingCibFile()) {
     if (!onPath('cibadmin')) throw new OcfError(OCF.ERR_INSTALLED, 'cibadmin not found: install pacemaker-cli-utils');
     const helper = path.join(root, 'agent/watch/witness-cib-watch');
@@ -182,6 +185,37 @@ function watcher(cfg: AgentConfig | null): DaemonSpec {
   };
 }
 
+/** The witness service; like the watcher, its identity needs no configuration. */
+function service(cfg: AgentConfig | null): DaemonSpec {
+  const { root, fromSource } = layout();
+  const base = path.join(rscTmp(), `witnessd-${instance().replace(/[^\w.:-]/g, '_')}`);
+  const entry = path.join(root, fromSource ? 'service/main.ts' : 'dist/service/main.js');
+  const args = [...(fromSource ? ['--import', 'tsx'] : []), entry, '--ready-file', `${base}.service.ready`];
+  if (cfg) {
+    args.push('--db', cfg.db, '--listen', `${cfg.listenAddress.includes(':') ? `[${cfg.listenAddress}]` : cfg.listenAddress}:${cfg.witnessPort}`, '--epm', cfg.epm);
+    args.push('--netname', ...cfg.netnames, '--auth', cfg.auth, '--log-level', cfg.logLevel);
+    const node = process.env['OCF_RESKEY_CRM_meta_on_node'];
+    if (node !== undefined && node !== '') args.push('--node', node);
+  }
+  return {
+    name: 'witnessd',
+    pidfile: `${base}.service.pid`,
+    readyFile: `${base}.service.ready`,
+    command: process.execPath,
+    args,
+    cwd: root,
+    logFile: cfg?.logFile ?? DEFAULTS.log_file,
+    marks: [entry, `${base}.service.ready`],
+  };
+}
+
+/** Where monitor sends its bind: the listen address, or loopback when listening on all addresses. */
+function probeHost(cfg: AgentConfig): string {
+  if (cfg.listenAddress === '0.0.0.0' || cfg.listenAddress === '') return '127.0.0.1';
+  if (cfg.listenAddress === '::') return '::1';
+  return cfg.listenAddress;
+}
+
 /** One sync from the current CIB, as the safety net under the watcher. */
 async function syncNow(cfg: AgentConfig): Promise<void> {
   const [{ syncOnce }, { configFromFlags }] = await Promise.all([import('../agent/sync.ts'), import('../agent/cli.ts')]);
@@ -199,24 +233,39 @@ async function syncNow(cfg: AgentConfig): Promise<void> {
 
 async function monitor(): Promise<OcfExitCode> {
   const cfg = await readConfig();
-  const w = watcher(cfg);
-  const st = daemonState(w);
-  if (st.state === 'stopped') return OCF.NOT_RUNNING;
-  if (st.state === 'crashed') throw new OcfError(OCF.ERR_GENERIC, `the CIB watcher (pid ${st.pid}) is gone; see ${cfg.logFile}`);
-  // Probes only ask whether it runs; recurring monitors also resync.
-  if (!isProbe('monitor')) await syncNow(cfg);
+  const daemons = [watcher(cfg), service(cfg)];
+  const states = daemons.map((d) => daemonState(d));
+  if (states.every((st) => st.state === 'stopped')) return OCF.NOT_RUNNING;
+  states.forEach((st, i) => {
+    const d = daemons[i];
+    if (st.state !== 'running' && d) throw new OcfError(OCF.ERR_GENERIC, `${d.name} ${st.state === 'crashed' ? `(pid ${st.pid}) is gone` : 'is not running'}; see ${cfg.logFile}`);
+  });
+  // Probes only ask whether it runs; recurring monitors also check the port and resync.
+  if (!isProbe('monitor')) {
+    const { probeBind } = await import('./rpc-probe.ts');
+    try {
+      await probeBind(probeHost(cfg), cfg.witnessPort, 5000);
+    } catch (err) {
+      throw new OcfError(OCF.ERR_GENERIC, `witnessd does not answer: ${(err as Error).message}`);
+    }
+    await syncNow(cfg);
+  }
   return OCF.SUCCESS;
 }
 
 async function start(): Promise<OcfExitCode> {
   const cfg = await readConfig();
   checkInstalled(cfg);
-  const w = watcher(cfg);
-  if (daemonState(w).state === 'running') return OCF.SUCCESS;
-  await stopDaemon(w, 5000); // a crashed one leaves a pidfile behind
+  const daemons = [watcher(cfg), service(cfg)];
+  if (daemons.every((d) => daemonState(d).state === 'running')) return OCF.SUCCESS;
   await syncNow(cfg);
-  const pid = await startDaemon(w, Math.max(2000, timeoutMs(30_000) - 5000));
-  ocfLog('info', `started the CIB watcher (pid ${pid})`);
+  const budget = Math.max(4000, timeoutMs(30_000) - 5000);
+  for (const d of daemons) {
+    if (daemonState(d).state === 'running') continue;
+    await stopDaemon(d, 5000); // a crashed one leaves a pidfile behind
+    const pid = await startDaemon(d, budget / daemons.length);
+    ocfLog('info', `started ${d.name} (pid ${pid})`);
+  }
   return OCF.SUCCESS;
 }
 
@@ -226,8 +275,9 @@ async function stop(): Promise<OcfExitCode> {
     ocfLog('warning', `stop with invalid parameters: ${(err as Error).message}`);
     return null;
   });
-  const w = watcher(cfg);
-  await stopDaemon(w, Math.max(2000, timeoutMs(30_000) - 5000));
+  const budget = Math.max(2000, timeoutMs(30_000) - 5000);
+  // The service first: clients see their connections close while the store is still current.
+  for (const d of [service(cfg), watcher(cfg)]) await stopDaemon(d, budget / 2);
   return OCF.SUCCESS;
 }
 

@@ -1,4 +1,5 @@
 // `witnessd`: the MS-SWN witness service.
+import fs from 'node:fs';
 import { Command, Option } from 'commander';
 import { ConfigError, DEFAULT_EPM_PORT, DEFAULT_WITNESS_PORT, resolveConfig, type CliValues } from './config.ts';
 import { startWitnessd } from './daemon.ts';
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--auth <mode>', 'client authentication (only "none" until authentication lands)'))
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
     .addOption(new Option('--log-format <format>', 'json, or journal (syslog priority prefixes)').choices(['json', 'journal']))
+    .option('--ready-file <file>', 'create this file once listening (for supervisors such as the OCF agent)')
     .showHelpAfterError();
 }
 
@@ -43,7 +45,10 @@ export async function main(argv: string[] = process.argv): Promise<void> {
     process.exitCode = 1;
     return;
   }
+  const readyFile = program.opts<{ readyFile?: string }>().readyFile;
+  if (readyFile !== undefined) fs.writeFileSync(readyFile, `${process.pid}\n`);
   const stop = (sig: string): void => {
+    if (readyFile !== undefined) fs.rmSync(readyFile, { force: true });
     logger.info({ signal: sig }, 'stopping');
     d.close().then(
       () => {

@@ -50,6 +50,18 @@ describe('witness agent on a real 3-node Pacemaker cluster', { timeout: 300_000 
     }
   });
 
+  it('witnessd answers on every node through its endpoint mapper, flagging the IP usable for witness registration only on the nodes that do not host it', async () => {
+    const host = (await onNode(1, 'crm_resource', '--locate', '-r', 'vip', '-Q')).trim();
+    for (const k of NODES) {
+      const r = await sh('ip', ['netns', 'exec', 'pwci-hub', 'rpcclient', '-U%', '-c', 'GetInterfaceList', `ncacn_ip_tcp:198.18.0.${k}`]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const line = r.stdout.split('\n').find((l) => l.includes(VIP)) ?? '';
+      // rpcclient prints '*' for INTERFACE_WITNESS and '+' for IPv4, then the group (node) name.
+      const expected = `n${k}` === host ? ` + ${host.toUpperCase()} ${VIP}` : `*+ ${host.toUpperCase()} ${VIP}`;
+      assert.ok(line.startsWith(expected), `node ${k}: ${JSON.stringify(line)}, expected ${JSON.stringify(expected)}`);
+    }
+  });
+
   it('a move is recorded on every node; killing the IP\'s node is recorded on every survivor', async () => {
     const a = (await onNode(1, 'crm_resource', '--locate', '-r', 'vip', '-Q')).trim();
     const b = ['n1', 'n2', 'n3'].find((n) => n !== a) ?? 'n1';

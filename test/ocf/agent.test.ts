@@ -12,6 +12,8 @@ fs.chmodSync(tmp, 0o755);
 // An agent shim like the installed one, pointing at this checkout.
 const agent = path.join(tmp, 'witnessd');
 const cib = path.join(tmp, 'cib.xml');
+// A port for the witness service that nothing else on the machine uses during the test.
+const PORT = 46000 + (process.pid % 1000);
 
 interface Res { code: number; stdout: string; stderr: string }
 function run(action: string, env: Record<string, string> = {}, opts: { user?: string } = {}): Res {
@@ -23,6 +25,9 @@ function run(action: string, env: Record<string, string> = {}, opts: { user?: st
     OCF_RESKEY_db: path.join(tmp, 'state.db'),
     OCF_RESKEY_log_file: path.join(tmp, 'agent.log'),
     OCF_RESKEY_CRM_meta_interval: '10000',
+    OCF_RESKEY_witness_port: String(PORT),
+    OCF_RESKEY_epm: 'off',
+    OCF_RESKEY_listen_address: '127.0.0.1',
     HA_RSCTMP: path.join(tmp, 'run'),
     CIB_file: cib,
     ...env,
@@ -89,6 +94,21 @@ describe('ocf:witness:witnessd', { timeout: 120_000 }, () => {
     }
   });
 
+  it('monitor fails when witnessd stops answering binds (a wedged process is not a running service)', () => {
+    assert.equal(run('start').code, 0);
+    const pid = Number(fs.readFileSync(path.join(tmp, 'run', 'witnessd-witness_t.service.pid'), 'utf8'));
+    process.kill(pid, 'SIGSTOP');
+    try {
+      const r = run('monitor');
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /^ocf-exit-reason:witnessd does not answer: no answer to a bind/m);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    assert.equal(run('monitor').code, 0);
+    assert.equal(run('stop').code, 0);
+  });
+
   it('a crashed watcher is a failure, not a clean stop; stop cleans up', () => {
     assert.equal(run('start').code, 0);
     const pid = Number(fs.readFileSync(path.join(tmp, 'run', 'witnessd-witness_t.watch.pid'), 'utf8'));
@@ -96,7 +116,7 @@ describe('ocf:witness:witnessd', { timeout: 120_000 }, () => {
     spawnSync('sleep', ['0.3']);
     const r = run('monitor');
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /^ocf-exit-reason:the CIB watcher \(pid \d+\) is gone/m);
+    assert.match(r.stderr, /^ocf-exit-reason:witness-agent watch \(pid \d+\) is gone/m);
     const probe = run('monitor', { OCF_RESKEY_CRM_meta_interval: '0' });
     assert.equal(probe.code, 1);
     assert.doesNotMatch(probe.stderr, /ocf-exit-reason/, 'probes log no exit reason');
@@ -128,7 +148,7 @@ describe('ocf:witness:witnessd', { timeout: 120_000 }, () => {
   });
 
   it('passes ocf-tester', () => {
-    const r = spawnSync('ocf-tester', ['-n', 'witness_tester', '-o', 'netname=FILESRV', '-o', `db=${path.join(tmp, 'tester.db')}`, '-o', `log_file=${path.join(tmp, 'tester.log')}`, agent], {
+    const r = spawnSync('ocf-tester', ['-n', 'witness_tester', '-o', 'netname=FILESRV', '-o', `db=${path.join(tmp, 'tester.db')}`, '-o', `log_file=${path.join(tmp, 'tester.log')}`, '-o', `witness_port=${PORT}`, '-o', 'epm=off', '-o', 'listen_address=127.0.0.1', agent], {
       encoding: 'utf8',
       env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', CIB_file: cib, HA_RSCTMP: path.join(tmp, 'run') },
     });
