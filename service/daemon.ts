@@ -12,10 +12,12 @@ import { RpcServer } from './rpc/server.ts';
 import { WITNESS_INTERFACE } from './swn/constants.ts';
 import { witnessInterface } from './swn/interface.ts';
 import { RegistrationJournal } from './swn/journal.ts';
+import { Notifier } from './swn/notifier.ts';
 import { WitnessRegistry } from './swn/registry.ts';
 
 export interface Witnessd {
   registry: WitnessRegistry;
+  notifier: Notifier;
   witness: RpcServer;
   epm: RpcServer | null;
   /** The witness port actually bound (useful with --listen HOST:0). */
@@ -38,12 +40,14 @@ export async function startWitnessd(cfg: WitnessdConfig, logger: Logger): Promis
     unusedTimeoutMs: cfg.unusedTimeoutSec * 1000,
     observer: journal,
   });
+  const notifier = new Notifier({ store, registry, logger });
   const onStoreChange = (): void => {
     try {
       view = store.readView();
       registry.viewChanged();
+      notifier.pump();
     } catch (err) {
-      logger.error({ err }, 'cannot read the cluster view from the store');
+      logger.error({ err }, 'cannot read the cluster view or events from the store');
     }
   };
   const watch: StoreWatch = watchStore(store, onStoreChange);
@@ -69,6 +73,7 @@ export async function startWitnessd(cfg: WitnessdConfig, logger: Logger): Promis
     );
     return {
       registry,
+      notifier,
       witness,
       epm,
       port,

@@ -1,0 +1,107 @@
+// Cluster events (from the store, in order) → witness notifications for the registrations they
+// concern. Woken by the store watch, never polling busily; the cursor is kept in the store.
+//
+// What each event means for a client (MS-SWN §3.1.6; shared/reference/swn-protocol.md §1.9):
+// - ip_offline / ip_online: RESOURCE_CHANGE UNAVAILABLE / AVAILABLE to registrations on that IP;
+//   an IP that moved goes through UNAVAILABLE first, then AVAILABLE (what Windows clients need to
+//   drop their connection and reconnect). The resource name is the registered NetName upper-cased,
+//   as Windows servers send it (Samba sends the IP address).
+// - the same IP events become IP_CHANGE (ONLINE/OFFLINE) for RegisterEx clients that asked for
+//   IP notifications (WITNESS_REGISTER_IP_NOTIFICATION).
+// - share_moved: SHARE_MOVE with the share's new IPs to registrations for that share.
+
+import type { Logger } from 'pino';
+import type { Store } from '../../store/index.ts';
+import type { ClusterEvent } from '../../store/types.ts';
+import { ChangeType, MessageType, RegisterFlags } from './constants.ts';
+import type { Registration, WitnessRegistry } from './registry.ts';
+
+const CURSOR_KEY = 'notifier_cursor';
+
+export interface NotifierOptions {
+  store: Store;
+  registry: WitnessRegistry;
+  logger: Logger;
+}
+
+export class Notifier {
+  private cursor: number;
+  private readonly opts: NotifierOptions;
+
+  constructor(opts: NotifierOptions) {
+    this.opts = opts;
+    // Events recorded before we started concern registrations that no longer exist (clients
+    // re-register after a restart): start at the newest event, never replay older ones.
+    this.cursor = opts.store.lastSeq();
+    this.saveCursor();
+  }
+
+  get position(): number {
+    return this.cursor;
+  }
+
+  private saveCursor(): void {
+    if (this.opts.store.readonly) return;
+    this.opts.store.stmt('INSERT INTO service_state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(CURSOR_KEY, String(this.cursor));
+  }
+
+  /** Applies every event after the cursor; call when the store changed. */
+  pump(): number {
+    let applied = 0;
+    for (;;) {
+      const batch = this.opts.store.eventsAfter(this.cursor, 1000);
+      if (batch.length === 0) break;
+      for (const e of batch) {
+        this.apply(e);
+        this.cursor = e.seq;
+        applied++;
+      }
+    }
+    if (applied > 0) this.saveCursor();
+    return applied;
+  }
+
+  private byIp(address: string): Registration[] {
+    const out: Registration[] = [];
+    for (const r of this.opts.registry.registrations()) if (r.ipAddress === address) out.push(r);
+    return out;
+  }
+
+  private apply(e: ClusterEvent): void {
+    const reg = this.opts.registry;
+    switch (e.kind) {
+      case 'ip_offline':
+      case 'ip_online':
+      case 'ip_moved': {
+        const changes = e.kind === 'ip_offline' ? [ChangeType.UNAVAILABLE] : e.kind === 'ip_online' ? [ChangeType.AVAILABLE] : [ChangeType.UNAVAILABLE, ChangeType.AVAILABLE];
+        const targets = this.byIp(e.subject);
+        for (const r of targets) {
+          for (const c of changes) reg.queueChange(r, { resourceName: r.netName.toUpperCase(), changeType: c }, e.seq, e.at);
+        }
+        // IP_CHANGE for clients that asked to hear about the IPs of their NetName.
+        for (const r of reg.registrations()) {
+          if ((r.flags & RegisterFlags.IP_NOTIFICATION) === 0) continue;
+          const online = e.kind !== 'ip_offline';
+          reg.queueMove(r, MessageType.IP_CHANGE, [{ address: e.subject, online }], `${e.subject} ${online ? 'ONLINE' : 'OFFLINE'}`, e.seq, e.at);
+        }
+        if (targets.length > 0) this.opts.logger.info({ event: e.seq, kind: e.kind, ip: e.subject, from: e.from, to: e.to, registrations: targets.length }, 'resource change queued');
+        return;
+      }
+      case 'share_moved': {
+        if (e.to === null) return; // a share going nowhere is told through its IPs going offline
+        const ips = Array.isArray(e.payload['ips']) ? (e.payload['ips'] as unknown[]).filter((x): x is string => typeof x === 'string') : [];
+        if (ips.length === 0) return;
+        let n = 0;
+        for (const r of reg.registrations()) {
+          if (r.shareName === null || r.shareName.toLowerCase() !== e.subject.toLowerCase()) continue;
+          reg.queueMove(r, MessageType.SHARE_MOVE, ips.map((address) => ({ address, online: true })), `share ${e.subject} to ${e.to}: ${ips.join(', ')}`, e.seq, e.at);
+          n++;
+        }
+        if (n > 0) this.opts.logger.info({ event: e.seq, share: e.subject, to: e.to, ips, registrations: n }, 'share move queued');
+        return;
+      }
+      default:
+        return;
+    }
+  }
+}
