@@ -104,6 +104,29 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('simulate')
+    .description('demo only: write a simulated two-node cluster into the store, failing an IP over every --interval seconds')
+    .addOption(new Option('--db <path>', 'state store').default(DEFAULT_DB_PATH))
+    .option('--nodes <a,b>', 'the two node names', 'demo1,demo2')
+    .option('--static-ip <ip>', 'address that stays on the first node', '127.0.0.11')
+    .option('--moving-ip <ip>', 'address that fails over with the share', '127.0.0.12')
+    .option('--share <name>', 'share that follows the moving address', 'data')
+    .option('--interval <seconds>', 'seconds between failovers', (v) => {
+      const n = Number(v);
+      if (!Number.isFinite(n) || n < 1) throw new InvalidArgumentError('must be at least 1');
+      return n;
+    }, 20)
+    .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'))
+    .action(async (o: { db: string; nodes: string; staticIp: string; movingIp: string; share: string; interval: number; logLevel: LogLevel }) => {
+      const { runSimulation } = await import('./simulate.ts');
+      const [a = 'demo1', b = 'demo2'] = o.nodes.split(',');
+      const ac = new AbortController();
+      process.once('SIGTERM', () => { ac.abort(); });
+      process.once('SIGINT', () => { ac.abort(); });
+      await runSimulation({ db: o.db, nodes: [a, b], staticIp: o.staticIp, movingIp: o.movingIp, share: o.share, intervalMs: o.interval * 1000, logger: makeLogger('witness-agent', o.logLevel), signal: ac.signal });
+    });
+
+  program
     .command('show')
     .description('print the stored cluster view and the last events')
     .addOption(new Option('--db <path>', 'state store').default(DEFAULT_DB_PATH))
