@@ -13,6 +13,7 @@ import { WITNESS_INTERFACE } from './swn/constants.ts';
 import { witnessInterface } from './swn/interface.ts';
 import { RegistrationJournal } from './swn/journal.ts';
 import { Notifier } from './swn/notifier.ts';
+import { AdminExecutor } from './swn/admin.ts';
 import { WitnessRegistry } from './swn/registry.ts';
 
 export interface Witnessd {
@@ -41,11 +42,13 @@ export async function startWitnessd(cfg: WitnessdConfig, logger: Logger): Promis
     observer: journal,
   });
   const notifier = new Notifier({ store, registry, logger });
+  const admin = new AdminExecutor({ store, registry, node: cfg.node, getView: () => view, logger });
   const onStoreChange = (): void => {
     try {
       view = store.readView();
       registry.viewChanged();
       notifier.pump();
+      admin.pump();
     } catch (err) {
       logger.error({ err }, 'cannot read the cluster view or events from the store');
     }

@@ -102,6 +102,22 @@ export const MIGRATIONS: readonly string[] = [
     value TEXT NOT NULL
   );
   `,
+  // 3: admin requests (witnessctl → witnessd): written by the CLI, carried out by the witnessd of
+  // the node named in `node`, which records the outcome.
+  `
+  CREATE TABLE admin_requests (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    node TEXT NOT NULL,              -- the witness node that must carry it out
+    kind TEXT NOT NULL,              -- client-move | share-move | force-unregister
+    selector TEXT NOT NULL,          -- JSON: which registrations
+    target TEXT NOT NULL,            -- JSON: where to ({ "node": N } or { "ip": A }), {} for unregister
+    state TEXT NOT NULL,             -- pending | done | failed
+    done_at INTEGER,
+    result TEXT                      -- JSON: { "registrations": n } or { "error": "..." }
+  );
+  CREATE INDEX admin_requests_pending ON admin_requests(node, state);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,0 +1,4 @@
+// Entry point of bin/witnessctl.
+import { main } from './ctl.ts';
+
+await main();

@@ -1,0 +1,71 @@
+// Carries out witnessctl's requests on this node's registrations (MS-SWN §3.1.6.2–3.1.6.3 server
+// events, like Move-SmbWitnessClient and Samba's `net witness client-move/share-move`).
+
+import type { Logger } from 'pino';
+import type { Store } from '../../store/index.ts';
+import { finishAdminRequest, pendingAdminRequests, selectorMatches, type AdminRequest } from '../../store/admin.ts';
+import type { ClusterView } from '../../store/types.ts';
+import { MessageType } from './constants.ts';
+import type { IpAddrInfo } from './messages.ts';
+import type { WitnessRegistry } from './registry.ts';
+
+export interface AdminOptions {
+  store: Store;
+  registry: WitnessRegistry;
+  node: string;
+  getView: () => ClusterView | null;
+  logger: Logger;
+}
+
+export class AdminExecutor {
+  private readonly opts: AdminOptions;
+
+  constructor(opts: AdminOptions) {
+    this.opts = opts;
+  }
+
+  /** The destination's addresses: one IP, or every IP running on a node (ONLINE). */
+  private destination(req: AdminRequest): IpAddrInfo[] {
+    if (req.target.ip !== undefined) return [{ address: req.target.ip, online: true }];
+    const node = req.target.node;
+    const ips = this.opts.getView()?.ips.filter((i) => i.node === node && i.started) ?? [];
+    return [...new Set(ips.map((i) => i.address))].map((address) => ({ address, online: true }));
+  }
+
+  /** Handles every pending request addressed to this node. */
+  pump(): void {
+    for (const req of pendingAdminRequests(this.opts.store, this.opts.node)) {
+      try {
+        const n = this.apply(req);
+        finishAdminRequest(this.opts.store, req.seq, true, { registrations: n });
+        this.opts.logger.info({ request: req.seq, kind: req.kind, selector: req.selector, target: req.target, registrations: n }, 'admin request carried out');
+      } catch (err) {
+        finishAdminRequest(this.opts.store, req.seq, false, { error: (err as Error).message });
+        this.opts.logger.warn({ request: req.seq, err }, 'admin request failed');
+      }
+    }
+  }
+
+  private apply(req: AdminRequest): number {
+    const reg = this.opts.registry;
+    const chosen = [...reg.registrations()].filter((r) => selectorMatches(req.selector, r));
+    if (req.kind === 'force-unregister') {
+      for (const r of chosen) reg.remove(r, 'admin');
+      return chosen.length;
+    }
+    const list = this.destination(req);
+    if (list.length === 0) throw new Error(`no IP runs on ${req.target.node ?? req.target.ip ?? '?'}`);
+    const where = req.target.ip ?? req.target.node ?? '';
+    let n = 0;
+    for (const r of chosen) {
+      if (req.kind === 'share-move') {
+        if (r.shareName === null) continue;
+        reg.queueMove(r, MessageType.SHARE_MOVE, list, `admin share-move ${r.shareName} to ${where}`);
+      } else {
+        reg.queueMove(r, MessageType.CLIENT_MOVE, list, `admin client-move to ${where}`);
+      }
+      n++;
+    }
+    return n;
+  }
+}
