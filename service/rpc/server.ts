@@ -173,7 +173,7 @@ class Connection {
   private readonly socket: net.Socket;
   readonly id: number;
   private readonly deframer: Deframer;
-  private readonly reassembler: Reassembler;
+  private reassemblerInstance: Reassembler | null = null;
   private readonly contexts = new Map<number, RpcInterfaceDef>();
   private readonly calls = new Map<number, Call>();
   private association: Association | null = null;
@@ -184,7 +184,7 @@ class Connection {
   private isClosed = false;
   private readonly remote: string;
   private readonly local: string;
-  private readonly log: Logger;
+  private logInstance: Logger | null = null;
 
   constructor(server: RpcServer, socket: net.Socket, id: number) {
     this.server = server;
@@ -192,10 +192,8 @@ class Connection {
     this.id = id;
     const lim = server.opts.limits;
     this.deframer = new Deframer(lim.maxFragment);
-    this.reassembler = new Reassembler(lim.maxRequestBytes);
     this.remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
     this.local = `${socket.localAddress ?? '?'}:${socket.localPort ?? 0}`;
-    this.log = server.opts.logger.child({ conn: id, remote: this.remote });
     socket.setKeepAlive(true, 60_000);
     this.bindTimer = setTimeout(() => {
       this.server.limitLog.warn('bind-timeout', { remote: this.remote, ms: lim.bindTimeoutMs }, 'connection did not bind in time; closing it');
@@ -207,6 +205,18 @@ class Connection {
     socket.on('error', (err) => {
       this.log.debug({ err }, 'socket error');
     });
+  }
+
+  // Created on first use: with tens of thousands of quiet connections, a child logger and a
+  // reassembly table each would cost memory for nothing.
+  private get log(): Logger {
+    this.logInstance ??= this.server.opts.logger.child({ conn: this.id, remote: this.remote });
+    return this.logInstance;
+  }
+
+  private get reassembler(): Reassembler {
+    this.reassemblerInstance ??= new Reassembler(this.server.opts.limits.maxRequestBytes);
+    return this.reassemblerInstance;
   }
 
   destroy(why: string): void {
@@ -311,7 +321,7 @@ class Connection {
           call.done = true;
           call.ac.abort(new Error('orphaned'));
           this.calls.delete(p.callId);
-          this.reassembler.drop(p.callId);
+          this.reassemblerInstance?.drop(p.callId);
         }
         // Without KeepConnectionOnOrphan the client closes the connection itself (MS-RPCE §3.3.1.5.10).
         return;
@@ -423,7 +433,8 @@ class Connection {
 
   private onRequest(frag: RequestPdu): void {
     if (frag.auth) throw new RpcDecodeError('authenticated request on an unauthenticated connection');
-    const p = this.reassembler.push(frag);
+    const whole = (frag.flags & (PFC.FIRST_FRAG | PFC.LAST_FRAG)) === (PFC.FIRST_FRAG | PFC.LAST_FRAG) && this.reassemblerInstance === null;
+    const p = whole ? frag : this.reassembler.push(frag);
     if (!p) return;
     const iface = this.contexts.get(p.contextId);
     if (!iface) {

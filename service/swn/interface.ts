@@ -22,6 +22,7 @@ function client(ctx: CallContext): ClientInfo {
 }
 
 export function witnessInterface(registry: WitnessRegistry, logger: Logger): RpcInterfaceDef {
+  // Per-call lines are debug: with tens of thousands of clients, info stays readable.
   const log = logger.child({ iface: 'witness' });
   const ops = new Map<number, OpHandler>([
     [
@@ -37,7 +38,7 @@ export function witnessInterface(registry: WitnessRegistry, logger: Logger): Rpc
       (stub, ctx) => {
         const a = decodeRegister(stub);
         const r = registry.register(a, client(ctx), false);
-        log.info({ remote: ctx.remote, client: a.clientName, netName: a.netName, ip: a.ipAddress, status: r.status, key: r.registration?.key }, 'Register');
+        log.debug({ remote: ctx.remote, client: a.clientName, netName: a.netName, ip: a.ipAddress, status: r.status, key: r.registration?.key }, 'Register');
         return encodeHandleAndStatus(r.handle, r.status);
       },
     ],
@@ -46,7 +47,7 @@ export function witnessInterface(registry: WitnessRegistry, logger: Logger): Rpc
       (stub, ctx) => {
         const h = decodeHandle(stub);
         const status = registry.unregister(h, ctx.association);
-        log.info({ remote: ctx.remote, key: h.toString('hex'), status }, 'UnRegister');
+        log.debug({ remote: ctx.remote, key: h.toString('hex'), status }, 'UnRegister');
         return encodeStatus(status);
       },
     ],
@@ -74,7 +75,7 @@ export function witnessInterface(registry: WitnessRegistry, logger: Logger): Rpc
       (stub, ctx) => {
         const a = decodeRegisterEx(stub);
         const r = registry.register(a, client(ctx), true);
-        log.info(
+        log.debug(
           { remote: ctx.remote, client: a.clientName, netName: a.netName, share: a.shareName, ip: a.ipAddress, flags: a.flags, keepAlive: a.keepAliveSec, status: r.status, key: r.registration?.key },
           'RegisterEx',
         );
@@ -86,7 +87,7 @@ export function witnessInterface(registry: WitnessRegistry, logger: Logger): Rpc
       (stub, ctx) => {
         const h = decodeHandle(stub);
         const status = registry.unregister(h, ctx.association);
-        log.info({ remote: ctx.remote, key: h.toString('hex'), status }, 'UnRegisterEx');
+        log.debug({ remote: ctx.remote, key: h.toString('hex'), status }, 'UnRegisterEx');
         // [in, out] handle: NULL once the registration is gone (MS-SWN §3.1.4.6).
         return encodeHandleAndStatus(status === WinError.SUCCESS ? Buffer.alloc(20) : h, status);
       },

@@ -63,7 +63,7 @@ export async function startWitnessd(o: WitnessdOptions = {}): Promise<Witnessd> 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-witnessd-'));
   const db = path.join(dir, 'state.db');
   writeView(db, o.view ?? twoNodeView());
-  const args = ['--import', 'tsx', path.join(ROOT, 'service/main.ts'), '--db', db, '--listen', `127.0.0.1:${o.port ?? 0}`, '--epm', o.epm ?? 'off', '--netname', o.netname ?? 'FILESRV', '--node', o.node ?? 'n1', '--auth', 'none', '--log-level', 'debug', ...(o.extra ?? [])];
+  const args = ['--import', 'tsx', path.join(ROOT, 'service/main.ts'), '--db', db, '--listen', `127.0.0.1:${o.port ?? 0}`, '--epm', o.epm ?? 'off', '--netname', o.netname ?? 'FILESRV', '--node', o.node ?? 'n1', '--auth', 'none', ...(o.extra ?? ['--log-level', 'debug'])];
   const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...(o.env ?? {}) } });
   let out = '';
   proc.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
