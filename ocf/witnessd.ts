@@ -163,50 +163,48 @@ function agentFlags(cfg: AgentConfig): string[] {
   return flags;
 }
 
-/** The watcher's identity (pidfile, marks) needs no configuration; its arguments do. */
-function watcher(cfg: AgentConfig | null): DaemonSpec {
+/**
+ * A long-running node process of this checkout (the watcher or witnessd). Its identity — pidfile,
+ * ready file, the marks in its command line — needs no configuration, so stop and monitor work
+ * even when the parameters are broken; only its arguments do.
+ */
+function nodeDaemon(name: string, tag: 'watch' | 'service', entryRel: { source: string; dist: string }, leading: string[], cfg: AgentConfig | null, cfgArgs: (c: AgentConfig) => string[]): DaemonSpec {
   const { root, fromSource } = layout();
   const base = path.join(rscTmp(), `witnessd-${instance().replace(/[^\w.:-]/g, '_')}`);
-  const entry = path.join(root, fromSource ? 'agent/main.ts' : 'dist/agent/main.js');
-  const args = [...(fromSource ? ['--import', 'tsx'] : []), entry, 'watch', '--ready-file', `${base}.watch.ready`];
-  if (cfg) {
-    args.push(...agentFlags(cfg));
-    if (cfg.watchPoll > 0) args.push('--poll', String(cfg.watchPoll));
-  }
+  const entry = path.join(root, fromSource ? entryRel.source : entryRel.dist);
+  const ready = `${base}.${tag}.ready`;
   return {
-    name: 'witness-agent watch',
-    pidfile: `${base}.watch.pid`,
-    readyFile: `${base}.watch.ready`,
+    name,
+    pidfile: `${base}.${tag}.pid`,
+    readyFile: ready,
     command: process.execPath,
-    args,
+    args: [...(fromSource ? ['--import', 'tsx'] : []), entry, ...leading, '--ready-file', ready, ...(cfg ? cfgArgs(cfg) : [])],
     cwd: root,
     logFile: cfg?.logFile ?? DEFAULTS.log_file,
-    marks: [entry, 'watch', `${base}.watch.ready`],
+    marks: [entry, ...leading, ready],
   };
 }
 
-/** The witness service; like the watcher, its identity needs no configuration. */
+function watcher(cfg: AgentConfig | null): DaemonSpec {
+  return nodeDaemon('witness-agent watch', 'watch', { source: 'agent/main.ts', dist: 'dist/agent/main.js' }, ['watch'], cfg, (c) => [
+    ...agentFlags(c),
+    ...(c.watchPoll > 0 ? ['--poll', String(c.watchPoll)] : []),
+  ]);
+}
+
 function service(cfg: AgentConfig | null): DaemonSpec {
-  const { root, fromSource } = layout();
-  const base = path.join(rscTmp(), `witnessd-${instance().replace(/[^\w.:-]/g, '_')}`);
-  const entry = path.join(root, fromSource ? 'service/main.ts' : 'dist/service/main.js');
-  const args = [...(fromSource ? ['--import', 'tsx'] : []), entry, '--ready-file', `${base}.service.ready`];
-  if (cfg) {
-    args.push('--db', cfg.db, '--listen', `${cfg.listenAddress.includes(':') ? `[${cfg.listenAddress}]` : cfg.listenAddress}:${cfg.witnessPort}`, '--epm', cfg.epm);
-    args.push('--netname', ...cfg.netnames, '--auth', cfg.auth, '--log-level', cfg.logLevel);
+  return nodeDaemon('witnessd', 'service', { source: 'service/main.ts', dist: 'dist/service/main.js' }, [], cfg, (c) => {
     const node = process.env['OCF_RESKEY_CRM_meta_on_node'];
-    if (node !== undefined && node !== '') args.push('--node', node);
-  }
-  return {
-    name: 'witnessd',
-    pidfile: `${base}.service.pid`,
-    readyFile: `${base}.service.ready`,
-    command: process.execPath,
-    args,
-    cwd: root,
-    logFile: cfg?.logFile ?? DEFAULTS.log_file,
-    marks: [entry, `${base}.service.ready`],
-  };
+    return [
+      '--db', c.db,
+      '--listen', `${c.listenAddress.includes(':') ? `[${c.listenAddress}]` : c.listenAddress}:${c.witnessPort}`,
+      '--epm', c.epm,
+      '--netname', ...c.netnames,
+      '--auth', c.auth,
+      '--log-level', c.logLevel,
+      ...(node !== undefined && node !== '' ? ['--node', node] : []),
+    ];
+  });
 }
 
 /** Where monitor sends its bind: the listen address, or loopback when listening on all addresses. */
