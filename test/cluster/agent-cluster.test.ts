@@ -5,7 +5,9 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import type { ClusterEvent } from '../../store/types.ts';
-import { harness, onNode, requireBuild, ROOT, sh, show, until } from './harness.ts';
+import { harness, onNode, requireBuild, ROOT, sh, show, STORE, until } from './harness.ts';
+import { runPy, type PyResult } from '../peers/peers.ts';
+import { ChangeType, WitnessVersion } from '../../service/swn/constants.ts';
 
 const VIP = '198.18.0.100';
 const NODES = [1, 2, 3];
@@ -62,7 +64,38 @@ describe('witness agent on a real 3-node Pacemaker cluster', { timeout: 300_000 
     }
   });
 
-  it('a move is recorded on every node; killing the IP\'s node is recorded on every survivor', async () => {
+  it('a client registered on another node than the IP\'s gets RESOURCE_CHANGE when pcs moves the IP, and that node\'s audit matches', async () => {
+    const a = (await onNode(1, 'crm_resource', '--locate', '-r', 'vip', '-Q')).trim();
+    const others = ['n1', 'n2', 'n3'].filter((n) => n !== a);
+    const b = others[0] ?? 'n1'; // the witness the client registers with
+    const c = others[1] ?? 'n2'; // where the IP goes
+    const kb = Number(b.slice(1));
+    const client = runPy([
+      { op: 'connect', conn: 'w', host: `198.18.0.${kb}`, port: 5999 },
+      { op: 'RegisterEx', conn: 'w', version: WitnessVersion.V2, net: 'FILESRV', share: null, ip: VIP, client: 'cluster-client', flags: 0, timeout: 120, save: 'h' },
+      { op: 'AsyncNotify', conn: 'w', handle: 'h' },
+      { op: 'AsyncNotify', conn: 'w', handle: 'h' },
+    ], 120_000, ['ip', 'netns', 'exec', 'pwci-hub']);
+    await until('the registration to be pending on ' + b, 30_000, async () => {
+      const out = await onNode(kb, path.join(ROOT, 'bin/witnessctl'), 'list', '--json', '--db', STORE);
+      return (JSON.parse(out) as { clientName: string; pending: boolean }[]).some((r) => r.clientName === 'cluster-client' && r.pending);
+    });
+    await onNode(1, 'pcs', 'resource', 'move', 'vip', c);
+    const r = await client;
+    const msg = (x: PyResult | undefined): unknown => (x?.['result'] as { messages: unknown } | undefined)?.messages;
+    assert.deepEqual(msg(r[2]), [{ name: 'FILESRV', change: ChangeType.UNAVAILABLE }], JSON.stringify(r));
+    assert.deepEqual(msg(r[3]), [{ name: 'FILESRV', change: ChangeType.AVAILABLE }], JSON.stringify(r));
+    const audit = await until('the audit rows on ' + b, 10_000, async () => {
+      const rows = JSON.parse(await onNode(kb, path.join(ROOT, 'bin/witnessctl'), 'audit', '--json', '--db', STORE)) as { clientName: string; summary: string; outcome: string; latencyMs: number | null }[];
+      const mine = rows.filter((x) => x.clientName === 'cluster-client');
+      return mine.length >= 2 ? mine : null;
+    });
+    assert.deepEqual(audit.map((x) => [x.summary, x.outcome]), [['FILESRV UNAVAILABLE', 'delivered'], ['FILESRV AVAILABLE', 'delivered']]);
+    await onNode(1, 'pcs', 'resource', 'clear', 'vip');
+    await onNode(1, 'crm_resource', '--wait', '--timeout=60');
+  });
+
+  it('a move is recorded on every node; killing the IP\'s node is recorded on every survivor, and a client registered on a survivor is told', async () => {
     const a = (await onNode(1, 'crm_resource', '--locate', '-r', 'vip', '-Q')).trim();
     const b = ['n1', 'n2', 'n3'].find((n) => n !== a) ?? 'n1';
     const before = new Map<number, number>();
@@ -82,6 +115,17 @@ describe('witness agent on a real 3-node Pacemaker cluster', { timeout: 300_000 
     const kb = Number(b.slice(1));
     const survivors = NODES.filter((k) => k !== kb);
     for (const k of survivors) before.set(k, (await show(k))?.events.at(-1)?.seq ?? 0);
+    // A client registered with a surviving node's witness for the IP that is about to die.
+    const ks = survivors[0] ?? 1;
+    const client = runPy([
+      { op: 'connect', conn: 'w', host: `198.18.0.${ks}`, port: 5999 },
+      { op: 'RegisterEx', conn: 'w', version: WitnessVersion.V2, net: 'FILESRV', share: null, ip: VIP, client: 'survivor-client', flags: 0, timeout: 120, save: 'h' },
+      { op: 'AsyncNotify', conn: 'w', handle: 'h' },
+    ], 120_000, ['ip', 'netns', 'exec', 'pwci-hub']);
+    await until('the survivor registration to be pending', 30_000, async () => {
+      const out = await onNode(ks, path.join(ROOT, 'bin/witnessctl'), 'list', '--json', '--db', STORE);
+      return (JSON.parse(out) as { clientName: string; pending: boolean }[]).some((r) => r.clientName === 'survivor-client' && r.pending);
+    });
     const killed = await harness('kill', String(kb));
     assert.equal(killed.code, 0, killed.stderr);
     for (const k of survivors) {
@@ -97,5 +141,7 @@ describe('witness agent on a real 3-node Pacemaker cluster', { timeout: 300_000 
       assert.equal(s.view?.nodes.find((n) => n.name === b)?.state, 'lost');
       assert.ok(!s.view?.witness.some((w) => w.node === b), 'the dead node runs no witness');
     }
+    const told = await client;
+    assert.deepEqual((told[2]?.['result'] as { messages: unknown } | undefined)?.messages, [{ name: 'FILESRV', change: ChangeType.UNAVAILABLE }], JSON.stringify(told));
   });
 });

@@ -104,9 +104,11 @@ export type PyStep = Record<string, unknown> & { op: string };
 export type PyResult = Record<string, unknown> & { ok: boolean; step: number; op: string; werror?: number };
 
 /** Runs the python3-samba client with these steps and returns one result per step. */
-export function runPy(steps: PyStep[], timeoutMs = 60_000): Promise<PyResult[]> {
+export function runPy(steps: PyStep[], timeoutMs = 60_000, prefix: string[] = []): Promise<PyResult[]> {
   return new Promise((resolve, reject) => {
-    const p = spawn('/usr/bin/python3', [path.join(ROOT, 'test/peers/witness_client.py')], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // `prefix` runs the client elsewhere, e.g. ['ip', 'netns', 'exec', 'pwci-hub'] on a test network.
+    const argv = [...prefix, '/usr/bin/python3', path.join(ROOT, 'test/peers/witness_client.py')];
+    const p = spawn(argv[0] ?? '/usr/bin/python3', argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     const timer = setTimeout(() => { p.kill('SIGKILL'); }, timeoutMs);
