@@ -129,6 +129,7 @@ def main():
             r = {"ok": False, "error": "%s: %s" % (type(e).__name__, e)}
         r["step"] = i
         r["op"] = s["op"]
+        r["t"] = time.time()  # when the step finished (a notification's arrival), for benchmarks
         print(json.dumps(r), flush=True)
 
 
