@@ -27,6 +27,7 @@ export const DEFAULTS = {
   log_level: 'info',
   log_file: '/var/log/pacemaker-witness/witness-agent.log',
   watch_poll: '0',
+  force_unregister_after: '5',
 } as const;
 
 export const SPEC: AgentSpec = {
@@ -50,6 +51,7 @@ export const SPEC: AgentSpec = {
     { name: 'auth', type: 'string', default: DEFAULTS.auth, shortdesc: 'Authentication mode', longdesc: 'Authentication required of clients: "none" until authentication is available.' },
     { name: 'log_level', type: 'string', default: DEFAULTS.log_level, shortdesc: 'Log level', longdesc: 'fatal, error, warn, info, debug or trace.' },
     { name: 'log_file', type: 'string', default: DEFAULTS.log_file, shortdesc: 'Log file', longdesc: 'Where the watcher and the service write their JSON logs.' },
+    { name: 'force_unregister_after', type: 'integer', default: DEFAULTS.force_unregister_after, shortdesc: 'Re-registration workaround (s)', longdesc: 'Seconds after telling a client its resource is unavailable, or to move, before its registration is dropped so that Windows clients re-register (as Samba does); 0 turns it off.' },
     { name: 'watch_poll', type: 'integer', default: DEFAULTS.watch_poll, shortdesc: 'Poll instead of subscribing', longdesc: 'When above 0, poll the CIB every this many milliseconds instead of subscribing to its change notifications (slow; for nodes without the watcher helper).' },
   ],
   actions: [
@@ -74,6 +76,7 @@ export interface AgentConfig {
   logLevel: string;
   logFile: string;
   watchPoll: number;
+  forceUnregisterAfter: number;
 }
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
@@ -108,6 +111,8 @@ export async function readConfig(): Promise<AgentConfig> {
   if (!path.isAbsolute(logFile)) bad(`log_file must be an absolute path, not ${JSON.stringify(logFile)}`);
   const watchPoll = Number(param('watch_poll', DEFAULTS.watch_poll));
   if (!Number.isInteger(watchPoll) || watchPoll < 0 || (watchPoll > 0 && watchPoll < 100)) bad('watch_poll must be 0 or an integer of at least 100 (ms)');
+  const retire = Number(param('force_unregister_after', DEFAULTS.force_unregister_after));
+  if (!Number.isInteger(retire) || retire < 0) bad('force_unregister_after must be 0 or a number of seconds');
   return {
     netnames,
     db,
@@ -121,6 +126,7 @@ export async function readConfig(): Promise<AgentConfig> {
     logLevel,
     logFile,
     watchPoll,
+    forceUnregisterAfter: retire,
   };
 }
 
@@ -202,6 +208,7 @@ function service(cfg: AgentConfig | null): DaemonSpec {
       '--netname', ...c.netnames,
       '--auth', c.auth,
       '--log-level', c.logLevel,
+      '--force-unregister-after', String(c.forceUnregisterAfter),
       ...(node !== undefined && node !== '' ? ['--node', node] : []),
     ];
   });

@@ -17,6 +17,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--auth <mode>', 'client authentication (only "none" until authentication lands)'))
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
     .addOption(new Option('--log-format <format>', 'json, or journal (syslog priority prefixes)').choices(['json', 'journal']))
+    .option('--force-unregister-after <seconds>', 'Windows workaround: drop a registration this long after telling it UNAVAILABLE or to move, so the client re-registers (default 5, 0 = off)')
     .option('--ready-file <file>', 'create this file once listening (for supervisors such as the OCF agent)')
     .showHelpAfterError();
 }

@@ -32,6 +32,10 @@ export interface WitnessdConfig {
   limits: RpcLimitsConfig;
   /** Seconds before an unused registration is removed (MS-SWN: 30 s). */
   unusedTimeoutSec: number;
+  /** Windows workaround: seconds after an UNAVAILABLE/move notification before the registration is dropped; 0 = off. */
+  forceUnregisterAfterSec: number;
+  /** Days of audit rows (and removed registrations) kept in the store. */
+  auditRetentionDays: number;
 }
 
 export interface RpcLimitsConfig {
@@ -87,12 +91,15 @@ export interface CliValues {
   auth?: string;
   logLevel?: string;
   logFormat?: string;
+  forceUnregisterAfter?: string;
 }
 
 type FileConfig = Partial<Record<'db' | 'listen' | 'epm' | 'node' | 'auth' | 'logLevel' | 'logFormat', string>> & {
   netname?: string | string[];
   limits?: Partial<RpcLimitsConfig>;
   unusedTimeoutSec?: number;
+  forceUnregisterAfterSec?: number;
+  auditRetentionDays?: number;
 };
 
 function readFileConfig(file: string): FileConfig {
@@ -134,6 +141,10 @@ export function resolveConfig(cli: CliValues, nodeName: () => string = localNode
   }
   const unused = file.unusedTimeoutSec ?? 30;
   if (!Number.isFinite(unused) || unused <= 0) throw new ConfigError('unusedTimeoutSec must be a positive number');
+  const retire = cli.forceUnregisterAfter !== undefined ? Number(cli.forceUnregisterAfter) : (file.forceUnregisterAfterSec ?? 5);
+  if (!Number.isFinite(retire) || retire < 0) throw new ConfigError('the forced-unregister delay must be 0 (off) or a positive number of seconds');
+  const retention = file.auditRetentionDays ?? 30;
+  if (!Number.isFinite(retention) || retention <= 0) throw new ConfigError('auditRetentionDays must be a positive number');
   return {
     db: cli.db ?? file.db ?? DEFAULT_DB_PATH,
     listen: parseHostPort(cli.listen ?? file.listen ?? `0.0.0.0:${DEFAULT_WITNESS_PORT}`),
@@ -145,5 +156,7 @@ export function resolveConfig(cli: CliValues, nodeName: () => string = localNode
     logFormat,
     limits,
     unusedTimeoutSec: unused,
+    forceUnregisterAfterSec: retire,
+    auditRetentionDays: retention,
   };
 }

@@ -3,7 +3,7 @@
 
 import type { Logger } from 'pino';
 import { openStore, type Store } from '../store/index.ts';
-import { retireRegistrations } from '../store/registrations.ts';
+import { pruneAudit, retireRegistrations } from '../store/registrations.ts';
 import type { ClusterView } from '../store/types.ts';
 import { watchStore, type StoreWatch } from '../store/watch.ts';
 import type { WitnessdConfig } from './config.ts';
@@ -39,6 +39,7 @@ export async function startWitnessd(cfg: WitnessdConfig, logger: Logger): Promis
     localNode: cfg.node,
     getView: () => view,
     unusedTimeoutMs: cfg.unusedTimeoutSec * 1000,
+    forceUnregisterAfterMs: cfg.forceUnregisterAfterSec * 1000,
     observer: journal,
   });
   const notifier = new Notifier({ store, registry, logger });
@@ -54,6 +55,19 @@ export async function startWitnessd(cfg: WitnessdConfig, logger: Logger): Promis
     }
   };
   const watch: StoreWatch = watchStore(store, onStoreChange);
+  // Bounded growth: audit rows and removed registrations older than the retention go, hourly.
+  const prune = (): void => {
+    try {
+      journal.flush();
+      const n = pruneAudit(store, Date.now() - cfg.auditRetentionDays * 86_400_000);
+      if (n.notifications + n.registrations > 0) logger.info({ ...n, retentionDays: cfg.auditRetentionDays }, 'old audit rows pruned');
+    } catch (err) {
+      logger.error({ err }, 'audit pruning failed');
+    }
+  };
+  prune();
+  const pruneTimer = setInterval(prune, 3_600_000);
+  pruneTimer.unref();
 
   const witness = new RpcServer({ name: 'witness', interfaces: [witnessInterface(registry, logger)], logger: logger.child({ server: 'witness' }), limits: cfg.limits });
   let epm: RpcServer | null = null;
@@ -83,6 +97,7 @@ export async function startWitnessd(cfg: WitnessdConfig, logger: Logger): Promis
       epmPort,
       store,
       async close(): Promise<void> {
+        clearInterval(pruneTimer);
         watch.close();
         await Promise.all([witness.close(), epm?.close()]);
         registry.close();
@@ -91,6 +106,7 @@ export async function startWitnessd(cfg: WitnessdConfig, logger: Logger): Promis
       },
     };
   } catch (err) {
+    clearInterval(pruneTimer);
     watch.close();
     await Promise.allSettled([witness.close(), epm?.close()]);
     registry.close();

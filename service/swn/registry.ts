@@ -72,6 +72,8 @@ export interface Registration {
   /** The most recent move-type notification not yet delivered (a move keeps only the latest). */
   move: Notification | null;
   reaper: DeadlineEntry | null;
+  /** The workaround's scheduled removal, if any. */
+  retire: DeadlineEntry | null;
 }
 
 interface PendingNotify {
@@ -80,14 +82,15 @@ interface PendingNotify {
   since: number;
 }
 
-export type RemoveReason = 'unregister' | 'rundown' | 'unused' | 'admin' | 'shutdown';
+export type RemoveReason = 'unregister' | 'rundown' | 'unused' | 'admin' | 'shutdown' | 'workaround';
 
 /** Hooks for persistence and audit; the registry never waits on them. */
 export interface RegistryObserver {
   added?(r: Registration): void;
   removed?(r: Registration, reason: RemoveReason): void;
   updated?(r: Registration): void;
-  delivered?(r: Registration, n: Notification, outcome: 'delivered'): void;
+  /** A notification attempt: handed to a waiting call, or dropped because the client went away first. */
+  delivered?(r: Registration, n: Notification, outcome: 'delivered' | 'client_gone'): void;
 }
 
 export interface RegistryOptions {
@@ -98,6 +101,12 @@ export interface RegistryOptions {
   getView: () => ClusterView | null;
   /** Unused-registration timeout (MS-SWN <7>: 30 s on Windows Server 2012 R2 and later). */
   unusedTimeoutMs?: number;
+  /**
+   * Windows client workaround (as Samba does): some seconds after a registration was told its
+   * resource is not available, or to move, remove it, so the client's next AsyncNotify gets
+   * ERROR_NOT_FOUND and it re-registers from GetInterfaceList. 0 turns it off.
+   */
+  forceUnregisterAfterMs?: number;
   now?: () => number;
   observer?: RegistryObserver;
 }
@@ -261,6 +270,7 @@ export class WitnessRegistry {
       changes: [],
       move: null,
       reaper: null,
+      retire: null,
     };
     this.byKey.set(reg.key, reg);
     this.armReaper(reg);
@@ -295,7 +305,16 @@ export class WitnessRegistry {
     if (this.byKey.get(r.key) !== r) return;
     this.byKey.delete(r.key);
     this.deadlines.cancel(r.reaper);
+    this.deadlines.cancel(r.retire);
     r.reaper = null;
+    r.retire = null;
+    // Notifications still queued will never reach this client: audit them as such.
+    for (const c of r.changes) {
+      this.opts.observer?.delivered?.(r, { type: MessageType.RESOURCE_CHANGE, count: 1, buffer: Buffer.alloc(0), summary: `${c.resourceName} ${changeName(c.changeType)}`, eventSeq: c.eventSeq, eventAt: c.eventAt }, 'client_gone');
+    }
+    if (r.move) this.opts.observer?.delivered?.(r, r.move, 'client_gone');
+    r.changes = [];
+    r.move = null;
     const p = r.pending;
     if (p) {
       r.pending = null;
@@ -429,21 +448,31 @@ export class WitnessRegistry {
         eventSeq: first?.eventSeq ?? null,
         eventAt: first?.eventAt ?? null,
       };
-      this.sent(r, n);
+      // The workaround applies once a client hears its resource is not available; an AVAILABLE
+      // that follows in the same move (UNAVAILABLE then AVAILABLE) leaves the removal scheduled.
+      this.sent(r, n, batch.some((c) => c.changeType !== ChangeType.AVAILABLE));
       return n;
     }
     if (r.move) {
       const n = r.move;
       r.move = null;
-      this.sent(r, n);
+      // A move elsewhere (CLIENT_MOVE, SHARE_MOVE) retires the registration; IP_CHANGE does not.
+      this.sent(r, n, n.type === MessageType.CLIENT_MOVE || n.type === MessageType.SHARE_MOVE);
       return n;
     }
     return null;
   }
 
-  private sent(r: Registration, n: Notification): void {
+  private sent(r: Registration, n: Notification, retire: boolean): void {
     r.notificationsSent++;
     this.opts.observer?.delivered?.(r, n, 'delivered');
+    const after = this.opts.forceUnregisterAfterMs ?? 0;
+    if (retire && after > 0 && r.retire === null) {
+      r.retire = this.deadlines.add(this.now() + after, () => {
+        r.retire = null;
+        this.remove(r, 'workaround');
+      });
+    }
   }
 
   /** Ends every registration (daemon shutdown). */

@@ -95,3 +95,34 @@ describe('notifications to python3-samba clients', { timeout: 120_000 }, () => {
     assert.deepEqual(messages(r[2]), [{ addresses: [{ flags: 0x01 | 0x08, ipv4: '127.0.0.1', ipv6: '0000:0000:0000:0000:0000:0000:0000:0000' }] }]);
   });
 });
+
+describe('the Windows re-registration workaround', { timeout: 60_000 }, () => {
+  it('after UNAVAILABLE, the registration is dropped after --force-unregister-after seconds: the next AsyncNotify gets ERROR_NOT_FOUND', async () => {
+    const w = await startWitnessd({ view: twoNodeView(1), extra: ['--force-unregister-after', '1'] });
+    try {
+      const c = runPy([{ op: 'connect', conn: 'a', port: w.port },
+        { op: 'RegisterEx', conn: 'a', version: WitnessVersion.V2, net: 'FILESRV', share: null, ip: '127.0.0.2', client: 'windows', flags: 0, timeout: 30, save: 'h' },
+        { op: 'AsyncNotify', conn: 'a', handle: 'h' },
+        { op: 'AsyncNotify', conn: 'a', handle: 'h' }]);
+      await pendingFor(w.db, 'windows');
+      commit(w.db, twoNodeView(2, { ips: [ip('127.0.0.1', 'n1', 'vip1'), ip('127.0.0.2', null, 'vip2')] }));
+      const r = await c;
+      assert.deepEqual((r[2]?.['result'] as { messages: unknown }).messages, [{ name: 'FILESRV', change: ChangeType.UNAVAILABLE }]);
+      assert.equal(r[3]?.werror, 0x490, 'ERROR_NOT_FOUND: the client re-registers from GetInterfaceList');
+      const t2 = Number(r[3]?.['t']);
+      const t1 = Number(r[2]?.['t']);
+      assert.ok(t2 - t1 >= 0.9 && t2 - t1 < 5, `dropped ${t2 - t1} s after the notification`);
+      // The store copy follows within the journal's flush interval.
+      let reason: string | null | undefined;
+      for (let i = 0; i < 100 && reason !== 'workaround'; i++) {
+        const s = openStore(w.db, { readonly: true });
+        reason = listRegistrations(s, { all: true }).find((x) => x.clientName === 'windows')?.removedReason;
+        s.close();
+        if (reason !== 'workaround') await new Promise((res) => setTimeout(res, 20));
+      }
+      assert.equal(reason, 'workaround');
+    } finally {
+      await w.stop();
+    }
+  });
+});

@@ -8,20 +8,23 @@ import { ip, view } from '../helpers/views.ts';
 
 const client = (association = 1): ClientInfo => ({ association, remote: '127.0.0.1:40000', local: '127.0.0.1:5999', identity: null });
 
-function setup(v: ClusterView | null = view(1, { ips: [ip('198.18.0.100', 'n1'), ip('198.18.0.101', 'n2')], witness: [{ node: 'n1', resource: 'w:0', started: true }, { node: 'n2', resource: 'w:1', started: true }] })) {
+function setup(v: ClusterView | null = view(1, { ips: [ip('198.18.0.100', 'n1'), ip('198.18.0.101', 'n2')], witness: [{ node: 'n1', resource: 'w:0', started: true }, { node: 'n2', resource: 'w:1', started: true }] }), retireMs = 0) {
   let now = 1_000_000;
   const removed: [string, RemoveReason][] = [];
   let current = v;
+  const audit: [string, string, string][] = [];
   const reg = new WitnessRegistry({
     netNames: ['FILESRV'],
     localNode: 'n1',
     getView: () => current,
     now: () => now,
-    observer: { removed: (r, why) => removed.push([r.clientName, why]) },
+    forceUnregisterAfterMs: retireMs,
+    observer: { removed: (r, why) => removed.push([r.clientName, why]), delivered: (r, n, outcome) => audit.push([r.clientName, n.summary, outcome]) },
   });
   return {
     reg,
     removed,
+    audit,
     advance(ms: number) { now += ms; (reg as unknown as { deadlines: { runDue(): void } }).deadlines.runDue(); },
     setView(nv: ClusterView | null) { current = nv; reg.viewChanged(); },
   };
@@ -152,5 +155,47 @@ describe('witness registry: AsyncNotify', () => {
     assert.equal(t.reg.size, 1);
     t.reg.close();
     assert.equal((await p).status, WinError.NOT_FOUND);
+  });
+});
+
+describe('witness registry: Windows workaround and audit', () => {
+  it('drops a registration some seconds after it was told UNAVAILABLE, so its next AsyncNotify gets ERROR_NOT_FOUND', async () => {
+    const t = setup(undefined, 5000);
+    const { registration } = t.reg.register(V2, client(), true);
+    assert.ok(registration);
+    t.reg.queueChange(registration, { resourceName: 'FILESRV', changeType: ChangeType.UNAVAILABLE });
+    assert.equal((await t.reg.asyncNotify(registration.handle, 1)).status, WinError.SUCCESS);
+    t.advance(4999);
+    assert.equal(t.reg.size, 1);
+    t.advance(1);
+    assert.equal(t.reg.size, 0);
+    assert.deepEqual(t.removed, [['CLIENT1', 'workaround']]);
+    assert.equal((await t.reg.asyncNotify(registration.handle, 1)).status, WinError.NOT_FOUND);
+  });
+  it('AVAILABLE alone does not trigger it; it is off with 0', async () => {
+    const t = setup(undefined, 5000);
+    const { registration } = t.reg.register(V2, client(), true);
+    assert.ok(registration);
+    t.reg.queueChange(registration, { resourceName: 'FILESRV', changeType: ChangeType.AVAILABLE });
+    await t.reg.asyncNotify(registration.handle, 1);
+    t.advance(10_000);
+    assert.equal(t.reg.size, 1);
+    const off = setup();
+    const r2 = off.reg.register(V2, client(), true).registration;
+    assert.ok(r2);
+    off.reg.queueMove(r2, MessageType.CLIENT_MOVE, [{ address: '198.18.0.101', online: true }], 'move');
+    await off.reg.asyncNotify(r2.handle, 1);
+    off.advance(29_000); // (the 30 s unused-registration reaper is a different rule)
+    assert.equal(off.reg.size, 1);
+  });
+  it('notifications still queued when the client goes are audited as client_gone', async () => {
+    const t = setup();
+    const { registration } = t.reg.register(V2, client(), true);
+    assert.ok(registration);
+    t.reg.queueChange(registration, { resourceName: 'FILESRV', changeType: ChangeType.UNAVAILABLE });
+    t.reg.queueChange(registration, { resourceName: 'FILESRV', changeType: ChangeType.AVAILABLE });
+    assert.equal((await t.reg.asyncNotify(registration.handle, 1)).status, 0);
+    t.reg.rundown(1);
+    assert.deepEqual(t.audit, [['CLIENT1', 'FILESRV UNAVAILABLE', 'delivered'], ['CLIENT1', 'FILESRV AVAILABLE', 'client_gone']]);
   });
 });
