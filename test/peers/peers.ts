@@ -50,6 +50,8 @@ export interface Witnessd {
 
 export interface WitnessdOptions {
   view?: ClusterView;
+  /** An existing store (a restart): no new directory, no view written, nothing removed on stop. */
+  db?: string;
   epm?: string; // "127.0.0.1:135" or "off"
   port?: number;
   netname?: string;
@@ -60,9 +62,9 @@ export interface WitnessdOptions {
 
 /** Starts witnessd from source on loopback with a fresh store holding `view`. */
 export async function startWitnessd(o: WitnessdOptions = {}): Promise<Witnessd> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-witnessd-'));
-  const db = path.join(dir, 'state.db');
-  writeView(db, o.view ?? twoNodeView());
+  const dir = o.db !== undefined ? path.dirname(o.db) : fs.mkdtempSync(path.join(os.tmpdir(), 'pw-witnessd-'));
+  const db = o.db ?? path.join(dir, 'state.db');
+  if (o.db === undefined) writeView(db, o.view ?? twoNodeView());
   const args = ['--import', 'tsx', path.join(ROOT, 'service/main.ts'), '--db', db, '--listen', `127.0.0.1:${o.port ?? 0}`, '--epm', o.epm ?? 'off', '--netname', o.netname ?? 'FILESRV', '--node', o.node ?? 'n1', '--auth', 'none', ...(o.extra ?? ['--log-level', 'debug'])];
   const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...(o.env ?? {}) } });
   let out = '';
@@ -87,7 +89,7 @@ export async function startWitnessd(o: WitnessdOptions = {}): Promise<Witnessd> 
             await exited;
             clearTimeout(timer);
           }
-          fs.rmSync(dir, { recursive: true, force: true });
+          if (o.db === undefined) fs.rmSync(dir, { recursive: true, force: true });
         },
       };
     }
