@@ -12,7 +12,7 @@ import path from 'node:path';
 import { parseCib } from '../agent/cib/parse.ts';
 import { FrameParser } from '../agent/watch.ts';
 import { WitnessVersion } from '../service/swn/constants.ts';
-import { harness, onNode, requireBuild, ROOT, sh, STORE, until } from '../test/cluster/harness.ts';
+import { createWitnessCluster, harness, onNode, requireBuild, ROOT, STORE, until } from '../test/cluster/harness.ts';
 import { runPy } from '../test/peers/peers.ts';
 
 const ITER = Number(process.argv[2] ?? 10);
@@ -36,11 +36,7 @@ observer.stdout.on('data', (d: Buffer) => {
   for (const xml of parser.push(d)) frames.push({ at, xml });
 });
 try {
-  await sh('bash', [path.join(ROOT, 'ocf/install.sh')]);
-  await onNode(1, 'crm_attribute', '-t', 'rsc_defaults', '-n', 'resource-stickiness', '-v', '100');
-  await onNode(1, 'pcs', 'resource', 'create', 'witness', 'ocf:witness:witnessd', 'netname=FILESRV', 'clone');
-  await onNode(1, 'pcs', 'resource', 'create', 'vip', 'ocf:heartbeat:IPaddr2', `ip=${VIP}`, 'cidr_netmask=24', 'nic=eth0');
-  await onNode(1, 'crm_resource', '--wait', '--timeout=90');
+  await createWitnessCluster(VIP);
   const fromStop: number[] = [];
   const fromCmd: number[] = [];
   for (let i = 0; i < ITER; i++) {

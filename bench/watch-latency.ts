@@ -11,7 +11,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseCib } from '../agent/cib/parse.ts';
 import { FrameParser } from '../agent/watch.ts';
-import { harness, onNode, requireBuild, ROOT, sh, show } from '../test/cluster/harness.ts';
+import { createWitnessCluster, harness, onNode, requireBuild, ROOT, show } from '../test/cluster/harness.ts';
 
 const ITER = Number(process.argv[2] ?? 10);
 const VIP = '198.18.0.100';
@@ -51,11 +51,7 @@ async function main(): Promise<void> {
   if (up.code !== 0) throw new Error(up.stderr);
   const observer = spawn('bash', [path.join(ROOT, 'test/cluster/harness.sh'), 'exec', '1', path.join(ROOT, 'agent/watch/witness-cib-watch')], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
-    await sh('bash', [path.join(ROOT, 'ocf/install.sh')]);
-    await onNode(1, 'crm_attribute', '-t', 'rsc_defaults', '-n', 'resource-stickiness', '-v', '100');
-    await onNode(1, 'pcs', 'resource', 'create', 'witness', 'ocf:witness:witnessd', 'netname=FILESRV', 'clone');
-    await onNode(1, 'pcs', 'resource', 'create', 'vip', 'ocf:heartbeat:IPaddr2', `ip=${VIP}`, 'cidr_netmask=24', 'nic=eth0');
-    await onNode(1, 'crm_resource', '--wait', '--timeout=90');
+    await createWitnessCluster(VIP);
 
     const frames: Frame[] = [];
     const parser = new FrameParser();

@@ -5,7 +5,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import type { ClusterEvent } from '../../store/types.ts';
-import { harness, onNode, requireBuild, ROOT, sh, show, STORE, until } from './harness.ts';
+import { createWitnessCluster, harness, onNode, requireBuild, ROOT, sh, show, STORE, until } from './harness.ts';
 import { runPy, type PyResult } from '../peers/peers.ts';
 import { ChangeType, WitnessVersion } from '../../service/swn/constants.ts';
 
@@ -29,13 +29,7 @@ describe('witness agent on a real 3-node Pacemaker cluster', { timeout: 300_000 
     await harness('down');
     const up = await harness('up', '3');
     assert.equal(up.code, 0, up.stderr);
-    const inst = await sh('bash', [path.join(ROOT, 'ocf/install.sh')]);
-    assert.equal(inst.code, 0, inst.stderr);
-    // Keep resources where they are once placed, so clearing a move does not move them back.
-    await onNode(1, 'crm_attribute', '-t', 'rsc_defaults', '-n', 'resource-stickiness', '-v', '100');
-    await onNode(1, 'pcs', 'resource', 'create', 'witness', 'ocf:witness:witnessd', 'netname=FILESRV', 'clone');
-    await onNode(1, 'pcs', 'resource', 'create', 'vip', 'ocf:heartbeat:IPaddr2', `ip=${VIP}`, 'cidr_netmask=24', 'nic=eth0', 'op', 'monitor', 'interval=5s');
-    await onNode(1, 'crm_resource', '--wait', '--timeout=90');
+    await createWitnessCluster(VIP);
   });
   after(async () => {
     await harness('down');

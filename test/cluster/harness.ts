@@ -63,3 +63,17 @@ export function requireBuild(): void {
     throw new Error('the build is missing: run `npm run build` (or `npm test`, which runs .ci/setup) first');
   }
 }
+
+/**
+ * The set-up every cluster test and benchmark shares: this checkout's agent installed, resources
+ * kept where they are once placed (so clearing a move does not move them back), the witness
+ * created as a clone with pcs, and one IPaddr2 on eth0, all started.
+ */
+export async function createWitnessCluster(vip: string): Promise<void> {
+  const inst = await sh('bash', [path.join(ROOT, 'ocf/install.sh')]);
+  if (inst.code !== 0) throw new Error(`ocf/install.sh failed: ${inst.stderr}`);
+  await onNode(1, 'crm_attribute', '-t', 'rsc_defaults', '-n', 'resource-stickiness', '-v', '100');
+  await onNode(1, 'pcs', 'resource', 'create', 'witness', 'ocf:witness:witnessd', 'netname=FILESRV', 'clone');
+  await onNode(1, 'pcs', 'resource', 'create', 'vip', 'ocf:heartbeat:IPaddr2', `ip=${vip}`, 'cidr_netmask=24', 'nic=eth0', 'op', 'monitor', 'interval=5s');
+  await onNode(1, 'crm_resource', '--wait', '--timeout=90');
+}
