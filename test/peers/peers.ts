@@ -295,6 +295,9 @@ export async function startSmbd(port: number): Promise<Smbd> {
       } catch {
         // gone
       }
+      // smbd starts samba-dcerpcd (and its rpcd_* workers) on demand in a session of its own, out
+      // of smbd's process group: find them by the config file they were given.
+      spawnSync('pkill', ['-KILL', '-f', `configfile=${conf}`]);
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
