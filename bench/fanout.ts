@@ -86,7 +86,7 @@ async function waitPending(db: string, n: number): Promise<void> {
 
 async function run(n: number): Promise<void> {
   // The re-registration workaround would drop every registration 5 s after the first event; off here.
-  const w = await startWitnessd({ extra: ['--log-level', process.env['BENCH_LOG'] ?? 'info', '--force-unregister-after', '0'] });
+  const w = await startWitnessd({ nodeArgs: (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter(Boolean), extra: ['--log-level', process.env['BENCH_LOG'] ?? 'info', '--force-unregister-after', '0'] });
   try {
     const base = rssKb(w.proc.pid ?? 0);
     const clients = await connectAll(w, n);

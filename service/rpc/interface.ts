@@ -15,8 +15,15 @@ export interface CallContext {
   localPort: number;
   /** Object UUID of the request, when the client sent one (PFC_OBJECT_UUID). */
   object: string | null;
-  /** Aborted when the call is cancelled (co_cancel), orphaned, or its connection closes. */
-  signal: AbortSignal;
+  /** True once the call was cancelled (co_cancel), orphaned, or its connection closed. */
+  readonly cancelled: boolean;
+  /**
+   * Runs `fn` once when the call is cancelled, orphaned or its connection closes (at once if that
+   * already happened). One hook per call, the latest wins: a plain callback rather than an
+   * AbortSignal, because tens of thousands of calls wait at a time and EventTarget costs memory
+   * and time per call.
+   */
+  onCancel(fn: (() => void) | null): void;
 }
 
 export type OpHandler = (stub: Buffer, ctx: CallContext) => Buffer | Promise<Buffer>;

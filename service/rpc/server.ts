@@ -60,9 +60,50 @@ interface Association {
   connections: Set<Connection>;
 }
 
-interface Call {
-  ac: AbortController;
-  done: boolean;
+/** A call in progress; it is also the handler's CallContext (one object per call). */
+class Call implements CallContext {
+  readonly association: number;
+  readonly connection: number;
+  readonly callId: number;
+  readonly opnum: number;
+  readonly remote: string;
+  readonly local: string;
+  readonly localAddress: string;
+  readonly localPort: number;
+  readonly object: string | null;
+  readonly contextId: number;
+  readonly versionMinor: number;
+  /** The response (or fault) was sent, or the call was dropped. */
+  done = false;
+  cancelled = false;
+  private hook: (() => void) | null = null;
+
+  constructor(c: { association: number; connection: number; remote: string; local: string; localAddress: string; localPort: number }, p: RequestPdu) {
+    this.association = c.association;
+    this.connection = c.connection;
+    this.remote = c.remote;
+    this.local = c.local;
+    this.localAddress = c.localAddress;
+    this.localPort = c.localPort;
+    this.callId = p.callId;
+    this.opnum = p.opnum;
+    this.object = p.object;
+    this.contextId = p.contextId;
+    this.versionMinor = p.versionMinor;
+  }
+
+  onCancel(fn: (() => void) | null): void {
+    this.hook = fn;
+    if (fn && this.cancelled) this.cancel();
+  }
+
+  /** Cancel, orphan or connection loss: run the handler's hook once. */
+  cancel(): void {
+    this.cancelled = true;
+    const f = this.hook;
+    this.hook = null;
+    f?.();
+  }
 }
 
 /** One log line per kind per interval, with how many were suppressed. */
@@ -184,6 +225,8 @@ class Connection {
   private isClosed = false;
   private readonly remote: string;
   private readonly local: string;
+  private readonly localAddress: string;
+  private readonly localPort: number;
   private logInstance: Logger | null = null;
 
   constructor(server: RpcServer, socket: net.Socket, id: number) {
@@ -193,7 +236,9 @@ class Connection {
     const lim = server.opts.limits;
     this.deframer = new Deframer(lim.maxFragment);
     this.remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
-    this.local = `${socket.localAddress ?? '?'}:${socket.localPort ?? 0}`;
+    this.localAddress = socket.localAddress ?? '0.0.0.0';
+    this.localPort = socket.localPort ?? 0;
+    this.local = `${this.localAddress}:${this.localPort}`;
     socket.setKeepAlive(true, 60_000);
     this.bindTimer = setTimeout(() => {
       this.server.limitLog.warn('bind-timeout', { remote: this.remote, ms: lim.bindTimeoutMs }, 'connection did not bind in time; closing it');
@@ -229,7 +274,7 @@ class Connection {
   closed(): void {
     this.isClosed = true;
     if (this.bindTimer) clearTimeout(this.bindTimer);
-    for (const call of this.calls.values()) call.ac.abort(new Error('connection closed'));
+    for (const call of this.calls.values()) call.cancel();
     this.calls.clear();
     if (this.association) this.server.leave(this.association, this);
     this.association = null;
@@ -309,7 +354,7 @@ class Connection {
         const call = this.calls.get(p.callId);
         if (call && !call.done) {
           call.done = true;
-          call.ac.abort(new Error('cancelled'));
+          call.cancel();
           this.calls.delete(p.callId);
           this.fault(p.callId, 0, FaultStatus.CANCEL);
         }
@@ -319,7 +364,7 @@ class Connection {
         const call = this.calls.get(p.callId);
         if (call) {
           call.done = true;
-          call.ac.abort(new Error('orphaned'));
+          call.cancel();
           this.calls.delete(p.callId);
           this.reassemblerInstance?.drop(p.callId);
         }
@@ -457,48 +502,44 @@ class Connection {
       this.fault(p.callId, p.contextId, FaultStatus.OP_RNG_ERROR, PFC.DID_NOT_EXECUTE);
       return;
     }
-    const call: Call = { ac: new AbortController(), done: false };
+    const call = new Call(
+      { association: this.association?.id ?? 0, connection: this.id, remote: this.remote, local: this.local, localAddress: this.localAddress, localPort: this.localPort },
+      p,
+    );
     this.calls.set(p.callId, call);
-    const ctx: CallContext = {
-      association: this.association?.id ?? 0,
-      connection: this.id,
-      callId: p.callId,
-      opnum: p.opnum,
-      remote: this.remote,
-      local: this.local,
-      localAddress: this.socket.localAddress ?? '0.0.0.0',
-      localPort: this.socket.localPort ?? 0,
-      object: p.object,
-      signal: call.ac.signal,
-    };
-    const finish = (frags: Buffer[]): void => {
-      if (call.done) return;
-      call.done = true;
-      this.calls.delete(p.callId);
-      this.send(frags);
-    };
     let result: Buffer | Promise<Buffer>;
     try {
-      result = op(p.stub, ctx);
+      result = op(p.stub, call);
     } catch (err) {
-      finish([this.faultFor(err, p)]);
+      this.finish(call, null, err);
       return;
     }
     if (Buffer.isBuffer(result)) {
-      finish(fragmentResponse(p.callId, p.contextId, result, this.maxXmit, p.versionMinor));
+      this.finish(call, result, null);
       return;
     }
+    // The closures hold the Call only, not the request PDU: a long-poll must not keep the
+    // request's read buffer alive for minutes.
     result.then(
       (stub) => {
-        finish(fragmentResponse(p.callId, p.contextId, stub, this.maxXmit, p.versionMinor));
+        this.finish(call, stub, null);
       },
       (err: unknown) => {
-        finish([this.faultFor(err, p)]);
+        this.finish(call, null, err);
       },
     );
   }
 
-  private faultFor(err: unknown, p: RequestPdu): Buffer {
+  /** Sends the call's response (or the fault for `err`), once. */
+  private finish(call: Call, stub: Buffer | null, err: unknown): void {
+    if (call.done) return;
+    call.done = true;
+    this.calls.delete(call.callId);
+    if (stub) this.send(fragmentResponse(call.callId, call.contextId, stub, this.maxXmit, call.versionMinor));
+    else this.send([this.faultFor(err, call)]);
+  }
+
+  private faultFor(err: unknown, p: Call): Buffer {
     let status: number;
     if (err instanceof RpcFault) status = err.status;
     else if (err instanceof RpcDecodeError) {

@@ -7,7 +7,7 @@ import { finishAdminRequest, pendingAdminRequests, selectorMatches, type AdminRe
 import type { ClusterView } from '../../store/types.ts';
 import { MessageType } from './constants.ts';
 import type { IpAddrInfo } from './messages.ts';
-import type { WitnessRegistry } from './registry.ts';
+import { moveNotification, type Notification, type WitnessRegistry } from './registry.ts';
 
 export interface AdminOptions {
   store: Store;
@@ -57,13 +57,17 @@ export class AdminExecutor {
     if (list.length === 0) throw new Error(`no IP runs on ${req.target.node ?? req.target.ip ?? '?'}`);
     const where = req.target.ip ?? req.target.node ?? '';
     let n = 0;
+    // One notification per share (or one for every client-move), shared by the registrations it goes to.
+    const built = new Map<string, Notification>();
     for (const r of chosen) {
-      if (req.kind === 'share-move') {
-        if (r.shareName === null) continue;
-        reg.queueMove(r, MessageType.SHARE_MOVE, list, `admin share-move ${r.shareName} to ${where}`);
-      } else {
-        reg.queueMove(r, MessageType.CLIENT_MOVE, list, `admin client-move to ${where}`);
+      if (req.kind === 'share-move' && r.shareName === null) continue;
+      const key = req.kind === 'share-move' ? (r.shareName ?? '') : '';
+      let note = built.get(key);
+      if (!note) {
+        note = req.kind === 'share-move' ? moveNotification(MessageType.SHARE_MOVE, list, `admin share-move ${key} to ${where}`) : moveNotification(MessageType.CLIENT_MOVE, list, `admin client-move to ${where}`);
+        built.set(key, note);
       }
+      reg.queueNotification(r, note);
       n++;
     }
     return n;

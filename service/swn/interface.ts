@@ -15,7 +15,22 @@ import {
   encodeStatus,
 } from './codec.ts';
 import { Opnum, WinError, WITNESS_INTERFACE } from './constants.ts';
-import type { ClientInfo, WitnessRegistry } from './registry.ts';
+import type { ClientInfo, Notification, NotifyResult, WitnessRegistry } from './registry.ts';
+
+// One event's notification is the same object for every registration it reaches (the registry
+// shares them), so its response stub is encoded once, not once per client.
+const encoded = new WeakMap<Notification, Buffer>();
+
+function encodeResult(r: NotifyResult): Buffer {
+  const n = r.notification;
+  if (!n || r.status !== WinError.SUCCESS) return encodeAsyncNotify(r.status, n);
+  let b = encoded.get(n);
+  if (!b) {
+    b = encodeAsyncNotify(r.status, n);
+    encoded.set(n, b);
+  }
+  return b;
+}
 
 function client(ctx: CallContext): ClientInfo {
   return { association: ctx.association, remote: ctx.remote, local: ctx.local, identity: null };
@@ -28,7 +43,7 @@ export function witnessInterface(registry: WitnessRegistry, logger: Logger): Rpc
     [
       Opnum.GetInterfaceList,
       async (_stub, ctx) => {
-        const r = await registry.getInterfaceList(ctx.signal);
+        const r = await registry.getInterfaceList(ctx);
         log.debug({ remote: ctx.remote, status: r.status, interfaces: r.list.length }, 'GetInterfaceList');
         return encodeInterfaceList(r.status, r.list);
       },
@@ -53,21 +68,17 @@ export function witnessInterface(registry: WitnessRegistry, logger: Logger): Rpc
     ],
     [
       Opnum.AsyncNotify,
-      async (stub, ctx) => {
+      (stub, ctx) => {
         const h = decodeHandle(stub);
-        const pending = registry.asyncNotify(h, ctx.association);
-        if (!(pending instanceof Promise)) return encodeAsyncNotify(pending.status, pending.notification);
+        const r = registry.find(h, ctx.association);
+        if (!r) return encodeAsyncNotify(WinError.NOT_FOUND, null);
+        const pending = registry.asyncNotifyFor(r);
+        if (!(pending instanceof Promise)) return encodeResult(pending);
         // Cancel, orphan or a closed connection end the wait; the registration stays.
-        const onAbort = (): void => {
-          registry.cancelPending(h, ctx.association);
-        };
-        ctx.signal.addEventListener('abort', onAbort, { once: true });
-        try {
-          const r = await pending;
-          return encodeAsyncNotify(r.status, r.notification);
-        } finally {
-          ctx.signal.removeEventListener('abort', onAbort);
-        }
+        ctx.onCancel(() => {
+          registry.cancelPendingOf(r);
+        });
+        return pending.then(encodeResult);
       },
     ],
     [

@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import type { Store } from '../../store/index.ts';
 import type { ClusterEvent } from '../../store/types.ts';
 import { ChangeType, MessageType, RegisterFlags } from './constants.ts';
-import type { Registration, WitnessRegistry } from './registry.ts';
+import { moveNotification, type Notification, type QueuedChange, type Registration, type WitnessRegistry } from './registry.ts';
 
 const CURSOR_KEY = 'notifier_cursor';
 
@@ -75,14 +75,24 @@ export class Notifier {
       case 'ip_moved': {
         const changes = e.kind === 'ip_offline' ? [ChangeType.UNAVAILABLE] : e.kind === 'ip_online' ? [ChangeType.AVAILABLE] : [ChangeType.UNAVAILABLE, ChangeType.AVAILABLE];
         const targets = this.byIp(e.subject);
+        // One queued entry per NetName and change, shared by every registration it goes to.
+        const entries = new Map<string, QueuedChange[]>();
         for (const r of targets) {
-          for (const c of changes) reg.queueChange(r, { resourceName: r.netName.toUpperCase(), changeType: c }, e.seq, e.at);
+          let es = entries.get(r.netName);
+          if (!es) {
+            const resourceName = r.netName.toUpperCase();
+            es = changes.map((changeType) => ({ resourceName, changeType, eventSeq: e.seq, eventAt: e.at }));
+            entries.set(r.netName, es);
+          }
+          for (const c of es) reg.queueChangeEntry(r, c);
         }
         // IP_CHANGE for clients that asked to hear about the IPs of their NetName.
+        const online = e.kind !== 'ip_offline';
+        let ipChange: Notification | null = null;
         for (const r of reg.registrations()) {
           if ((r.flags & RegisterFlags.IP_NOTIFICATION) === 0) continue;
-          const online = e.kind !== 'ip_offline';
-          reg.queueMove(r, MessageType.IP_CHANGE, [{ address: e.subject, online }], `${e.subject} ${online ? 'ONLINE' : 'OFFLINE'}`, e.seq, e.at);
+          ipChange ??= moveNotification(MessageType.IP_CHANGE, [{ address: e.subject, online }], `${e.subject} ${online ? 'ONLINE' : 'OFFLINE'}`, e.seq, e.at);
+          reg.queueNotification(r, ipChange);
         }
         if (targets.length > 0) this.opts.logger.info({ event: e.seq, kind: e.kind, ip: e.subject, from: e.from, to: e.to, registrations: targets.length }, 'resource change queued');
         return;
@@ -92,9 +102,10 @@ export class Notifier {
         const ips = Array.isArray(e.payload['ips']) ? (e.payload['ips'] as unknown[]).filter((x): x is string => typeof x === 'string') : [];
         if (ips.length === 0) return;
         let n = 0;
+        const move = moveNotification(MessageType.SHARE_MOVE, ips.map((address) => ({ address, online: true })), `share ${e.subject} to ${e.to}: ${ips.join(', ')}`, e.seq, e.at);
         for (const r of reg.registrations()) {
           if (r.shareName === null || r.shareName.toLowerCase() !== e.subject.toLowerCase()) continue;
-          reg.queueMove(r, MessageType.SHARE_MOVE, ips.map((address) => ({ address, online: true })), `share ${e.subject} to ${e.to}: ${ips.join(', ')}`, e.seq, e.at);
+          reg.queueNotification(r, move);
           n++;
         }
         if (n > 0) this.opts.logger.info({ event: e.seq, share: e.subject, to: e.to, ips, registrations: n }, 'share move queued');

@@ -6,6 +6,7 @@
 
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
+import type { CallContext } from '../rpc/interface.ts';
 import type { ClusterView } from '../../store/types.ts';
 import {
   ChangeType,
@@ -43,6 +44,12 @@ export interface NotifyResult {
   notification: Notification | null;
 }
 
+/** A resource change waiting for a registration's next AsyncNotify, with the event it came from. */
+export interface QueuedChange extends ResourceChange {
+  readonly eventSeq: number | null;
+  readonly eventAt: number | null;
+}
+
 export interface ClientInfo {
   /** Association group id. */
   association: number;
@@ -68,7 +75,7 @@ export interface Registration {
   notificationsSent: number;
   pending: PendingNotify | null;
   /** PendingChangeNotifications (§3.1.1.3): resource changes not yet delivered, in order. */
-  changes: (ResourceChange & { eventSeq: number | null; eventAt: number | null })[];
+  changes: QueuedChange[];
   /** The most recent move-type notification not yet delivered (a move keeps only the latest). */
   move: Notification | null;
   reaper: DeadlineEntry | null;
@@ -164,6 +171,7 @@ export class WitnessRegistry {
   private readonly deadlines: DeadlineQueue;
   private readonly unusedMs: number;
   private ifWaiters: (() => void)[] = [];
+  private readonly shared = new Map<string, Notification>();
 
   constructor(opts: RegistryOptions) {
     this.opts = opts;
@@ -191,22 +199,22 @@ export class WitnessRegistry {
 
   /**
    * GetInterfaceList (§3.1.4.1): ERROR_NO_MORE_ITEMS when empty; while no entry is AVAILABLE the
-   * call waits (Samba returns at once; we follow the spec). `signal` ends the wait (cancel,
+   * call waits (Samba returns at once; we follow the spec). `call` ends the wait when cancelled (cancel,
    * connection loss); the caller then answers nothing or a fault.
    */
-  async getInterfaceList(signal?: AbortSignal): Promise<{ status: WinErrorValue; list: WitnessInterface[] }> {
+  async getInterfaceList(call?: Pick<CallContext, 'cancelled' | 'onCancel'>): Promise<{ status: WinErrorValue; list: WitnessInterface[] }> {
     for (;;) {
       const list = this.interfaces();
       if (list.length === 0) return { status: WinError.NO_MORE_ITEMS, list };
       if (list.some((i) => i.state === InterfaceState.AVAILABLE)) return { status: WinError.SUCCESS, list };
-      if (signal?.aborted === true) return { status: WinError.NOT_FOUND, list: [] };
+      if (call?.cancelled === true) return { status: WinError.NOT_FOUND, list: [] };
       await new Promise<void>((resolve) => {
         const done = (): void => {
-          signal?.removeEventListener('abort', done);
+          call?.onCancel(null);
           resolve();
         };
         this.ifWaiters.push(done);
-        signal?.addEventListener('abort', done, { once: true });
+        call?.onCancel(done);
       });
     }
   }
@@ -345,6 +353,12 @@ export class WitnessRegistry {
   asyncNotify(handle: Buffer, association: number | null): Promise<NotifyResult> | NotifyResult {
     const r = this.find(handle, association);
     if (!r) return { status: WinError.NOT_FOUND, notification: null };
+    return this.asyncNotifyFor(r);
+  }
+
+  /** asyncNotify for a registration already looked up. */
+  asyncNotifyFor(r: Registration): Promise<NotifyResult> | NotifyResult {
+    if (this.byKey.get(r.key) !== r) return { status: WinError.NOT_FOUND, notification: null };
     const now = this.now();
     r.lastUse = now;
     this.deadlines.cancel(r.reaper);
@@ -371,11 +385,15 @@ export class WitnessRegistry {
   /** Cancels a pending AsyncNotify (co_cancel / orphaned); the registration stays. */
   cancelPending(handle: Buffer, association: number | null): boolean {
     const r = this.find(handle, association);
-    if (!r?.pending) return false;
+    return r ? this.cancelPendingOf(r) : false;
+  }
+
+  cancelPendingOf(r: Registration): boolean {
+    if (!r.pending) return false;
     const p = r.pending;
     r.pending = null;
     this.deadlines.cancel(p.timeout);
-    this.afterUse(r);
+    if (this.byKey.get(r.key) === r) this.afterUse(r);
     return true;
   }
 
@@ -405,18 +423,29 @@ export class WitnessRegistry {
 
   /** Queues a resource change for a registration (§3.1.6.1) and delivers it if a call waits. */
   queueChange(r: Registration, change: ResourceChange, eventSeq: number | null = null, eventAt: number | null = null): void {
+    this.queueChangeEntry(r, { ...change, eventSeq, eventAt });
+  }
+
+  /** queueChange with an entry that may be shared by many registrations (it is never modified). */
+  queueChangeEntry(r: Registration, entry: QueuedChange): void {
     // An opposite change for the same resource still queued is superseded, but order matters to
     // clients: UNAVAILABLE then AVAILABLE must both be seen, so we only collapse identical repeats.
     const last = r.changes.at(-1);
-    if (!last || last.resourceName !== change.resourceName || last.changeType !== change.changeType) {
-      r.changes.push({ ...change, eventSeq, eventAt });
-    }
+    if (!last || last.resourceName !== entry.resourceName || last.changeType !== entry.changeType) r.changes.push(entry);
     this.deliverIfPending(r);
   }
 
   /** Sets the pending move-type notification (CLIENT_MOVE, SHARE_MOVE, IP_CHANGE): only the latest is kept. */
   queueMove(r: Registration, type: MessageTypeValue, list: readonly IpAddrInfo[], summary: string, eventSeq: number | null = null, eventAt: number | null = null): void {
-    r.move = { type, count: 1, buffer: encodeIpAddrInfoList(list), summary, eventSeq, eventAt };
+    this.queueNotification(r, moveNotification(type, list, summary, eventSeq, eventAt));
+  }
+
+  /**
+   * queueMove with a notification built once (moveNotification) and shared by every registration
+   * it goes to: one event told to 10,000 clients is encoded once.
+   */
+  queueNotification(r: Registration, n: Notification): void {
+    r.move = n;
     this.deliverIfPending(r);
   }
 
@@ -439,15 +468,7 @@ export class WitnessRegistry {
         batch.push(c);
       }
       r.changes.splice(0, batch.length);
-      const first = batch[0];
-      const n: Notification = {
-        type: MessageType.RESOURCE_CHANGE,
-        count: batch.length,
-        buffer: encodeResourceChanges(batch),
-        summary: batch.map((c) => `${c.resourceName} ${changeName(c.changeType)}`).join(', '),
-        eventSeq: first?.eventSeq ?? null,
-        eventAt: first?.eventAt ?? null,
-      };
+      const n = this.sharedChanges(batch);
       // The workaround applies once a client hears its resource is not available; an AVAILABLE
       // that follows in the same move (UNAVAILABLE then AVAILABLE) leaves the removal scheduled.
       this.sent(r, n, batch.some((c) => c.changeType !== ChangeType.AVAILABLE));
@@ -461,6 +482,30 @@ export class WitnessRegistry {
       return n;
     }
     return null;
+  }
+
+  /**
+   * The RESOURCE_CHANGE notification for these changes. Every registration told of the same
+   * event gets the same object (and so one encoding of it); bounded, recent entries only.
+   */
+  private sharedChanges(batch: Registration['changes']): Notification {
+    const first = batch[0];
+    let key = `${first?.eventSeq ?? ''}|${first?.eventAt ?? ''}`;
+    for (const c of batch) key += `|${c.changeType}:${c.resourceName}`;
+    let n = this.shared.get(key);
+    if (!n) {
+      n = {
+        type: MessageType.RESOURCE_CHANGE,
+        count: batch.length,
+        buffer: encodeResourceChanges(batch),
+        summary: batch.map((c) => `${c.resourceName} ${changeName(c.changeType)}`).join(', '),
+        eventSeq: first?.eventSeq ?? null,
+        eventAt: first?.eventAt ?? null,
+      };
+      if (this.shared.size >= 1024) this.shared.clear();
+      this.shared.set(key, n);
+    }
+    return n;
   }
 
   private sent(r: Registration, n: Notification, retire: boolean): void {
@@ -481,6 +526,11 @@ export class WitnessRegistry {
     this.viewChanged();
     this.deadlines.close();
   }
+}
+
+/** A move-type notification (CLIENT_MOVE, SHARE_MOVE, IP_CHANGE) with its IPADDR_INFO_LIST. */
+export function moveNotification(type: MessageTypeValue, list: readonly IpAddrInfo[], summary: string, eventSeq: number | null = null, eventAt: number | null = null): Notification {
+  return { type, count: 1, buffer: encodeIpAddrInfoList(list), summary, eventSeq, eventAt };
 }
 
 function changeName(t: ChangeTypeValue): string {

@@ -58,6 +58,8 @@ export interface WitnessdOptions {
   node?: string;
   extra?: string[];
   env?: Record<string, string>;
+  /** Extra node options before the script (e.g. --cpu-prof for a benchmark). */
+  nodeArgs?: string[];
 }
 
 /** Starts witnessd from source on loopback with a fresh store holding `view`. */
@@ -65,7 +67,7 @@ export async function startWitnessd(o: WitnessdOptions = {}): Promise<Witnessd> 
   const dir = o.db !== undefined ? path.dirname(o.db) : fs.mkdtempSync(path.join(os.tmpdir(), 'pw-witnessd-'));
   const db = o.db ?? path.join(dir, 'state.db');
   if (o.db === undefined) writeView(db, o.view ?? twoNodeView());
-  const args = ['--import', 'tsx', path.join(ROOT, 'service/main.ts'), '--db', db, '--listen', `127.0.0.1:${o.port ?? 0}`, '--epm', o.epm ?? 'off', '--netname', o.netname ?? 'FILESRV', '--node', o.node ?? 'n1', '--auth', 'none', ...(o.extra ?? ['--log-level', 'debug'])];
+  const args = [...(o.nodeArgs ?? []), '--import', 'tsx', path.join(ROOT, 'service/main.ts'), '--db', db, '--listen', `127.0.0.1:${o.port ?? 0}`, '--epm', o.epm ?? 'off', '--netname', o.netname ?? 'FILESRV', '--node', o.node ?? 'n1', '--auth', 'none', ...(o.extra ?? ['--log-level', 'debug'])];
   const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...(o.env ?? {}) } });
   let out = '';
   proc.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
