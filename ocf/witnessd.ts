@@ -16,6 +16,7 @@ import { OCF, OcfError, type OcfExitCode } from './exit-codes.ts';
 import { ocfLog } from './log.ts';
 import type { AgentSpec } from './metadata.ts';
 import { runAgent } from './run.ts';
+import { WITNESSD_NODE_FLAGS } from '../service/node-flags.ts';
 
 export const DEFAULTS = {
   db: '/var/lib/pacemaker-witness/state.db',
@@ -174,7 +175,7 @@ function agentFlags(cfg: AgentConfig): string[] {
  * ready file, the marks in its command line — needs no configuration, so stop and monitor work
  * even when the parameters are broken; only its arguments do.
  */
-function nodeDaemon(name: string, tag: 'watch' | 'service', entryRel: { source: string; dist: string }, leading: string[], cfg: AgentConfig | null, cfgArgs: (c: AgentConfig) => string[]): DaemonSpec {
+function nodeDaemon(name: string, tag: 'watch' | 'service', entryRel: { source: string; dist: string }, leading: string[], cfg: AgentConfig | null, cfgArgs: (c: AgentConfig) => string[], nodeFlags: readonly string[] = []): DaemonSpec {
   const { root, fromSource } = layout();
   const base = path.join(rscTmp(), `witnessd-${instance().replace(/[^\w.:-]/g, '_')}`);
   const entry = path.join(root, fromSource ? entryRel.source : entryRel.dist);
@@ -184,7 +185,7 @@ function nodeDaemon(name: string, tag: 'watch' | 'service', entryRel: { source: 
     pidfile: `${base}.${tag}.pid`,
     readyFile: ready,
     command: process.execPath,
-    args: [...(fromSource ? ['--import', 'tsx'] : []), entry, ...leading, '--ready-file', ready, ...(cfg ? cfgArgs(cfg) : [])],
+    args: [...nodeFlags, ...(fromSource ? ['--import', 'tsx'] : []), entry, ...leading, '--ready-file', ready, ...(cfg ? cfgArgs(cfg) : [])],
     cwd: root,
     logFile: cfg?.logFile ?? DEFAULTS.log_file,
     marks: [entry, ...leading, ready],
@@ -211,7 +212,7 @@ function service(cfg: AgentConfig | null): DaemonSpec {
       '--force-unregister-after', String(c.forceUnregisterAfter),
       ...(node !== undefined && node !== '' ? ['--node', node] : []),
     ];
-  });
+  }, WITNESSD_NODE_FLAGS);
 }
 
 /** Where monitor sends its bind: the listen address, or loopback when listening on all addresses. */

@@ -62,6 +62,10 @@ export async function main(argv: string[] = process.argv): Promise<void> {
       },
     );
   };
+  // kill -USR2: one log line with counts and memory (SIGUSR1 belongs to node's inspector).
+  process.on('SIGUSR2', () => {
+    logger.info({ status: d.status() }, 'status');
+  });
   process.once('SIGTERM', () => { stop('SIGTERM'); });
   process.once('SIGINT', () => { stop('SIGINT'); });
 }

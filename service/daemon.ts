@@ -25,7 +25,19 @@ export interface Witnessd {
   port: number;
   epmPort: number | null;
   store: Store;
+  /** Counts and memory, for `kill -USR2` (logged) and benchmarks. */
+  status(): WitnessdStatus;
   close(): Promise<void>;
+}
+
+export interface WitnessdStatus {
+  connections: number;
+  associations: number;
+  registrations: number;
+  pendingCalls: number;
+  /** process.memoryUsage() in KiB; after a full GC when node runs with --expose-gc. */
+  memoryKiB: { rss: number; heapUsed: number; external: number; arrayBuffers: number };
+  gc: boolean;
 }
 
 export async function startWitnessd(cfg: WitnessdConfig, logger: Logger): Promise<Witnessd> {
@@ -96,6 +108,22 @@ export async function startWitnessd(cfg: WitnessdConfig, logger: Logger): Promis
       port,
       epmPort,
       store,
+      status(): WitnessdStatus {
+        let pendingCalls = 0;
+        for (const r of registry.registrations()) if (r.pending) pendingCalls++;
+        const gc = (globalThis as { gc?: () => void }).gc;
+        gc?.();
+        const m = process.memoryUsage();
+        const kib = (b: number): number => Math.round(b / 1024);
+        return {
+          connections: witness.connectionCount,
+          associations: witness.associations.size,
+          registrations: registry.size,
+          pendingCalls,
+          memoryKiB: { rss: kib(m.rss), heapUsed: kib(m.heapUsed), external: kib(m.external), arrayBuffers: kib(m.arrayBuffers) },
+          gc: gc !== undefined,
+        };
+      },
       async close(): Promise<void> {
         clearInterval(pruneTimer);
         watch.close();

@@ -24,9 +24,19 @@ export interface CallContext {
    * and time per call.
    */
   onCancel(fn: (() => void) | null): void;
+  /** Answers a call whose handler returned DEFERRED (ignored once the call is over). */
+  reply(stub: Buffer): void;
+  /** Ends a DEFERRED call with the fault for `err` (RpcFault carries its status). */
+  fail(err: unknown): void;
 }
 
-export type OpHandler = (stub: Buffer, ctx: CallContext) => Buffer | Promise<Buffer>;
+/**
+ * What a handler returns when it will answer later with ctx.reply / ctx.fail. A long-poll
+ * (AsyncNotify) held by tens of thousands of clients then costs no promise chain per call.
+ */
+export const DEFERRED: unique symbol = Symbol('rpc.deferred');
+
+export type OpHandler = (stub: Buffer, ctx: CallContext) => Buffer | Promise<Buffer> | typeof DEFERRED;
 
 export interface RpcInterfaceDef {
   name: string;

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { RpcDecodeError } from './errors.ts';
 import { fragmentResponse, Reassembler } from './fragments.ts';
 import { Deframer } from './framing.ts';
-import { RpcFault, type CallContext, type RpcInterfaceDef } from './interface.ts';
+import { DEFERRED, RpcFault, type CallContext, type RpcInterfaceDef } from './interface.ts';
 import {
   BIND_TIME_FEATURE_PREFIX,
   BindTimeFeature,
@@ -60,6 +60,41 @@ interface Association {
   connections: Set<Connection>;
 }
 
+/**
+ * Deferred replies made while other code runs (one cluster event completing 10,000 long-polls)
+ * are written together right after it, in one tight loop of socket writes.
+ */
+class Outbox {
+  private calls: Call[] = [];
+  private stubs: Buffer[] = [];
+  private scheduled = false;
+
+  push(call: Call, stub: Buffer): void {
+    this.calls.push(call);
+    this.stubs.push(stub);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      queueMicrotask(() => {
+        this.flush();
+      });
+    }
+  }
+
+  private flush(): void {
+    const calls = this.calls;
+    const stubs = this.stubs;
+    this.calls = [];
+    this.stubs = [];
+    this.scheduled = false;
+    for (let i = 0; i < calls.length; i++) {
+      const c = calls[i];
+      const s = stubs[i];
+      if (c && s) c.finishWith(s);
+    }
+  }
+}
+const outbox = new Outbox();
+
 /** A call in progress; it is also the handler's CallContext (one object per call). */
 class Call implements CallContext {
   readonly association: number;
@@ -77,8 +112,10 @@ class Call implements CallContext {
   done = false;
   cancelled = false;
   private hook: (() => void) | null = null;
+  private readonly conn: Connection;
 
-  constructor(c: { association: number; connection: number; remote: string; local: string; localAddress: string; localPort: number }, p: RequestPdu) {
+  constructor(conn: Connection, c: { association: number; connection: number; remote: string; local: string; localAddress: string; localPort: number }, p: RequestPdu) {
+    this.conn = conn;
     this.association = c.association;
     this.connection = c.connection;
     this.remote = c.remote;
@@ -95,6 +132,18 @@ class Call implements CallContext {
   onCancel(fn: (() => void) | null): void {
     this.hook = fn;
     if (fn && this.cancelled) this.cancel();
+  }
+
+  reply(stub: Buffer): void {
+    outbox.push(this, stub);
+  }
+
+  fail(err: unknown): void {
+    this.conn.finish(this, null, err);
+  }
+
+  finishWith(stub: Buffer): void {
+    this.conn.finish(this, stub, null);
   }
 
   /** Cancel, orphan or connection loss: run the handler's hook once. */
@@ -503,17 +552,19 @@ class Connection {
       return;
     }
     const call = new Call(
+      this,
       { association: this.association?.id ?? 0, connection: this.id, remote: this.remote, local: this.local, localAddress: this.localAddress, localPort: this.localPort },
       p,
     );
     this.calls.set(p.callId, call);
-    let result: Buffer | Promise<Buffer>;
+    let result: Buffer | Promise<Buffer> | typeof DEFERRED;
     try {
       result = op(p.stub, call);
     } catch (err) {
       this.finish(call, null, err);
       return;
     }
+    if (result === DEFERRED) return;
     if (Buffer.isBuffer(result)) {
       this.finish(call, result, null);
       return;
@@ -531,7 +582,7 @@ class Connection {
   }
 
   /** Sends the call's response (or the fault for `err`), once. */
-  private finish(call: Call, stub: Buffer | null, err: unknown): void {
+  finish(call: Call, stub: Buffer | null, err: unknown): void {
     if (call.done) return;
     call.done = true;
     this.calls.delete(call.callId);

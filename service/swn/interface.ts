@@ -4,7 +4,7 @@
 // ERROR_NOT_FOUND / ERROR_INVALID_PARAMETER — so do we).
 
 import type { Logger } from 'pino';
-import type { CallContext, OpHandler, RpcInterfaceDef } from '../rpc/interface.ts';
+import { DEFERRED, type CallContext, type OpHandler, type RpcInterfaceDef } from '../rpc/interface.ts';
 import {
   decodeHandle,
   decodeRegister,
@@ -72,13 +72,15 @@ export function witnessInterface(registry: WitnessRegistry, logger: Logger): Rpc
         const h = decodeHandle(stub);
         const r = registry.find(h, ctx.association);
         if (!r) return encodeAsyncNotify(WinError.NOT_FOUND, null);
-        const pending = registry.asyncNotifyFor(r);
-        if (!(pending instanceof Promise)) return encodeResult(pending);
+        const now = registry.waitNotify(r, (res) => {
+          ctx.reply(encodeResult(res));
+        });
+        if (now) return encodeResult(now);
         // Cancel, orphan or a closed connection end the wait; the registration stays.
         ctx.onCancel(() => {
           registry.cancelPendingOf(r);
         });
-        return pending.then(encodeResult);
+        return DEFERRED;
       },
     ],
     [

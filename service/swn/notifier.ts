@@ -48,16 +48,29 @@ export class Notifier {
   /** Applies every event after the cursor; call when the store changed. */
   pump(): number {
     let applied = 0;
+    let told = 0;
+    let first: ClusterEvent | null = null;
+    const t0 = Date.now();
     for (;;) {
       const batch = this.opts.store.eventsAfter(this.cursor, 1000);
       if (batch.length === 0) break;
       for (const e of batch) {
-        this.apply(e);
+        first ??= e;
+        told += this.apply(e);
         this.cursor = e.seq;
         applied++;
       }
     }
     if (applied > 0) this.saveCursor();
+    if (first && told > 0) {
+      const firstAt = first.at;
+      const queued = Date.now();
+      // Replies to waiting calls are written in one go right after this (the RPC server's
+      // outbox, a microtask queued before this one): time them too.
+      queueMicrotask(() => {
+        this.opts.logger.info({ events: applied, notifications: told, lagMs: t0 - firstAt, queueMs: queued - t0, writtenMs: Date.now() - firstAt }, 'events told');
+      });
+    }
     return applied;
   }
 
@@ -67,7 +80,8 @@ export class Notifier {
     return out;
   }
 
-  private apply(e: ClusterEvent): void {
+  /** Queues what the event means for each registration; returns how many were told. */
+  private apply(e: ClusterEvent): number {
     const reg = this.opts.registry;
     switch (e.kind) {
       case 'ip_offline':
@@ -89,18 +103,20 @@ export class Notifier {
         // IP_CHANGE for clients that asked to hear about the IPs of their NetName.
         const online = e.kind !== 'ip_offline';
         let ipChange: Notification | null = null;
+        let ipTold = 0;
         for (const r of reg.registrations()) {
           if ((r.flags & RegisterFlags.IP_NOTIFICATION) === 0) continue;
           ipChange ??= moveNotification(MessageType.IP_CHANGE, [{ address: e.subject, online }], `${e.subject} ${online ? 'ONLINE' : 'OFFLINE'}`, e.seq, e.at);
           reg.queueNotification(r, ipChange);
+          ipTold++;
         }
         if (targets.length > 0) this.opts.logger.info({ event: e.seq, kind: e.kind, ip: e.subject, from: e.from, to: e.to, registrations: targets.length }, 'resource change queued');
-        return;
+        return targets.length + ipTold;
       }
       case 'share_moved': {
-        if (e.to === null) return; // a share going nowhere is told through its IPs going offline
+        if (e.to === null) return 0; // a share going nowhere is told through its IPs going offline
         const ips = Array.isArray(e.payload['ips']) ? (e.payload['ips'] as unknown[]).filter((x): x is string => typeof x === 'string') : [];
-        if (ips.length === 0) return;
+        if (ips.length === 0) return 0;
         let n = 0;
         const move = moveNotification(MessageType.SHARE_MOVE, ips.map((address) => ({ address, online: true })), `share ${e.subject} to ${e.to}: ${ips.join(', ')}`, e.seq, e.at);
         for (const r of reg.registrations()) {
@@ -109,10 +125,10 @@ export class Notifier {
           n++;
         }
         if (n > 0) this.opts.logger.info({ event: e.seq, share: e.subject, to: e.to, ips, registrations: n }, 'share move queued');
-        return;
+        return n;
       }
       default:
-        return;
+        return 0;
     }
   }
 }

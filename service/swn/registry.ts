@@ -172,6 +172,7 @@ export class WitnessRegistry {
   private readonly unusedMs: number;
   private ifWaiters: (() => void)[] = [];
   private readonly shared = new Map<string, Notification>();
+  private readonly sharedOne = new WeakMap<QueuedChange, Notification>();
 
   constructor(opts: RegistryOptions) {
     this.opts = opts;
@@ -358,6 +359,18 @@ export class WitnessRegistry {
 
   /** asyncNotify for a registration already looked up. */
   asyncNotifyFor(r: Registration): Promise<NotifyResult> | NotifyResult {
+    let resolve: ((x: NotifyResult) => void) | null = null;
+    const later = new Promise<NotifyResult>((res) => {
+      resolve = res;
+    });
+    return this.waitNotify(r, (x) => resolve?.(x)) ?? later;
+  }
+
+  /**
+   * The callback form of asyncNotify, for the RPC layer: returns the result when it is ready
+   * now, else null, and `deliver` gets it later (no promise per waiting call).
+   */
+  waitNotify(r: Registration, deliver: (res: NotifyResult) => void): NotifyResult | null {
     if (this.byKey.get(r.key) !== r) return { status: WinError.NOT_FOUND, notification: null };
     const now = this.now();
     r.lastUse = now;
@@ -369,17 +382,16 @@ export class WitnessRegistry {
       this.afterUse(r);
       return { status: WinError.SUCCESS, notification: ready };
     }
-    return new Promise<NotifyResult>((resolve) => {
-      const pending: PendingNotify = { resolve, timeout: null, since: now };
-      r.pending = pending;
-      if (r.version === WitnessVersion.V2) {
-        // KeepAliveTimeout is in seconds (MS-SWN v14 §3.1.4.5). Windows times out even with 0.
-        pending.timeout = this.deadlines.add(now + r.keepAliveSec * 1000, () => {
-          if (r.pending === pending) this.finishPending(r, { status: WinError.TIMEOUT, notification: null });
-        });
-      }
-      this.opts.observer?.updated?.(r);
-    });
+    const pending: PendingNotify = { resolve: deliver, timeout: null, since: now };
+    r.pending = pending;
+    if (r.version === WitnessVersion.V2) {
+      // KeepAliveTimeout is in seconds (MS-SWN v14 §3.1.4.5). Windows times out even with 0.
+      pending.timeout = this.deadlines.add(now + r.keepAliveSec * 1000, () => {
+        if (r.pending === pending) this.finishPending(r, { status: WinError.TIMEOUT, notification: null });
+      });
+    }
+    this.opts.observer?.updated?.(r);
+    return null;
   }
 
   /** Cancels a pending AsyncNotify (co_cancel / orphaned); the registration stays. */
@@ -460,6 +472,20 @@ export class WitnessRegistry {
     if (r.changes.length > 0) {
       // Deliver up to the first repeat of a resource, so UNAVAILABLE and AVAILABLE of one IP go
       // out as two notifications in order, as Windows clients expect (Samba does the same).
+      const head = r.changes[0];
+      const next = r.changes[1];
+      if (head && (next === undefined || next.resourceName === head.resourceName)) {
+        // The common case (one change, or UNAVAILABLE then AVAILABLE of one resource): one entry,
+        // shared with every registration told of the same event.
+        r.changes.shift();
+        let n = this.sharedOne.get(head);
+        if (!n) {
+          n = this.sharedChanges([head]);
+          this.sharedOne.set(head, n);
+        }
+        this.sent(r, n, head.changeType !== ChangeType.AVAILABLE);
+        return n;
+      }
       const batch: typeof r.changes = [];
       const seen = new Set<string>();
       for (const c of r.changes) {

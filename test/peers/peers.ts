@@ -1,6 +1,7 @@
 // Helpers for tests that put Samba's own clients (python3-samba, rpcclient, smbtorture) and
 // tshark against a real witnessd on loopback. Everything started here is stopped by its owner.
 
+import { WITNESSD_NODE_FLAGS } from '../../service/node-flags.ts';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -67,7 +68,7 @@ export async function startWitnessd(o: WitnessdOptions = {}): Promise<Witnessd> 
   const dir = o.db !== undefined ? path.dirname(o.db) : fs.mkdtempSync(path.join(os.tmpdir(), 'pw-witnessd-'));
   const db = o.db ?? path.join(dir, 'state.db');
   if (o.db === undefined) writeView(db, o.view ?? twoNodeView());
-  const args = [...(o.nodeArgs ?? []), '--import', 'tsx', path.join(ROOT, 'service/main.ts'), '--db', db, '--listen', `127.0.0.1:${o.port ?? 0}`, '--epm', o.epm ?? 'off', '--netname', o.netname ?? 'FILESRV', '--node', o.node ?? 'n1', '--auth', 'none', ...(o.extra ?? ['--log-level', 'debug'])];
+  const args = [...WITNESSD_NODE_FLAGS, ...(o.nodeArgs ?? []), '--import', 'tsx', path.join(ROOT, 'service/main.ts'), '--db', db, '--listen', `127.0.0.1:${o.port ?? 0}`, '--epm', o.epm ?? 'off', '--netname', o.netname ?? 'FILESRV', '--node', o.node ?? 'n1', '--auth', 'none', ...(o.extra ?? ['--log-level', 'debug'])];
   const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...(o.env ?? {}) } });
   let out = '';
   proc.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
