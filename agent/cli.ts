@@ -6,6 +6,24 @@ import { formatCibVersion, type ClusterEvent, type ClusterView } from '../store/
 import { defaultViewConfig, parseSharesMap, type ViewConfig } from './config.ts';
 import { makeLogger, type LogLevel } from './log.ts';
 import { syncOnce } from './sync.ts';
+import { execFileSync } from 'node:child_process';
+import type { Logger } from 'pino';
+import { attrdUpdater, type Attrd } from './admin/attrd.ts';
+import { cibFileFrom } from './cib/source.ts';
+
+/** This node's name (--node, else crm_node -n) and attrd, or undefined (relay off, logged). */
+function relayFor(node: string | undefined, logger: Logger): { node: string; attrd: Attrd } | undefined {
+  let name = node;
+  if (name === undefined) {
+    try {
+      name = execFileSync('crm_node', ['-n'], { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+    } catch (err) {
+      logger.warn({ err }, 'cannot tell this node\'s name (crm_node -n failed): admin requests from other nodes will not be relayed');
+      return undefined;
+    }
+  }
+  return name === '' ? undefined : { node: name, attrd: attrdUpdater() };
+}
 
 interface ConfigFlags {
   shares?: string;
@@ -86,9 +104,12 @@ export function buildProgram(): Command {
       return n;
     })
     .option('--ready-file <file>', 'create this file once the first sync is done (for supervisors)')
-    .action(async (o: ConfigFlags & { db: string; logLevel: LogLevel; poll?: number; readyFile?: string }) => {
+    .option('--node <name>', "this node's cluster name, for admin requests from other nodes (default: crm_node -n)")
+    .option('--no-relay', 'do not relay admin requests from other nodes')
+    .action(async (o: ConfigFlags & { db: string; logLevel: LogLevel; poll?: number; readyFile?: string; node?: string; relay: boolean }) => {
       const { runWatch } = await import('./watch.ts');
       const logger = makeLogger('witness-agent', o.logLevel);
+      const relay = o.relay && cibFileFrom({}) === undefined ? relayFor(o.node, logger) : undefined;
       const ac = new AbortController();
       const stop = (): void => { ac.abort(); };
       process.once('SIGTERM', stop);
@@ -100,6 +121,7 @@ export function buildProgram(): Command {
         signal: ac.signal,
         ...(o.poll !== undefined ? { pollMs: o.poll } : {}),
         ...(o.readyFile !== undefined ? { readyFile: o.readyFile } : {}),
+        ...(relay !== undefined ? { relay } : {}),
       });
     });
 

@@ -15,13 +15,16 @@ export interface SyncResult {
   events: ClusterEvent[];
   cib: CibVersion;
   view: ClusterView;
+  /** Each node's transient attributes, as read from the status section (the admin relay's input). */
+  transient: ReadonlyMap<string, Readonly<Record<string, string>>>;
 }
 
 /** Parses `xml`, derives the view and commits it with its events. Throws CibParseError / StoreError. */
 export function syncXml(store: Store, xml: string, cfg: ViewConfig): SyncResult {
-  const view = deriveView(parseCib(xml, (resources) => relevantResources(resources, cfg)), cfg);
+  const cib = parseCib(xml, (resources) => relevantResources(resources, cfg));
+  const view = deriveView(cib, cfg);
   const { applied, events } = store.commitSync(view, diffViews);
-  return { applied, events, cib: view.cib, view };
+  return { applied, events, cib: view.cib, view, transient: new Map(cib.status.map((n) => [n.uname, n.attributes])) };
 }
 
 export interface SyncOnceOptions {

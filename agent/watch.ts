@@ -16,6 +16,9 @@ import { formatCibVersion } from '../store/types.ts';
 import { cibFileFrom, readCib } from './cib/source.ts';
 import type { ViewConfig } from './config.ts';
 import { syncXml } from './sync.ts';
+import { watchStore, type StoreWatch } from '../store/watch.ts';
+import { AdminRelay } from './admin/relay.ts';
+import type { Attrd } from './admin/attrd.ts';
 
 /** A CIB bigger than this is refused rather than buffered (a real one is a few MB at most). */
 export const MAX_FRAME = 64 * 1024 * 1024;
@@ -223,6 +226,11 @@ export interface RunWatchOptions {
   helper?: string;
   /** Created once the first CIB is synced, removed on exit: the OCF agent's start waits for it. */
   readyFile?: string;
+  /**
+   * This node's cluster name and the attribute manager: with both, admin requests from other
+   * nodes are relayed (agent/admin/relay.ts). Without, they are not (CIB_file mode, tests).
+   */
+  relay?: { node: string; attrd: Attrd };
 }
 
 /** Runs until `signal` aborts: every CIB frame is synced into the store. */
@@ -231,6 +239,20 @@ export async function runWatch(opts: RunWatchOptions): Promise<void> {
   const { logger } = opts;
   let ready = false;
   let stream: CibStream | null = null;
+  const relay = opts.relay ? new AdminRelay({ store, node: opts.relay.node, attrd: opts.relay.attrd, logger }) : null;
+  let storeWatch: StoreWatch | null = null;
+  if (relay) {
+    const publish = (): void => {
+      try {
+        relay.onStoreChange();
+      } catch (err) {
+        logger.error({ err }, 'admin relay: cannot read finished requests');
+      }
+    };
+    storeWatch = watchStore(store, publish);
+    publish();
+    logger.info({ node: opts.relay?.node }, 'relaying admin requests from other nodes');
+  }
   try {
     await new Promise<void>((resolve, reject) => {
       const stop = (): void => {
@@ -249,6 +271,7 @@ export async function runWatch(opts: RunWatchOptions): Promise<void> {
           onCib: (xml, receivedAt) => {
             try {
               const r = syncXml(store, xml, opts.config);
+              if (relay && opts.relay) relay.onAttributes(r.transient.get(opts.relay.node));
               const ms = performance.now() - receivedAt;
               if (r.events.length > 0 || !ready) {
                 logger.info({ cib: formatCibVersion(r.cib), applied: r.applied, events: r.events.map((e) => `${e.kind} ${e.subject}`), ms: Number(ms.toFixed(2)) }, 'synced');
@@ -271,6 +294,8 @@ export async function runWatch(opts: RunWatchOptions): Promise<void> {
     });
   } finally {
     (stream as CibStream | null)?.close();
+    storeWatch?.close();
+    await relay?.settle();
     store.close();
     if (opts.readyFile !== undefined) fs.rmSync(opts.readyFile, { force: true });
   }

@@ -196,12 +196,18 @@ function watcher(cfg: AgentConfig | null): DaemonSpec {
   return nodeDaemon('witness-agent watch', 'watch', { source: 'agent/main.ts', dist: 'dist/agent/main.js' }, ['watch'], cfg, (c) => [
     ...agentFlags(c),
     ...(c.watchPoll > 0 ? ['--poll', String(c.watchPoll)] : []),
+    ...onNodeFlag(),
   ]);
+}
+
+/** Pacemaker names the node an action runs on; the watcher relays admin requests addressed to it. */
+function onNodeFlag(): string[] {
+  const node = process.env['OCF_RESKEY_CRM_meta_on_node'];
+  return node !== undefined && node !== '' ? ['--node', node] : [];
 }
 
 function service(cfg: AgentConfig | null): DaemonSpec {
   return nodeDaemon('witnessd', 'service', { source: 'service/main.ts', dist: 'dist/service/main.js' }, [], cfg, (c) => {
-    const node = process.env['OCF_RESKEY_CRM_meta_on_node'];
     return [
       '--db', c.db,
       '--listen', `${c.listenAddress.includes(':') ? `[${c.listenAddress}]` : c.listenAddress}:${c.witnessPort}`,
@@ -210,7 +216,7 @@ function service(cfg: AgentConfig | null): DaemonSpec {
       '--auth', c.auth,
       '--log-level', c.logLevel,
       '--force-unregister-after', String(c.forceUnregisterAfter),
-      ...(node !== undefined && node !== '' ? ['--node', node] : []),
+      ...onNodeFlag(),
     ];
   }, WITNESSD_NODE_FLAGS);
 }

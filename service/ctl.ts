@@ -5,8 +5,11 @@
 
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_DB_PATH, openStore, type Store } from '../store/index.ts';
-import { addAdminRequest, getAdminRequest, selectorMatches, type AdminKind, type AdminSelector, type AdminTarget } from '../store/admin.ts';
-import { listNotifications, listRegistrations, type RegistrationRow } from '../store/registrations.ts';
+import os from 'node:os';
+import { addAdminRequest, getAdminRequest, selectorMatches, witnessNode, type AdminKind, type AdminSelector, type AdminTarget, type WireRequest } from '../store/admin.ts';
+import { attrdUpdater } from '../agent/admin/attrd.ts';
+import { askNode, newRequestId } from '../agent/admin/remote.ts';
+import { listNotifications, listRegistrations, matchesListFilters, type ListFilters, type RegistrationRow } from '../store/registrations.ts';
 import { formatCibVersion } from '../store/types.ts';
 import { MessageType } from './swn/constants.ts';
 
@@ -56,24 +59,68 @@ function describeRegistration(r: RegistrationRow): string {
     (r.removedAt !== null ? ` removed=${new Date(r.removedAt).toISOString()} (${r.removedReason ?? '?'})` : '');
 }
 
-async function request(db: string, kind: AdminKind, selector: AdminSelector, target: AdminTarget, json: boolean | undefined, waitMs: number): Promise<void> {
-  // Requests go to the witness node(s) holding the selected registrations.
-  const nodes = withStore(db, true, (s) => [...new Set(listRegistrations(s).filter((r) => selectorMatches(selector, r)).map((r) => r.node))]);
-  if (nodes.length === 0) throw new Error('no live registration matches');
-  const seqs = withStore(db, false, (s) => nodes.map((n) => addAdminRequest(s, n, kind, selector, target)));
+/** Where a request goes: --on-node, --all-nodes, or (default) here, else the other witness nodes. */
+interface Scope {
+  onNode?: string[];
+  allNodes?: boolean;
+}
+
+interface Outcome {
+  node: string;
+  /** store: this node's witnessd through the local store; cib: another node through its attributes. */
+  via: 'store' | 'cib';
+  /** The local request's seq (via store) or the wire id (via cib). */
+  request: number | string;
+  state: 'done' | 'failed' | 'unreachable';
+  result: Record<string, unknown>;
+}
+
+/** The local store's witness node, and the other nodes where the witness clone runs. */
+function cluster(db: string): { here: string | null; others: string[] } {
+  return withStore(db, true, (s) => {
+    const here = witnessNode(s);
+    const others = [...new Set((s.readView()?.witness ?? []).filter((w) => w.started && w.node !== here).map((w) => w.node))];
+    return { here, others };
+  });
+}
+
+async function viaStore(db: string, node: string, kind: AdminKind, selector: AdminSelector, target: AdminTarget, waitMs: number): Promise<Outcome> {
+  const seq = withStore(db, false, (s) => addAdminRequest(s, node, kind, selector, target));
   const t0 = Date.now();
   for (;;) {
-    const reqs = withStore(db, true, (s) => seqs.map((q) => getAdminRequest(s, q)));
-    if (reqs.every((r) => r?.state !== 'pending')) {
-      print(json, reqs, () => reqs.map((r) => `request #${r?.seq ?? '?'} on ${r?.node ?? '?'}: ${r?.state ?? '?'} ${JSON.stringify(r?.result)}`).join('\n'));
-      if (reqs.some((r) => r?.state === 'failed')) process.exitCode = 1;
-      return;
-    }
-    if (Date.now() - t0 > waitMs) {
-      throw new Error(`request(s) ${seqs.join(', ')} not carried out within ${waitMs} ms: is witnessd running on ${nodes.join(', ')}?`);
-    }
-    await new Promise((r) => setTimeout(r, 20));
+    const r = withStore(db, true, (s) => getAdminRequest(s, seq));
+    if (r && r.state !== 'pending') return { node, via: 'store', request: seq, state: r.state, result: r.result ?? {} };
+    if (Date.now() - t0 > waitMs) return { node, via: 'store', request: seq, state: 'unreachable', result: { error: `not carried out within ${waitMs} ms: is witnessd running here?` } };
+    await new Promise((res) => setTimeout(res, 20));
   }
+}
+
+async function viaCib(from: string, node: string, req: Omit<WireRequest, 'id' | 'from' | 'at'>, waitMs: number): Promise<Outcome> {
+  const id = newRequestId();
+  try {
+    const r = await askNode(attrdUpdater(), node, { ...req, id, from, at: Date.now() }, waitMs);
+    return { node, via: 'cib', request: id, state: r.ok ? 'done' : 'failed', result: r.result };
+  } catch (err) {
+    return { node, via: 'cib', request: id, state: 'unreachable', result: { error: (err as Error).message } };
+  }
+}
+
+async function request(db: string, kind: AdminKind, selector: AdminSelector, target: AdminTarget, json: boolean | undefined, waitMs: number, scope: Scope): Promise<void> {
+  const { here, others } = cluster(db);
+  // Registrations of this node's witnessd are in the local store; other nodes' are not.
+  const localMatch = withStore(db, true, (s) => listRegistrations(s).some((r) => r.node === here && selectorMatches(selector, r)));
+  let nodes: string[];
+  if (scope.onNode !== undefined && scope.onNode.length > 0) nodes = scope.onNode;
+  else if (scope.allNodes === true) nodes = [...(here !== null ? [here] : []), ...others];
+  else if (localMatch && here !== null) nodes = [here];
+  else nodes = others; // not here: the request goes to every other witness node
+  if (nodes.length === 0) throw new Error(here === null ? 'no witnessd has used this store yet, and the cluster view names no witness node' : 'no live registration matches');
+  const from = here ?? os.hostname();
+  const outcomes = await Promise.all(nodes.map((n) => (n === here ? viaStore(db, n, kind, selector, target, waitMs) : viaCib(from, n, { kind, selector, target }, waitMs))));
+  print(json, outcomes, () => outcomes.map((o) => `${o.node} (${o.via === 'store' ? `request #${String(o.request)}` : `via the cluster, request ${String(o.request)}`}): ${o.state} ${JSON.stringify(o.result)}`).join('\n'));
+  const total = outcomes.reduce((n, o) => n + (typeof o.result['registrations'] === 'number' ? o.result['registrations'] : 0), 0);
+  if (outcomes.some((o) => o.state !== 'done')) process.exitCode = 1;
+  else if (total === 0) throw new Error(`no live registration matches on ${nodes.join(', ')}`);
 }
 
 function target(o: { toNode?: string; toIp?: string }): AdminTarget {
@@ -95,15 +142,49 @@ export function buildProgram(): Command {
     .option('--share <regex>', 'share name', regex('--share'))
     .option('--ip <regex>', 'IP address', regex('--ip'))
     .option('--net <regex>', 'NetName', regex('--net'))
-    .action((o: { db: string; json?: boolean; all?: boolean; client?: RegExp; share?: RegExp; ip?: RegExp; net?: RegExp }) => {
-      const rows = withStore(o.db, true, (s) => listRegistrations(s, { all: o.all === true })).filter(
-        (r) => (o.client?.test(r.clientName) ?? true) && (o.share?.test(r.shareName ?? '') ?? true) && (o.ip?.test(r.ipAddress) ?? true) && (o.net?.test(r.netName) ?? true),
-      );
+    .option('--all-nodes', 'also ask every other witness node, through the cluster, for its registrations')
+    .addOption(new Option('--wait-ms <ms>', 'how long to wait for each other node').default(10_000).argParser(Number))
+    .action(async (o: { db: string; json?: boolean; all?: boolean; client?: RegExp; share?: RegExp; ip?: RegExp; net?: RegExp; allNodes?: boolean; waitMs: number }) => {
+      const f: ListFilters = {};
+      if (o.client) f.client = o.client;
+      if (o.share) f.share = o.share;
+      if (o.ip) f.ip = o.ip;
+      if (o.net) f.net = o.net;
+      const rows = withStore(o.db, true, (s) => listRegistrations(s, { all: o.all === true })).filter((r) => matchesListFilters(r, f));
+      if (o.allNodes === true) {
+        // Other nodes' registrations are not replicated: each answers from its own store, capped
+        // (agent/admin/relay.ts); notes about truncation and unreachable nodes go to stderr.
+        const { here, others } = cluster(o.db);
+        const filters: WireRequest['filters'] = {};
+        for (const k of ['client', 'share', 'ip', 'net'] as const) {
+          const re = f[k];
+          if (re) filters[k] = re.source;
+        }
+        const answers = await Promise.all(others.map((n) => viaCib(here ?? os.hostname(), n, { kind: 'list', selector: {}, target: {}, filters }, o.waitMs)));
+        for (const a of answers) {
+          if (a.state !== 'done' || typeof a.result['error'] === 'string') {
+            process.stderr.write(`witnessctl: ${a.node}: ${a.state === 'done' ? String(a.result['error']) : `${a.state}: ${JSON.stringify(a.result)}`}\n`);
+            process.exitCode = 1;
+            continue;
+          }
+          const got = Array.isArray(a.result['rows']) ? (a.result['rows'] as RegistrationRow[]) : [];
+          rows.push(...got);
+          if (a.result['truncated'] === true) process.stderr.write(`witnessctl: ${a.node} holds ${String(a.result['registrations'])} matching registrations; ${got.length} shown (run witnessctl list on ${a.node} for all)\n`);
+        }
+      }
       print(o.json, rows, () => (rows.length === 0 ? 'no registrations' : rows.map(describeRegistration).join('\n')));
     });
 
   const selectorOptions = (c: Command): Command =>
-    c.option('--client <name>', 'client computer name').option('--share <name>', 'share name').option('--ip <ip>', 'registered IP').option('--net <name>', 'NetName').option('--key <key>', 'registration key').option('--apply-to-all', 'every registration');
+    c
+      .option('--client <name>', 'client computer name')
+      .option('--share <name>', 'share name')
+      .option('--ip <ip>', 'registered IP')
+      .option('--net <name>', 'NetName')
+      .option('--key <key>', 'registration key')
+      .option('--apply-to-all', 'every registration (of the nodes the request goes to)')
+      .option('--on-node <nodes>', 'send the request to these witness nodes (comma-separated), wherever they are', (v) => v.split(',').map((x) => x.trim()).filter((x) => x !== ''))
+      .option('--all-nodes', 'send the request to every witness node (default: this node if it holds a matching registration, else every other one)');
   const selector = (o: Filters & { applyToAll?: boolean }): AdminSelector => {
     const s: AdminSelector = {};
     if (o.client !== undefined) s.client = o.client;
@@ -115,7 +196,7 @@ export function buildProgram(): Command {
     if (Object.keys(s).length === 0) throw new InvalidArgumentError('select registrations (--client, --share, --ip, --net, --key) or say --apply-to-all');
     return s;
   };
-  const wait = new Option('--wait-ms <ms>', 'how long to wait for witnessd').default(5000).argParser(Number);
+  const wait = new Option('--wait-ms <ms>', 'how long to wait for each witness node').default(10_000).argParser(Number);
 
   for (const [name, kind, desc] of [
     ['client-move', 'client-move', 'tell clients to move to another node or IP (CLIENT_MOVE)'],
@@ -126,16 +207,16 @@ export function buildProgram(): Command {
       .option('--to-ip <ip>', 'destination IP')
       .option('--json', 'JSON output')
       .addOption(wait)
-      .action(async (o: Filters & { db: string; applyToAll?: boolean; toNode?: string; toIp?: string; json?: boolean; waitMs: number }) => {
-        await request(o.db, kind, selector(o), target(o), o.json, o.waitMs);
+      .action(async (o: Filters & Scope & { db: string; applyToAll?: boolean; toNode?: string; toIp?: string; json?: boolean; waitMs: number }) => {
+        await request(o.db, kind, selector(o), target(o), o.json, o.waitMs, o);
       });
   }
 
   selectorOptions(program.command('force-unregister').description('drop registrations; their pending AsyncNotify returns ERROR_NOT_FOUND so clients re-register').addOption(db()))
     .option('--json', 'JSON output')
     .addOption(wait)
-    .action(async (o: Filters & { db: string; applyToAll?: boolean; json?: boolean; waitMs: number }) => {
-      await request(o.db, 'force-unregister', selector(o), {}, o.json, o.waitMs);
+    .action(async (o: Filters & Scope & { db: string; applyToAll?: boolean; json?: boolean; waitMs: number }) => {
+      await request(o.db, 'force-unregister', selector(o), {}, o.json, o.waitMs, o);
     });
 
   program

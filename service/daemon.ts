@@ -13,6 +13,7 @@ import { WITNESS_INTERFACE } from './swn/constants.ts';
 import { witnessInterface } from './swn/interface.ts';
 import { RegistrationJournal } from './swn/journal.ts';
 import { Notifier } from './swn/notifier.ts';
+import { setWitnessNode } from '../store/admin.ts';
 import { AdminExecutor } from './swn/admin.ts';
 import { WitnessRegistry } from './swn/registry.ts';
 
@@ -43,6 +44,7 @@ export interface WitnessdStatus {
 export async function startWitnessd(cfg: WitnessdConfig, logger: Logger): Promise<Witnessd> {
   const store = openStore(cfg.db);
   let view: ClusterView | null = store.readView();
+  setWitnessNode(store, cfg.node);
   const retired = retireRegistrations(store, cfg.node, Date.now(), 'restart');
   if (retired > 0) logger.info({ retired }, 'registrations of a previous witnessd on this node marked removed (clients re-register)');
   const journal = new RegistrationJournal({ store, node: cfg.node, logger });

@@ -4,6 +4,7 @@ import type { Store } from './index.ts';
 import { toStoreError } from './errors.ts';
 
 export type AdminKind = 'client-move' | 'share-move' | 'force-unregister';
+const KINDS: readonly string[] = ['client-move', 'share-move', 'force-unregister'];
 
 export interface AdminSelector {
   /** Registration key (context handle hex). */
@@ -47,6 +48,9 @@ export interface AdminRequest {
   state: 'pending' | 'done' | 'failed';
   doneAt: number | null;
   result: Record<string, unknown> | null;
+  /** Set for requests relayed from another node: the wire id and the asking node. */
+  ref: string | null;
+  origin: string | null;
 }
 
 interface Row {
@@ -59,6 +63,8 @@ interface Row {
   state: string;
   done_at: number | null;
   result: string | null;
+  ref: string | null;
+  origin: string | null;
 }
 
 function fromRow(r: Row): AdminRequest {
@@ -72,6 +78,8 @@ function fromRow(r: Row): AdminRequest {
     state: r.state as AdminRequest['state'],
     doneAt: r.done_at,
     result: r.result !== null ? (JSON.parse(r.result) as Record<string, unknown>) : null,
+    ref: r.ref,
+    origin: r.origin,
   };
 }
 
@@ -103,4 +111,131 @@ export function finishAdminRequest(store: Store, seq: number, ok: boolean, resul
 export function getAdminRequest(store: Store, seq: number): AdminRequest | null {
   const r = store.stmt('SELECT * FROM admin_requests WHERE seq = ?').get(seq) as Row | undefined;
   return r ? fromRow(r) : null;
+}
+
+/**
+ * A request relayed from another node (the agent read it from a transient node attribute).
+ * Idempotent on `ref`: the attribute may be seen in several CIB updates before it is deleted.
+ * Returns the new row's seq, or null when the request was already there.
+ */
+export function importAdminRequest(store: Store, node: string, ref: string, origin: string, kind: AdminKind, selector: AdminSelector, target: AdminTarget): number | null {
+  try {
+    const info = store
+      .stmt("INSERT OR IGNORE INTO admin_requests (at, node, kind, selector, target, state, ref, origin) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)")
+      .run(Date.now(), node, kind, JSON.stringify(selector), JSON.stringify(target), ref, origin);
+    return info.changes > 0 ? Number(info.lastInsertRowid) : null;
+  } catch (err) {
+    throw toStoreError(err, store.path);
+  }
+}
+
+/** Relayed requests that are finished but whose outcome has not been sent back yet. */
+export function unpublishedResults(store: Store): AdminRequest[] {
+  try {
+    return (store.stmt("SELECT * FROM admin_requests WHERE ref IS NOT NULL AND state != 'pending' AND published_at IS NULL ORDER BY seq").all() as Row[]).map(fromRow);
+  } catch (err) {
+    throw toStoreError(err, store.path);
+  }
+}
+
+export function markPublished(store: Store, seq: number): void {
+  try {
+    store.stmt('UPDATE admin_requests SET published_at = ? WHERE seq = ?').run(Date.now(), seq);
+  } catch (err) {
+    throw toStoreError(err, store.path);
+  }
+}
+
+// ---- The wire format between nodes: transient node attributes (docs/cross-node-admin.md) ----
+
+/** A request for node N is the attribute `witness-admin-<id>` of node N. */
+export const REQUEST_ATTR_PREFIX = 'witness-admin-';
+/** Node N answers with its attribute `witness-admin-result-<id>`. */
+export const RESULT_ATTR_PREFIX = 'witness-admin-result-';
+
+export interface WireRequest {
+  /** 16 lowercase hex digits, also the attribute name's suffix. */
+  id: string;
+  /** The asking node. */
+  from: string;
+  at: number;
+  kind: AdminKind | 'list';
+  selector: AdminSelector;
+  target: AdminTarget;
+  /** For 'list': regular expressions on the listed fields, as `witnessctl list` takes them. */
+  filters?: Partial<Record<'client' | 'share' | 'ip' | 'net', string>>;
+}
+
+export interface WireResult {
+  id: string;
+  node: string;
+  ok: boolean;
+  result: Record<string, unknown>;
+}
+
+const ID = /^[0-9a-f]{16}$/;
+
+function isStringRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Parses and checks a request attribute's value; throws Error with the reason. */
+export function decodeWireRequest(value: string): WireRequest {
+  let v: unknown;
+  try {
+    v = JSON.parse(value);
+  } catch {
+    throw new Error('not JSON');
+  }
+  if (!isStringRecord(v)) throw new Error('not an object');
+  const { id, from, at, kind, selector, target, filters } = v;
+  if (typeof id !== 'string' || !ID.test(id)) throw new Error('bad id');
+  if (typeof from !== 'string' || from === '') throw new Error('bad from');
+  if (typeof at !== 'number') throw new Error('bad at');
+  if (typeof kind !== 'string' || (kind !== 'list' && !KINDS.includes(kind))) throw new Error(`unknown kind ${String(kind)}`);
+  if (!isStringRecord(selector) || !isStringRecord(target)) throw new Error('bad selector or target');
+  const sel: AdminSelector = {};
+  for (const k of ['key', 'client', 'share', 'netName', 'ip'] as const) {
+    const x = selector[k];
+    if (x !== undefined) {
+      if (typeof x !== 'string') throw new Error(`bad selector.${k}`);
+      sel[k] = x;
+    }
+  }
+  if (selector['all'] === true) sel.all = true;
+  const tgt: AdminTarget = {};
+  if (typeof target['node'] === 'string') tgt.node = target['node'];
+  if (typeof target['ip'] === 'string') tgt.ip = target['ip'];
+  const out: WireRequest = { id, from, at, kind: kind as WireRequest['kind'], selector: sel, target: tgt };
+  if (filters !== undefined) {
+    if (!isStringRecord(filters)) throw new Error('bad filters');
+    out.filters = {};
+    for (const k of ['client', 'share', 'ip', 'net'] as const) {
+      const x = filters[k];
+      if (typeof x === 'string') out.filters[k] = x;
+    }
+  }
+  return out;
+}
+
+export function decodeWireResult(value: string): WireResult {
+  const v = JSON.parse(value) as unknown;
+  if (!isStringRecord(v) || typeof v['id'] !== 'string' || typeof v['node'] !== 'string' || typeof v['ok'] !== 'boolean' || !isStringRecord(v['result'])) {
+    throw new Error('malformed result');
+  }
+  return { id: v['id'], node: v['node'], ok: v['ok'], result: v['result'] };
+}
+
+/** The node name this store's witnessd runs as (it records it at start), for witnessctl. */
+export function setWitnessNode(store: Store, node: string): void {
+  try {
+    store.stmt("INSERT INTO service_state (key, value) VALUES ('node', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(node);
+  } catch (err) {
+    throw toStoreError(err, store.path);
+  }
+}
+
+export function witnessNode(store: Store): string | null {
+  const r = store.stmt("SELECT value FROM service_state WHERE key = 'node'").get() as { value: string } | undefined;
+  return r?.value ?? null;
 }

@@ -178,3 +178,15 @@ export function pruneAudit(store: Store, beforeMs: number): { notifications: num
     throw toStoreError(err, store.path);
   }
 }
+
+/** `witnessctl list` filters: case-insensitive regular expressions on these fields. */
+export interface ListFilters {
+  client?: RegExp;
+  share?: RegExp;
+  ip?: RegExp;
+  net?: RegExp;
+}
+
+export function matchesListFilters(r: RegistrationRow, f: ListFilters): boolean {
+  return (f.client?.test(r.clientName) ?? true) && (f.share?.test(r.shareName ?? '') ?? true) && (f.ip?.test(r.ipAddress) ?? true) && (f.net?.test(r.netName) ?? true);
+}

@@ -118,6 +118,15 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX admin_requests_pending ON admin_requests(node, state);
   `,
+  // 4: requests from witnessctl on another node, relayed by this node's agent from a transient
+  // node attribute (docs/cross-node-admin.md): their id, the asking node, and when the agent
+  // published the outcome back.
+  `
+  ALTER TABLE admin_requests ADD COLUMN ref TEXT;          -- the request's id on the wire
+  ALTER TABLE admin_requests ADD COLUMN origin TEXT;       -- node that asked
+  ALTER TABLE admin_requests ADD COLUMN published_at INTEGER;
+  CREATE UNIQUE INDEX admin_requests_ref ON admin_requests(ref) WHERE ref IS NOT NULL;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
