@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { ClusterEvent } from '../../store/types.ts';
 import { createWitnessCluster, harness, onNode, requireBuild, ROOT, sh, show, STORE, until } from './harness.ts';
 import { runPy, type PyResult } from '../peers/peers.ts';
-import { ChangeType, WitnessVersion } from '../../service/swn/constants.ts';
+import { ChangeType, MessageType, WinError, WitnessVersion } from '../../service/swn/constants.ts';
 
 const VIP = '198.18.0.100';
 const NODES = [1, 2, 3];
@@ -87,6 +87,42 @@ describe('witness agent on a real 3-node Pacemaker cluster', { timeout: 300_000 
     assert.deepEqual(audit.map((x) => [x.summary, x.outcome]), [['FILESRV UNAVAILABLE', 'delivered'], ['FILESRV AVAILABLE', 'delivered']]);
     await onNode(1, 'pcs', 'resource', 'clear', 'vip');
     await onNode(1, 'crm_resource', '--wait', '--timeout=60');
+  });
+
+  it('an admin on n1 reaches clients registered on n2 and n3 through the cluster: list --all-nodes, client-move, force-unregister --on-node', async () => {
+    const ctl = (k: number, ...args: string[]): Promise<string> => onNode(k, path.join(ROOT, 'bin/witnessctl'), ...args, '--db', STORE);
+    const client = (k: number, name: string) => runPy([
+      { op: 'connect', conn: 'w', host: `198.18.0.${k}`, port: 5999 },
+      { op: 'RegisterEx', conn: 'w', version: WitnessVersion.V2, net: 'FILESRV', share: null, ip: VIP, client: name, flags: 0, timeout: 120, save: 'h' },
+      { op: 'AsyncNotify', conn: 'w', handle: 'h' },
+    ], 120_000, ['ip', 'netns', 'exec', 'pwci-hub']);
+    const mover = client(2, 'admin-mover');
+    const goner = client(3, 'admin-goner');
+    for (const [k, name] of [[2, 'admin-mover'], [3, 'admin-goner']] as const) {
+      await until(`${name} to be pending on n${k}`, 30_000, async () => (JSON.parse(await ctl(k, 'list', '--json')) as { clientName: string; pending: boolean }[]).some((r) => r.clientName === name && r.pending));
+    }
+    // n1 holds neither registration; --all-nodes asks n2 and n3 through their node attributes.
+    assert.deepEqual(JSON.parse(await ctl(1, 'list', '--json')), []);
+    const all = JSON.parse(await ctl(1, 'list', '--all-nodes', '--client', '^admin-', '--json')) as { clientName: string; node: string; pending: boolean }[];
+    assert.deepEqual(all.map((r) => [r.clientName, r.node, r.pending]).sort(), [['admin-goner', 'n3', true], ['admin-mover', 'n2', true]]);
+    // No --on-node: nothing matches on n1, so the request goes to every other witness node.
+    const t0 = Date.now();
+    const moved = JSON.parse(await ctl(1, 'client-move', '--client', 'admin-mover', '--to-ip', VIP, '--json')) as { node: string; via: string; state: string; result: { registrations: number } }[];
+    const ms = Date.now() - t0;
+    assert.deepEqual(moved.map((o) => [o.node, o.via, o.state, o.result.registrations]).sort(), [['n2', 'cib', 'done', 1], ['n3', 'cib', 'done', 0]]);
+    const m = await mover;
+    assert.equal((m[2]?.['result'] as { type: number }).type, MessageType.CLIENT_MOVE, JSON.stringify(m));
+    assert.deepEqual(((m[2]?.['result'] as { messages: { addresses: { ipv4: string }[] }[] }).messages[0]?.addresses ?? []).map((a) => a.ipv4), [VIP]);
+    console.log(`# witnessctl client-move on n1 for a client on n2: ${ms} ms including witnessctl's start-up`);
+    // --on-node: straight to n3.
+    const gone = JSON.parse(await ctl(1, 'force-unregister', '--client', 'admin-goner', '--on-node', 'n3', '--json')) as { node: string; state: string; result: { registrations: number } }[];
+    assert.deepEqual(gone.map((o) => [o.node, o.state, o.result.registrations]), [['n3', 'done', 1]]);
+    assert.equal((await goner)[2]?.werror, WinError.NOT_FOUND);
+    // The node that carried it out audited it; nothing is left behind in the CIB.
+    const audit = JSON.parse(await ctl(2, 'audit', '--json')) as { clientName: string; type: number; summary: string; outcome: string }[];
+    assert.deepEqual(audit.filter((a) => a.clientName === 'admin-mover').map((a) => [a.type, a.summary, a.outcome]), [[MessageType.CLIENT_MOVE, `admin client-move to ${VIP}`, 'delivered']]);
+    const status = await onNode(1, 'cibadmin', '--query', '--scope', 'status');
+    assert.doesNotMatch(status, /witness-admin-/, 'request and result attributes are all deleted');
   });
 
   it('a move is recorded on every node; killing the IP\'s node is recorded on every survivor, and a client registered on a survivor is told', async () => {
