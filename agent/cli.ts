@@ -106,7 +106,8 @@ export function buildProgram(): Command {
     .option('--ready-file <file>', 'create this file once the first sync is done (for supervisors)')
     .option('--node <name>', "this node's cluster name, for admin requests from other nodes (default: crm_node -n)")
     .option('--no-relay', 'do not relay admin requests from other nodes')
-    .action(async (o: ConfigFlags & { db: string; logLevel: LogLevel; poll?: number; readyFile?: string; node?: string; relay: boolean }) => {
+    .option('--no-plan', 'do not ask the scheduler about planned moves (no early CLIENT_MOVE)')
+    .action(async (o: ConfigFlags & { db: string; logLevel: LogLevel; poll?: number; readyFile?: string; node?: string; relay: boolean; plan: boolean }) => {
       const { runWatch } = await import('./watch.ts');
       const logger = makeLogger('witness-agent', o.logLevel);
       const relay = o.relay && cibFileFrom({}) === undefined ? relayFor(o.node, logger) : undefined;
@@ -122,6 +123,7 @@ export function buildProgram(): Command {
         ...(o.poll !== undefined ? { pollMs: o.poll } : {}),
         ...(o.readyFile !== undefined ? { readyFile: o.readyFile } : {}),
         ...(relay !== undefined ? { relay } : {}),
+        ...(o.plan ? { planner: {} } : {}),
       });
     });
 

@@ -19,6 +19,7 @@ import { syncXml } from './sync.ts';
 import { watchStore, type StoreWatch } from '../store/watch.ts';
 import { AdminRelay } from './admin/relay.ts';
 import type { Attrd } from './admin/attrd.ts';
+import { MovePlanner, type Simulator } from './planned.ts';
 
 /** A CIB bigger than this is refused rather than buffered (a real one is a few MB at most). */
 export const MAX_FRAME = 64 * 1024 * 1024;
@@ -231,6 +232,8 @@ export interface RunWatchOptions {
    * nodes are relayed (agent/admin/relay.ts). Without, they are not (CIB_file mode, tests).
    */
   relay?: { node: string; attrd: Attrd };
+  /** Ask the scheduler about planned moves on configuration changes (agent/planned.ts). */
+  planner?: { simulate?: Simulator };
 }
 
 /** Runs until `signal` aborts: every CIB frame is synced into the store. */
@@ -241,6 +244,7 @@ export async function runWatch(opts: RunWatchOptions): Promise<void> {
   let stream: CibStream | null = null;
   const relay = opts.relay ? new AdminRelay({ store, node: opts.relay.node, attrd: opts.relay.attrd, logger }) : null;
   let storeWatch: StoreWatch | null = null;
+  const planner = opts.planner ? new MovePlanner({ store, logger, ...(opts.planner.simulate ? { simulate: opts.planner.simulate } : {}) }) : null;
   if (relay) {
     const publish = (): void => {
       try {
@@ -272,6 +276,7 @@ export async function runWatch(opts: RunWatchOptions): Promise<void> {
             try {
               const r = syncXml(store, xml, opts.config);
               if (relay && opts.relay) relay.onAttributes(r.transient.get(opts.relay.node));
+              if (r.applied) planner?.onCib(xml, r.view);
               const ms = performance.now() - receivedAt;
               if (r.events.length > 0 || !ready) {
                 logger.info({ cib: formatCibVersion(r.cib), applied: r.applied, events: r.events.map((e) => `${e.kind} ${e.subject}`), ms: Number(ms.toFixed(2)) }, 'synced');
@@ -296,6 +301,7 @@ export async function runWatch(opts: RunWatchOptions): Promise<void> {
     (stream as CibStream | null)?.close();
     storeWatch?.close();
     await relay?.settle();
+    await planner?.settle();
     store.close();
     if (opts.readyFile !== undefined) fs.rmSync(opts.readyFile, { force: true });
   }

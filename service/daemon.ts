@@ -56,7 +56,7 @@ export async function startWitnessd(cfg: WitnessdConfig, logger: Logger): Promis
     forceUnregisterAfterMs: cfg.forceUnregisterAfterSec * 1000,
     observer: journal,
   });
-  const notifier = new Notifier({ store, registry, logger });
+  const notifier = new Notifier({ store, registry, logger, getView: () => view });
   const admin = new AdminExecutor({ store, registry, node: cfg.node, getView: () => view, logger });
   const onStoreChange = (): void => {
     try {

@@ -224,6 +224,15 @@ export class Store {
     }
   }
 
+  /** Records events that come with no view change (the agent's planned moves), in one transaction. */
+  appendEvents(events: readonly NewEvent[], cib: CibVersion, now: number = Date.now()): ClusterEvent[] {
+    try {
+      return this.db.transaction(() => events.map((e) => this.insertEvent(e, cib, now))).immediate();
+    } catch (err) {
+      throw toStoreError(err, this.path);
+    }
+  }
+
   private insertEvent(e: NewEvent, cib: CibVersion, now: number): ClusterEvent {
     const info = this.db
       .prepare(

@@ -80,7 +80,8 @@ export type EventKind =
   | 'node_lost' // subject = node
   | 'node_joined' // subject = node
   | 'node_standby' // subject = node (planned evacuation begins)
-  | 'node_online'; // subject = node (standby/maintenance ended)
+  | 'node_online' // subject = node (standby/maintenance ended)
+  | 'ip_move_planned'; // subject = address, from -> to: the scheduler will move it (a move, ban or standby was just configured)
 
 /** An event before the store gives it a sequence number. */
 export interface NewEvent {

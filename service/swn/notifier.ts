@@ -9,10 +9,14 @@
 // - the same IP events become IP_CHANGE (ONLINE/OFFLINE) for RegisterEx clients that asked for
 //   IP notifications (WITNESS_REGISTER_IP_NOTIFICATION).
 // - share_moved: SHARE_MOVE with the share's new IPs to registrations for that share.
+// - ip_move_planned (the agent asked the scheduler, agent/planned.ts): CLIENT_MOVE to the
+//   registrations on that IP, listing the IPs already up on the destination node, before the IP
+//   goes down. With no IP up there yet there is nothing to move to: those clients hear
+//   UNAVAILABLE / AVAILABLE when the IP itself moves.
 
 import type { Logger } from 'pino';
 import type { Store } from '../../store/index.ts';
-import type { ClusterEvent } from '../../store/types.ts';
+import type { ClusterEvent, ClusterView } from '../../store/types.ts';
 import { ChangeType, MessageType, RegisterFlags } from './constants.ts';
 import { moveNotification, type Notification, type QueuedChange, type Registration, type WitnessRegistry } from './registry.ts';
 
@@ -22,6 +26,8 @@ export interface NotifierOptions {
   store: Store;
   registry: WitnessRegistry;
   logger: Logger;
+  /** The current cluster view (a planned move's destination IPs). */
+  getView: () => ClusterView | null;
 }
 
 export class Notifier {
@@ -126,6 +132,21 @@ export class Notifier {
         }
         if (n > 0) this.opts.logger.info({ event: e.seq, share: e.subject, to: e.to, ips, registrations: n }, 'share move queued');
         return n;
+      }
+      case 'ip_move_planned': {
+        if (e.to === null) return 0;
+        const to = e.to;
+        const targets = this.byIp(e.subject);
+        if (targets.length === 0) return 0;
+        const ips = [...new Set((this.opts.getView()?.ips ?? []).filter((i) => i.node === to && i.started && i.address !== e.subject).map((i) => i.address))];
+        if (ips.length === 0) {
+          this.opts.logger.info({ event: e.seq, ip: e.subject, to, registrations: targets.length }, 'planned move: no IP is up on the destination yet; clients will be told when the IP moves');
+          return 0;
+        }
+        const move = moveNotification(MessageType.CLIENT_MOVE, ips.map((address) => ({ address, online: true })), `planned move of ${e.subject} to ${to}: ${ips.join(', ')}`, e.seq, e.at);
+        for (const r of targets) reg.queueNotification(r, move);
+        this.opts.logger.info({ event: e.seq, ip: e.subject, from: e.from, to, ips, registrations: targets.length }, 'planned move: CLIENT_MOVE queued');
+        return targets.length;
       }
       default:
         return 0;

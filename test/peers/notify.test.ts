@@ -94,6 +94,32 @@ describe('notifications to python3-samba clients', { timeout: 120_000 }, () => {
     assert.equal(typeOf(r[2]), MessageType.SHARE_MOVE);
     assert.deepEqual(messages(r[2]), [{ addresses: [{ flags: 0x01 | 0x08, ipv4: '127.0.0.1', ipv6: '0000:0000:0000:0000:0000:0000:0000:0000' }] }]);
   });
+
+  it('a planned move (the agent\'s ip_move_planned): CLIENT_MOVE to the IPs up on the destination, before the IP goes down', async () => {
+    const v = view({ ips: [ip('127.0.0.1', 'n1', 'vip1'), ip('127.0.0.2', 'n2', 'vip2')] });
+    commit(w.db, v);
+    const c = runPy([connect(),
+      { op: 'RegisterEx', conn: 'a', version: WitnessVersion.V2, net: 'FILESRV', share: null, ip: '127.0.0.2', client: 'planned', flags: 0, timeout: 30, save: 'h' },
+      { op: 'AsyncNotify', conn: 'a', handle: 'h' }]);
+    await pendingFor(w.db, 'planned');
+    const s = openStore(w.db);
+    try {
+      s.appendEvents([{ kind: 'ip_move_planned', subject: '127.0.0.2', from: 'n2', to: 'n1', payload: { resource: 'vip2' } }], v.cib);
+    } finally {
+      s.close();
+    }
+    const r = await c;
+    assert.equal(typeOf(r[2]), MessageType.CLIENT_MOVE, JSON.stringify(r[2]));
+    assert.deepEqual(messages(r[2]), [{ addresses: [{ flags: 0x01 | 0x08, ipv4: '127.0.0.1', ipv6: '0000:0000:0000:0000:0000:0000:0000:0000' }] }]);
+    let audit: ReturnType<typeof listNotifications> = [];
+    for (let i = 0; i < 100 && audit.length === 0; i++) {
+      await new Promise((res) => setTimeout(res, 20)); // the journal writes in batches
+      const s2 = openStore(w.db, { readonly: true });
+      audit = listNotifications(s2).filter((n) => n.clientName === 'planned');
+      s2.close();
+    }
+    assert.deepEqual(audit.map((n) => [n.type, n.summary]), [[MessageType.CLIENT_MOVE, 'planned move of 127.0.0.2 to n1: 127.0.0.1']]);
+  });
 });
 
 describe('the Windows re-registration workaround', { timeout: 60_000 }, () => {

@@ -1,0 +1,138 @@
+// Planned moves, seen as early as the cluster shows them. `pcs resource move`, `crm_resource
+// --move/--ban` and `pcs node standby` change the CIB's configuration (a cli-prefer / cli-ban
+// constraint, a standby attribute) some hundreds of milliseconds before the scheduler's stop of
+// the resource shows up in the status section. On each configuration change we ask Pacemaker's
+// own scheduler what it will do with that CIB (crm_simulate -S, ~0.1 s) and record an
+// ip_move_planned event (from → to) for every IP it will move, so witnessd can send CLIENT_MOVE
+// before the IP goes down (service/swn/notifier.ts).
+
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { Store } from '../store/index.ts';
+import type { ClusterView, NewEvent } from '../store/types.ts';
+import { attributesOf } from './cib/status-scan.ts';
+
+export interface PlannedMove {
+  resource: string;
+  from: string;
+  to: string;
+}
+
+/** The moves in `crm_simulate -S --output-as=xml` output (<actions><rsc_action action="move" …/>). */
+export function parseSimulation(xml: string): PlannedMove[] {
+  const actions = xml.slice(Math.max(0, xml.indexOf('<actions')), xml.includes('</actions>') ? xml.indexOf('</actions>') : 0);
+  const out: PlannedMove[] = [];
+  for (const m of actions.matchAll(/<rsc_action\b([^>]*)\/?>/g)) {
+    const a = attributesOf(m[1] ?? '');
+    const action = a['action'];
+    if ((action === 'move' || action === 'migrate') && a['resource'] !== undefined && a['source'] !== undefined && a['dest'] !== undefined) {
+      out.push({ resource: a['resource'], from: a['source'], to: a['dest'] });
+    }
+  }
+  return out;
+}
+
+export type Simulator = (cibXml: string) => Promise<PlannedMove[]>;
+
+/** Runs Pacemaker's scheduler on this CIB (crm_simulate -x FILE -S), without touching the cluster. */
+export function crmSimulate(timeoutMs = 10_000): Simulator {
+  return (cibXml) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'witness-plan-'));
+    const file = path.join(dir, 'cib.xml');
+    fs.writeFileSync(file, cibXml, { mode: 0o600 });
+    return new Promise<PlannedMove[]>((resolve, reject) => {
+      execFile('crm_simulate', ['-x', file, '-S', '--output-as=xml'], { timeout: timeoutMs, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+        fs.rmSync(dir, { recursive: true, force: true });
+        if (err) reject(new Error(`crm_simulate: ${err.message} ${stderr.slice(0, 500)}`));
+        else resolve(parseSimulation(stdout));
+      });
+    });
+  };
+}
+
+export interface PlannerOptions {
+  store: Store;
+  logger: Logger;
+  simulate?: Simulator;
+}
+
+/**
+ * Asks the scheduler after every configuration change (the CIB epoch moved) and records each
+ * planned IP move once. One simulation at a time; changes during it trigger one more.
+ */
+export class MovePlanner {
+  private readonly opts: PlannerOptions;
+  private readonly simulate: Simulator;
+  private lastEpoch: string | null = null;
+  private running = false;
+  private next: { xml: string; view: ClusterView } | null = null;
+  /** "address>to" of moves already recorded and still planned. */
+  private announced = new Set<string>();
+  private current: Promise<void> = Promise.resolve();
+
+  constructor(opts: PlannerOptions) {
+    this.opts = opts;
+    this.simulate = opts.simulate ?? crmSimulate();
+  }
+
+  /** Every synced CIB. The first one only sets the baseline (nothing was just configured). */
+  onCib(xml: string, view: ClusterView): void {
+    const epoch = `${view.cib.adminEpoch}.${view.cib.epoch}`;
+    const changed = this.lastEpoch !== null && epoch !== this.lastEpoch;
+    this.lastEpoch = epoch;
+    if (!changed) return;
+    this.next = { xml, view };
+    if (!this.running) this.current = this.drain();
+  }
+
+  /** Resolves when no simulation is running (tests, shutdown). */
+  async settle(): Promise<void> {
+    await this.current;
+  }
+
+  private async drain(): Promise<void> {
+    this.running = true;
+    try {
+      while (this.next) {
+        const { xml, view } = this.next;
+        this.next = null;
+        const t0 = Date.now();
+        let moves: PlannedMove[];
+        try {
+          moves = await this.simulate(xml);
+        } catch (err) {
+          this.opts.logger.warn({ err }, 'cannot ask the scheduler about planned moves; clients will be told when the IPs move');
+          continue;
+        }
+        this.record(moves, view, Date.now() - t0);
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private record(moves: PlannedMove[], view: ClusterView, ms: number): void {
+    const events: NewEvent[] = [];
+    const planned = new Set<string>();
+    for (const m of moves) {
+      for (const ip of view.ips) {
+        if (ip.resource !== m.resource || ip.node !== m.from) continue;
+        const key = `${ip.address}>${m.to}`;
+        planned.add(key);
+        if (this.announced.has(key)) continue;
+        events.push({ kind: 'ip_move_planned', subject: ip.address, from: m.from, to: m.to, payload: { resource: m.resource } });
+      }
+    }
+    this.announced = planned;
+    if (events.length === 0) return;
+    try {
+      this.opts.store.appendEvents(events, view.cib);
+      this.opts.logger.info({ moves: events.map((e) => `${e.subject} ${e.from ?? '?'} -> ${e.to ?? '?'}`), simulateMs: ms }, 'planned moves recorded');
+    } catch (err) {
+      this.opts.logger.error({ err }, 'cannot record planned moves');
+    }
+  }
+}

@@ -1,0 +1,48 @@
+// Planned moves: crm_simulate's answer parsed (a real capture from the 3-node lab cluster), and the
+// planner asking once per configuration change and recording each planned IP move once.
+
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { openStore } from '../../store/index.ts';
+import { MovePlanner, parseSimulation, type PlannedMove } from '../../agent/planned.ts';
+import { ip, view } from '../helpers/views.ts';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-planned-'));
+after(() => { fs.rmSync(tmp, { recursive: true, force: true }); });
+
+describe('planned moves', () => {
+  it('reads the moves in crm_simulate -S --output-as=xml', () => {
+    const xml = fs.readFileSync(new URL('../fixtures/cib/crm-simulate-move.xml', import.meta.url), 'utf8');
+    assert.deepEqual(parseSimulation(xml), [{ resource: 'vip', from: 'n1', to: 'n3' }]);
+    assert.deepEqual(parseSimulation('<pacemaker-result><actions/></pacemaker-result>'), []);
+    assert.deepEqual(parseSimulation(''), []);
+  });
+
+  it('asks the scheduler on configuration changes only, and records each planned IP move once', async () => {
+    const store = openStore(path.join(tmp, 'p.db'));
+    const asked: string[] = [];
+    let answer: PlannedMove[] = [];
+    const planner = new MovePlanner({ store, logger: pino({ level: 'silent' }), simulate: (xml) => { asked.push(xml); return Promise.resolve(answer); } });
+    const at = (epoch: number, updates: number) => {
+      const v = view(epoch, { ips: [ip('198.18.0.100', 'n1', 'vip'), ip('198.18.0.101', 'n3', 'vip2')] });
+      return { ...v, cib: { ...v.cib, numUpdates: updates } };
+    };
+    planner.onCib('<cib epoch 5/>', at(5, 1)); // baseline
+    planner.onCib('<cib epoch 5, status update/>', at(5, 2)); // status only
+    await planner.settle();
+    assert.deepEqual(asked, []);
+    answer = [{ resource: 'vip', from: 'n1', to: 'n3' }, { resource: 'not-an-ip', from: 'n1', to: 'n3' }];
+    planner.onCib('<cib epoch 6/>', at(6, 0)); // e.g. the cli-prefer constraint
+    await planner.settle();
+    planner.onCib('<cib epoch 7/>', at(7, 0)); // another change; the same move still planned
+    await planner.settle();
+    assert.deepEqual(asked, ['<cib epoch 6/>', '<cib epoch 7/>']);
+    const events = store.lastEvents(10).filter((e) => e.kind === 'ip_move_planned');
+    assert.deepEqual(events.map((e) => [e.subject, e.from, e.to, e.payload['resource']]), [['198.18.0.100', 'n1', 'n3', 'vip']]);
+    store.close();
+  });
+});
