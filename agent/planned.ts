@@ -35,6 +35,25 @@ export function parseSimulation(xml: string): PlannedMove[] {
   return out;
 }
 
+/**
+ * `pcs resource move R N` / `crm_resource --move -r R -N N` write the constraint
+ * <rsc_location id="cli-prefer-R" rsc="R" node="N" score="INFINITY"/>: the destination is in the
+ * CIB itself, no need to wait for the scheduler. Returns resource → node for each such constraint.
+ */
+export function preferConstraints(cibXml: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const from = cibXml.indexOf('<constraints');
+  if (from < 0) return out;
+  const to = cibXml.indexOf('</constraints>', from);
+  const section = cibXml.slice(from, to < 0 ? undefined : to);
+  for (const m of section.matchAll(/<rsc_location\b([^>]*)\/?>/g)) {
+    const a = attributesOf(m[1] ?? '');
+    const score = a['score'] ?? '';
+    if (a['id']?.startsWith('cli-prefer-') === true && a['rsc'] !== undefined && a['node'] !== undefined && (score === 'INFINITY' || score === '+INFINITY')) out.set(a['rsc'], a['node']);
+  }
+  return out;
+}
+
 export type Simulator = (cibXml: string) => Promise<PlannedMove[]>;
 
 /** Runs Pacemaker's scheduler on this CIB (crm_simulate -x FILE -S), without touching the cluster. */
@@ -67,10 +86,11 @@ export class MovePlanner {
   private readonly opts: PlannerOptions;
   private readonly simulate: Simulator;
   private lastEpoch: string | null = null;
+  private prefer = new Map<string, string>();
   private running = false;
   private next: { xml: string; view: ClusterView } | null = null;
-  /** "address>to" of moves already recorded and still planned. */
-  private announced = new Set<string>();
+  /** "address>to" of moves already recorded and still planned → the cli-prefer resource behind it, if any. */
+  private announced = new Map<string, string | null>();
   private current: Promise<void> = Promise.resolve();
 
   constructor(opts: PlannerOptions) {
@@ -83,7 +103,20 @@ export class MovePlanner {
     const epoch = `${view.cib.adminEpoch}.${view.cib.epoch}`;
     const changed = this.lastEpoch !== null && epoch !== this.lastEpoch;
     this.lastEpoch = epoch;
+    const prefer = preferConstraints(xml);
+    const before = this.prefer;
+    this.prefer = prefer;
     if (!changed) return;
+    // A move to a named node (a new cli-prefer constraint) is recorded in this same sync, before
+    // the DC has even scheduled the stop; anything else (ban, standby) waits for the scheduler.
+    const direct: PlannedMove[] = [];
+    for (const [rsc, node] of prefer) {
+      if (before.get(rsc) === node) continue;
+      for (const ip of view.ips) {
+        if ((ip.resource === rsc || ip.group === rsc) && ip.started && ip.node !== null && ip.node !== node) direct.push({ resource: ip.resource, from: ip.node, to: node });
+      }
+    }
+    if (direct.length > 0) this.record(direct, view, 0, false);
     this.next = { xml, view };
     if (!this.running) this.current = this.drain();
   }
@@ -107,26 +140,42 @@ export class MovePlanner {
           this.opts.logger.warn({ err }, 'cannot ask the scheduler about planned moves; clients will be told when the IPs move');
           continue;
         }
-        this.record(moves, view, Date.now() - t0);
+        this.record(moves, view, Date.now() - t0, true);
       }
     } finally {
       this.running = false;
     }
   }
 
-  private record(moves: PlannedMove[], view: ClusterView, ms: number): void {
+  /** `complete`: `moves` is the scheduler's whole plan (moves no longer in it are forgotten). */
+  /**
+   * Records the moves not announced yet. `complete`: `moves` is the scheduler's whole plan, so
+   * moves it no longer lists are forgotten, except those announced from a cli-prefer constraint
+   * that still stands while the IP has not arrived (the simulation may predate them).
+   */
+  private record(moves: PlannedMove[], view: ClusterView, ms: number, complete: boolean): void {
     const events: NewEvent[] = [];
-    const planned = new Set<string>();
+    const seen = new Map<string, string | null>();
     for (const m of moves) {
       for (const ip of view.ips) {
         if (ip.resource !== m.resource || ip.node !== m.from) continue;
         const key = `${ip.address}>${m.to}`;
-        planned.add(key);
+        seen.set(key, complete ? null : m.resource);
         if (this.announced.has(key)) continue;
-        events.push({ kind: 'ip_move_planned', subject: ip.address, from: m.from, to: m.to, payload: { resource: m.resource } });
+        events.push({ kind: 'ip_move_planned', subject: ip.address, from: m.from, to: m.to, payload: { resource: m.resource, via: complete ? 'scheduler' : 'cli-prefer' } });
       }
     }
-    this.announced = planned;
+    if (complete) {
+      for (const [key, rsc] of this.announced) {
+        if (seen.has(key) || rsc === null) continue;
+        const [address, to] = key.split('>');
+        const ip = view.ips.find((i) => i.address === address);
+        if ((this.prefer.get(rsc) === to || this.prefer.get(ip?.group ?? '') === to) && ip?.node !== to) seen.set(key, rsc);
+      }
+      this.announced = seen;
+    } else {
+      for (const [k, v] of seen) this.announced.set(k, v);
+    }
     if (events.length === 0) return;
     try {
       this.opts.store.appendEvents(events, view.cib);

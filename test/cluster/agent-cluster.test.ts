@@ -125,6 +125,45 @@ describe('witness agent on a real 3-node Pacemaker cluster', { timeout: 300_000 
     assert.doesNotMatch(status, /witness-admin-/, 'request and result attributes are all deleted');
   });
 
+  it('a planned move (crm_resource --move): clients get CLIENT_MOVE to the destination\'s own IP before the IP goes down, then UNAVAILABLE', async () => {
+    const VIP2 = '198.18.0.101';
+    const a = (await onNode(1, 'crm_resource', '--locate', '-r', 'vip', '-Q')).trim();
+    const [c = 'n1', b = 'n2'] = ['n1', 'n2', 'n3'].filter((n) => n !== a); // c: destination, b: the client's witness
+    const kb = Number(b.slice(1));
+    // The destination already serves an IP of its own (a scale-out file server): that is where clients can go.
+    await onNode(1, 'pcs', 'resource', 'create', 'vip2', 'ocf:heartbeat:IPaddr2', `ip=${VIP2}`, 'cidr_netmask=24', 'nic=eth0', 'op', 'monitor', 'interval=5s');
+    await onNode(1, 'pcs', 'constraint', 'location', 'vip2', 'prefers', `${c}=INFINITY`);
+    await onNode(1, 'crm_resource', '--wait', '--timeout=60');
+    await until(`${b} to see ${VIP2} on ${c}`, 30_000, async () => (await show(kb))?.view?.ips.some((i) => i.address === VIP2 && i.node === c && i.started) === true);
+    const client = runPy([
+      { op: 'connect', conn: 'w', host: `198.18.0.${kb}`, port: 5999 },
+      { op: 'RegisterEx', conn: 'w', version: WitnessVersion.V2, net: 'FILESRV', share: null, ip: VIP, client: 'planned-client', flags: 0, timeout: 120, save: 'h' },
+      { op: 'AsyncNotify', conn: 'w', handle: 'h' },
+      { op: 'AsyncNotify', conn: 'w', handle: 'h' },
+    ], 120_000, ['ip', 'netns', 'exec', 'pwci-hub']);
+    await until('the registration to be pending on ' + b, 30_000, async () =>
+      (JSON.parse(await onNode(kb, path.join(ROOT, 'bin/witnessctl'), 'list', '--json', '--db', STORE)) as { clientName: string; pending: boolean }[]).some((r) => r.clientName === 'planned-client' && r.pending));
+    const t0 = Date.now();
+    await onNode(1, 'crm_resource', '--move', '-r', 'vip', '-N', c);
+    let r: PyResult[];
+    try {
+      r = await client;
+    } finally {
+      await onNode(1, 'crm_resource', '--clear', '-r', 'vip');
+      await onNode(1, 'pcs', 'resource', 'delete', 'vip2');
+      await onNode(1, 'crm_resource', '--wait', '--timeout=60');
+    }
+    const res = (x: PyResult | undefined) => x?.['result'] as { type: number; messages: { name?: string; change?: number; addresses?: { ipv4: string }[] }[] };
+    assert.equal(res(r[2]).type, MessageType.CLIENT_MOVE, JSON.stringify(r));
+    assert.deepEqual((res(r[2]).messages[0]?.addresses ?? []).map((x) => x.ipv4), [VIP2]);
+    assert.equal(res(r[3]).type, MessageType.RESOURCE_CHANGE, JSON.stringify(r));
+    assert.deepEqual(res(r[3]).messages, [{ name: 'FILESRV', change: ChangeType.UNAVAILABLE }]);
+    const tMove = Number(r[2]?.['t']) * 1000;
+    const tDown = Number(r[3]?.['t']) * 1000;
+    assert.ok(tMove < tDown);
+    console.log(`# planned move: CLIENT_MOVE ${(tMove - t0).toFixed(0)} ms after crm_resource --move started, ${(tDown - tMove).toFixed(0)} ms before UNAVAILABLE`);
+  });
+
   it('a move is recorded on every node; killing the IP\'s node is recorded on every survivor, and a client registered on a survivor is told', async () => {
     const a = (await onNode(1, 'crm_resource', '--locate', '-r', 'vip', '-Q')).trim();
     const b = ['n1', 'n2', 'n3'].find((n) => n !== a) ?? 'n1';

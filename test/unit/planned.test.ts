@@ -45,4 +45,22 @@ describe('planned moves', () => {
     assert.deepEqual(events.map((e) => [e.subject, e.from, e.to, e.payload['resource']]), [['198.18.0.100', 'n1', 'n3', 'vip']]);
     store.close();
   });
+
+  it('a new cli-prefer constraint (pcs resource move R N) is recorded in the same sync, without waiting for the scheduler', async () => {
+    const store = openStore(path.join(tmp, 'q.db'));
+    let asked = 0;
+    const planner = new MovePlanner({ store, logger: pino({ level: 'silent' }), simulate: () => { asked++; return Promise.resolve([]); } });
+    const v = (epoch: number) => view(epoch, { ips: [{ ...ip('198.18.0.100', 'n1', 'vip'), group: 'g1' }] });
+    const prefer = (rsc: string, node: string) => `<cib><configuration><constraints><rsc_location id="cli-prefer-${rsc}" rsc="${rsc}" role="Started" node="${node}" score="INFINITY"/></constraints></configuration></cib>`;
+    planner.onCib('<cib><configuration><constraints/></configuration></cib>', v(1));
+    planner.onCib(prefer('g1', 'n3'), v(2)); // the group is moved
+    const now = store.lastEvents(10).filter((e) => e.kind === 'ip_move_planned');
+    assert.deepEqual(now.map((e) => [e.subject, e.from, e.to, e.payload['via']]), [['198.18.0.100', 'n1', 'n3', 'cli-prefer']], 'recorded synchronously');
+    await planner.settle();
+    planner.onCib(prefer('g1', 'n3'), v(3)); // another change while the constraint stands; the scheduler still says nothing
+    await planner.settle();
+    assert.equal(asked, 2);
+    assert.equal(store.lastEvents(10).filter((e) => e.kind === 'ip_move_planned').length, 1, 'not again');
+    store.close();
+  });
 });
