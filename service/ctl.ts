@@ -119,8 +119,12 @@ async function request(db: string, kind: AdminKind, selector: AdminSelector, tar
   const outcomes = await Promise.all(nodes.map((n) => (n === here ? viaStore(db, n, kind, selector, target, waitMs) : viaCib(from, n, { kind, selector, target }, waitMs))));
   print(json, outcomes, () => outcomes.map((o) => `${o.node} (${o.via === 'store' ? `request #${String(o.request)}` : `via the cluster, request ${String(o.request)}`}): ${o.state} ${JSON.stringify(o.result)}`).join('\n'));
   const total = outcomes.reduce((n, o) => n + (typeof o.result['registrations'] === 'number' ? o.result['registrations'] : 0), 0);
+  if (total === 0) {
+    const where = outcomes.map((o) => (o.state === 'done' ? o.node : `${o.node} (${o.state}: ${typeof o.result['error'] === 'string' ? o.result['error'] : JSON.stringify(o.result)})`));
+    if (!nodes.includes(here ?? '') && here !== null) where.unshift(here);
+    throw new Error(`no live registration matches on ${where.join(', ')}`);
+  }
   if (outcomes.some((o) => o.state !== 'done')) process.exitCode = 1;
-  else if (total === 0) throw new Error(`no live registration matches on ${nodes.join(', ')}`);
 }
 
 function target(o: { toNode?: string; toIp?: string }): AdminTarget {

@@ -102,6 +102,12 @@ export async function startWitnessd(cfg: WitnessdConfig, logger: Logger): Promis
       { witness: `${cfg.listen.host}:${port}`, epm: cfg.epm ? `${cfg.epm.host}:${epmPort ?? 0}` : 'off', node: cfg.node, netnames: cfg.netnames, auth: cfg.auth, ips: view?.ips.length ?? 0 },
       'witnessd listening',
     );
+    // Requests queued while no witnessd ran (relayed from another node, say) are answered now.
+    try {
+      admin.pump();
+    } catch (err) {
+      logger.error({ err }, 'cannot read admin requests from the store');
+    }
     return {
       registry,
       notifier,

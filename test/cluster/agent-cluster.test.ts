@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import type { ClusterEvent } from '../../store/types.ts';
 import { createWitnessCluster, harness, onNode, requireBuild, ROOT, sh, show, STORE, until } from './harness.ts';
-import { runPy, type PyResult } from '../peers/peers.ts';
+import { runPy, type PyResult, type PyStep } from '../peers/peers.ts';
 import { ChangeType, MessageType, WinError, WitnessVersion } from '../../service/swn/constants.ts';
 
 const VIP = '198.18.0.100';
@@ -123,6 +123,36 @@ describe('witness agent on a real 3-node Pacemaker cluster', { timeout: 300_000 
     assert.deepEqual(audit.filter((a) => a.clientName === 'admin-mover').map((a) => [a.type, a.summary, a.outcome]), [[MessageType.CLIENT_MOVE, `admin client-move to ${VIP}`, 'delivered']]);
     const status = await onNode(1, 'cibadmin', '--query', '--scope', 'status');
     assert.doesNotMatch(status, /witness-admin-/, 'request and result attributes are all deleted');
+  });
+
+  it('witnessd killed on n2 mid-run: Pacemaker restarts it, the old registration is retired, the client re-registers, and an admin request from n1 reaches it', async () => {
+    const ctl = (k: number, ...args: string[]): Promise<string> => onNode(k, path.join(ROOT, 'bin/witnessctl'), ...args, '--db', STORE);
+    const registered = (name: string, steps: PyStep[] = []) => runPy([
+      { op: 'connect', conn: 'w', host: '198.18.0.2', port: 5999 },
+      { op: 'RegisterEx', conn: 'w', version: WitnessVersion.V2, net: 'FILESRV', share: null, ip: VIP, client: name, flags: 0, timeout: 120, save: 'h' },
+      { op: 'AsyncNotify', conn: 'w', handle: 'h' },
+      ...steps,
+    ], 120_000, ['ip', 'netns', 'exec', 'pwci-hub']);
+    const rows = async (k: number): Promise<{ key: string; clientName: string; pending: boolean; removedReason: string | null }[]> => JSON.parse(await ctl(k, 'list', '--all', '--json')) as never;
+    const before = registered('restart-client');
+    await until('restart-client to be pending on n2', 30_000, async () => (await rows(2)).some((r) => r.clientName === 'restart-client' && r.pending));
+    // Node 2's witnessd, found by its network namespace (the nodes share one pid namespace).
+    const killed = await sh('bash', ['-c', 'for p in $(pgrep -f "dist/service/main.js"); do [ "$(ip netns identify $p)" = pwci-n2 ] && kill -9 $p && echo $p; done']);
+    assert.match(killed.stdout, /^\d+\n$/, `exactly one witnessd killed on n2: ${killed.stdout} ${killed.stderr}`);
+    const lost = await before;
+    assert.equal(lost[2]?.ok, false, 'the pending AsyncNotify ends with the connection');
+    // The OCF monitor notices, Pacemaker restarts the instance, the new witnessd retires what the old one held.
+    await until('the old registration to be retired on n2', 90_000, async () => (await rows(2)).some((r) => r.clientName === 'restart-client' && r.removedReason === 'restart'));
+    const again = registered('restart-client');
+    await until('restart-client to be pending again on n2', 60_000, async () => (await rows(2)).some((r) => r.clientName === 'restart-client' && r.pending && r.removedReason === null));
+    const live = (await rows(2)).filter((r) => r.clientName === 'restart-client' && r.removedReason === null);
+    assert.equal(live.length, 1, 'no stale registration');
+    const out = JSON.parse(await ctl(1, 'client-move', '--client', 'restart-client', '--to-ip', VIP, '--json')) as { node: string; state: string; result: { registrations: number } }[];
+    assert.deepEqual(out.filter((o) => o.result.registrations > 0).map((o) => [o.node, o.state, o.result.registrations]), [['n2', 'done', 1]]);
+    const r = await again;
+    assert.equal((r[2]?.['result'] as { type: number }).type, MessageType.CLIENT_MOVE, JSON.stringify(r));
+    await onNode(1, 'crm_resource', '--cleanup', '-r', 'witness');
+    await onNode(1, 'crm_resource', '--wait', '--timeout=60');
   });
 
   it('a planned move (crm_resource --move): clients get CLIENT_MOVE to the destination\'s own IP before the IP goes down, then UNAVAILABLE', async () => {
