@@ -79,13 +79,14 @@ export interface Registration {
   /** The most recent move-type notification not yet delivered (a move keeps only the latest). */
   move: Notification | null;
   reaper: DeadlineEntry | null;
+  /** The keep-alive deadline of the pending call (V2), if armed. */
+  keepAlive: DeadlineEntry | null;
   /** The workaround's scheduled removal, if any. */
   retire: DeadlineEntry | null;
 }
 
 interface PendingNotify {
   resolve: (r: NotifyResult) => void;
-  timeout: DeadlineEntry | null;
   since: number;
 }
 
@@ -279,6 +280,7 @@ export class WitnessRegistry {
       changes: [],
       move: null,
       reaper: null,
+      keepAlive: null,
       retire: null,
     };
     this.byKey.set(reg.key, reg);
@@ -315,8 +317,10 @@ export class WitnessRegistry {
     this.byKey.delete(r.key);
     this.deadlines.cancel(r.reaper);
     this.deadlines.cancel(r.retire);
+    this.deadlines.cancel(r.keepAlive);
     r.reaper = null;
     r.retire = null;
+    r.keepAlive = null;
     // Notifications still queued will never reach this client: audit them as such.
     for (const c of r.changes) {
       this.opts.observer?.delivered?.(r, { type: MessageType.RESOURCE_CHANGE, count: 1, buffer: Buffer.alloc(0), summary: `${c.resourceName} ${changeName(c.changeType)}`, eventSeq: c.eventSeq, eventAt: c.eventAt }, 'client_gone');
@@ -327,7 +331,6 @@ export class WitnessRegistry {
     const p = r.pending;
     if (p) {
       r.pending = null;
-      this.deadlines.cancel(p.timeout);
       p.resolve({ status: WinError.NOT_FOUND, notification: null });
     }
     this.opts.observer?.removed?.(r, reason);
@@ -374,24 +377,33 @@ export class WitnessRegistry {
     if (this.byKey.get(r.key) !== r) return { status: WinError.NOT_FOUND, notification: null };
     const now = this.now();
     r.lastUse = now;
-    this.deadlines.cancel(r.reaper);
-    r.reaper = null;
     if (r.pending) this.finishPending(r, { status: WinError.TIMEOUT, notification: null });
     const ready = this.take(r);
     if (ready) {
       this.afterUse(r);
       return { status: WinError.SUCCESS, notification: ready };
     }
-    const pending: PendingNotify = { resolve: deliver, timeout: null, since: now };
-    r.pending = pending;
-    if (r.version === WitnessVersion.V2) {
-      // KeepAliveTimeout is in seconds (MS-SWN v14 §3.1.4.5). Windows times out even with 0.
-      pending.timeout = this.deadlines.add(now + r.keepAliveSec * 1000, () => {
-        if (r.pending === pending) this.finishPending(r, { status: WinError.TIMEOUT, notification: null });
-      });
-    }
+    r.pending = { resolve: deliver, since: now };
+    // KeepAliveTimeout is in seconds (MS-SWN v14 §3.1.4.5). Windows times out even with 0.
+    if (r.version === WitnessVersion.V2) this.armKeepAlive(r);
     this.opts.observer?.updated?.(r);
     return null;
+  }
+
+  /**
+   * The pending call's keep-alive deadline. Like the reaper, one heap entry per registration at
+   * most: an entry armed for an earlier call fires early, finds the newer call and re-arms for it,
+   * so re-issued calls never pile cancelled entries into the heap.
+   */
+  private armKeepAlive(r: Registration): void {
+    if (r.keepAlive !== null || !r.pending) return;
+    r.keepAlive = this.deadlines.add(r.pending.since + r.keepAliveSec * 1000, () => {
+      r.keepAlive = null;
+      const p = r.pending;
+      if (!p || this.byKey.get(r.key) !== r) return;
+      if (p.since + r.keepAliveSec * 1000 <= this.now()) this.finishPending(r, { status: WinError.TIMEOUT, notification: null });
+      else this.armKeepAlive(r);
+    });
   }
 
   /** Cancels a pending AsyncNotify (co_cancel / orphaned); the registration stays. */
@@ -402,9 +414,7 @@ export class WitnessRegistry {
 
   cancelPendingOf(r: Registration): boolean {
     if (!r.pending) return false;
-    const p = r.pending;
     r.pending = null;
-    this.deadlines.cancel(p.timeout);
     if (this.byKey.get(r.key) === r) this.afterUse(r);
     return true;
   }
@@ -413,23 +423,32 @@ export class WitnessRegistry {
     const p = r.pending;
     if (!p) return;
     r.pending = null;
-    this.deadlines.cancel(p.timeout);
     p.resolve(result);
     this.afterUse(r);
   }
 
   private afterUse(r: Registration): void {
     r.lastUse = this.now();
-    this.armReaper(r);
     this.opts.observer?.updated?.(r);
   }
 
-  /** Unused Registration Timer (§3.1.5.1): no AsyncNotify pending and unused for 30 s → removed. */
-  private armReaper(r: Registration): void {
-    this.deadlines.cancel(r.reaper);
-    r.reaper = this.deadlines.add(r.lastUse + this.unusedMs, () => {
+  /**
+   * Unused Registration Timer (§3.1.5.1): no AsyncNotify pending and unused for 30 s → removed.
+   * One heap entry per registration, set when it is created and re-set only when it fires: using
+   * a registration just moves r.lastUse, so telling 10,000 clients costs no timer work at all.
+   */
+  private armReaper(r: Registration, at: number = r.lastUse + this.unusedMs): void {
+    r.reaper = this.deadlines.add(at, () => {
       r.reaper = null;
-      if (!r.pending && this.byKey.get(r.key) === r) this.remove(r, 'unused');
+      if (this.byKey.get(r.key) !== r) return;
+      const now = this.now();
+      if (r.pending) {
+        this.armReaper(r, now + this.unusedMs); // look again; the call's end moves lastUse
+        return;
+      }
+      const due = r.lastUse + this.unusedMs;
+      if (due <= now) this.remove(r, 'unused');
+      else this.armReaper(r, due);
     });
   }
 

@@ -141,6 +141,27 @@ describe('witness registry: AsyncNotify', () => {
     assert.equal((await pb).status, WinError.NOT_FOUND);
     assert.deepEqual(t.removed, [['CLIENT1', 'unregister'], ['CLIENT2', 'rundown']]);
   });
+  it('a busy client never piles timers up: at most two deadline entries per registration however often it is told', async () => {
+    const t = setup();
+    const r = t.reg.register(V2, client(), true);
+    assert.ok(r.registration);
+    const heap = (): number => (t.reg as unknown as { deadlines: { size: number } }).deadlines.size;
+    for (let i = 0; i < 1000; i++) {
+      const p = t.reg.asyncNotify(r.handle, 1);
+      t.reg.queueChange(r.registration, { resourceName: 'FILESRV', changeType: i % 2 ? ChangeType.AVAILABLE : ChangeType.UNAVAILABLE });
+      assert.equal((await p).status, WinError.SUCCESS);
+      t.advance(5);
+    }
+    assert.ok(heap() <= 2, `${heap()} deadline entries`);
+    // And the keep-alive still times the last call out on time, the reaper still reaps.
+    const last = t.reg.asyncNotify(r.handle, 1);
+    t.advance(9_999);
+    assert.equal(t.reg.find(r.handle, 1)?.pending !== null, true);
+    t.advance(1);
+    assert.equal((await last).status, WinError.TIMEOUT);
+    t.advance(30_000);
+    assert.deepEqual(t.removed, [['CLIENT1', 'unused']]);
+  });
   it('reaps registrations unused for 30 s, but never one with a call pending', async () => {
     const t = setup();
     t.reg.register(V1, client(), false);
