@@ -54,6 +54,33 @@ export function preferConstraints(cibXml: string): Map<string, string> {
   return out;
 }
 
+/**
+ * What may make Pacemaker move resources without naming a destination: cli-ban constraints
+ * (`crm_resource --ban`, `pcs resource move R` with no node) and nodes put in standby. Only when
+ * one of these appears is the scheduler asked: crm_simulate costs ~0.1 s of CPU on every node, and
+ * running it on every configuration change slowed the notification path on a small machine.
+ */
+export function evacuationMarks(cibXml: string): Set<string> {
+  const out = new Set<string>();
+  const conf = cibXml.slice(0, Math.max(0, cibXml.indexOf('</configuration>')));
+  for (const m of conf.matchAll(/<rsc_location\b([^>]*)\/?>/g)) {
+    const id = attributesOf(m[1] ?? '')['id'];
+    if (id?.startsWith('cli-ban-') === true) out.add(`ban ${id}`);
+  }
+  const from = conf.indexOf('<nodes');
+  const to = conf.indexOf('</nodes>', from);
+  if (from >= 0 && to > from) {
+    for (const block of conf.slice(from, to).split(/<node\b/).slice(1)) {
+      const uname = attributesOf(block.slice(0, block.indexOf('>')))['uname'];
+      for (const m of block.matchAll(/<nvpair\b([^>]*)\/?>/g)) {
+        const a = attributesOf(m[1] ?? '');
+        if (a['name'] === 'standby' && (a['value'] === 'on' || a['value'] === 'true')) out.add(`standby ${uname ?? '?'}`);
+      }
+    }
+  }
+  return out;
+}
+
 export type Simulator = (cibXml: string) => Promise<PlannedMove[]>;
 
 /** Runs Pacemaker's scheduler on this CIB (crm_simulate -x FILE -S), without touching the cluster. */
@@ -87,6 +114,7 @@ export class MovePlanner {
   private readonly simulate: Simulator;
   private lastEpoch: string | null = null;
   private prefer = new Map<string, string>();
+  private marks = new Set<string>();
   private running = false;
   private next: { xml: string; view: ClusterView } | null = null;
   /** "address>to" of moves already recorded and still planned → the cli-prefer resource behind it, if any. */
@@ -101,14 +129,18 @@ export class MovePlanner {
   /** Every synced CIB. The first one only sets the baseline (nothing was just configured). */
   onCib(xml: string, view: ClusterView): void {
     const epoch = `${view.cib.adminEpoch}.${view.cib.epoch}`;
-    const changed = this.lastEpoch !== null && epoch !== this.lastEpoch;
+    const first = this.lastEpoch === null;
+    if (!first && epoch === this.lastEpoch) return; // a status update: nothing was configured
     this.lastEpoch = epoch;
     const prefer = preferConstraints(xml);
     const before = this.prefer;
     this.prefer = prefer;
-    if (!changed) return;
+    const marks = evacuationMarks(xml);
+    const fresh = [...marks].some((m) => !this.marks.has(m));
+    this.marks = marks;
+    if (first) return;
     // A move to a named node (a new cli-prefer constraint) is recorded in this same sync, before
-    // the DC has even scheduled the stop; anything else (ban, standby) waits for the scheduler.
+    // the DC has even scheduled the stop; a ban or a standby waits for the scheduler's answer.
     const direct: PlannedMove[] = [];
     for (const [rsc, node] of prefer) {
       if (before.get(rsc) === node) continue;
@@ -117,6 +149,7 @@ export class MovePlanner {
       }
     }
     if (direct.length > 0) this.record(direct, view, 0, false);
+    if (!fresh) return;
     this.next = { xml, view };
     if (!this.running) this.current = this.drain();
   }
