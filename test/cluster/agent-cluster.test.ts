@@ -194,6 +194,47 @@ describe('witness agent on a real 3-node Pacemaker cluster', { timeout: 300_000 
     console.log(`# planned move: CLIENT_MOVE ${(tMove - t0).toFixed(0)} ms after crm_resource --move started, ${(tDown - tMove).toFixed(0)} ms before UNAVAILABLE`);
   });
 
+  it('pcs node standby of the IP\'s node: the scheduler\'s plan (crm_simulate) gives clients CLIENT_MOVE to the IP of the node it will move to', async () => {
+    const VIP2 = '198.18.0.102';
+    const a = (await onNode(1, 'crm_resource', '--locate', '-r', 'vip', '-Q')).trim();
+    const [c = 'n1', b = 'n2'] = ['n1', 'n2', 'n3'].filter((n) => n !== a);
+    const kb = Number(b.slice(1));
+    await onNode(1, 'pcs', 'resource', 'create', 'vip3', 'ocf:heartbeat:IPaddr2', `ip=${VIP2}`, 'cidr_netmask=24', 'nic=eth0', 'op', 'monitor', 'interval=5s');
+    await onNode(1, 'pcs', 'constraint', 'location', 'vip3', 'prefers', `${c}=INFINITY`);
+    // Where vip goes when its node leaves: c (a preference weaker than stickiness keeps it on a until then).
+    await onNode(1, 'pcs', 'constraint', 'location', 'vip', 'prefers', `${c}=50`);
+    await onNode(1, 'crm_resource', '--wait', '--timeout=60');
+    await until(`${b} to see ${VIP2} on ${c}`, 30_000, async () => (await show(kb))?.view?.ips.some((i) => i.address === VIP2 && i.node === c && i.started) === true);
+    assert.equal((await onNode(1, 'crm_resource', '--locate', '-r', 'vip', '-Q')).trim(), a);
+    const client = runPy([
+      { op: 'connect', conn: 'w', host: `198.18.0.${kb}`, port: 5999 },
+      { op: 'RegisterEx', conn: 'w', version: WitnessVersion.V2, net: 'FILESRV', share: null, ip: VIP, client: 'standby-client', flags: 0, timeout: 30, save: 'h' },
+      { op: 'AsyncNotify', conn: 'w', handle: 'h' },
+      { op: 'AsyncNotify', conn: 'w', handle: 'h' },
+      { op: 'AsyncNotify', conn: 'w', handle: 'h' },
+    ], 120_000, ['ip', 'netns', 'exec', 'pwci-hub']);
+    await until('the registration to be pending on ' + b, 30_000, async () =>
+      (JSON.parse(await onNode(kb, path.join(ROOT, 'bin/witnessctl'), 'list', '--json', '--db', STORE)) as { clientName: string; pending: boolean }[]).some((r) => r.clientName === 'standby-client' && r.pending));
+    const t0 = Date.now();
+    await onNode(1, 'pcs', 'node', 'standby', a);
+    let r: PyResult[];
+    try {
+      r = await client;
+    } finally {
+      await onNode(1, 'pcs', 'node', 'unstandby', a);
+      await onNode(1, 'pcs', 'constraint', 'delete', `location-vip-${c}-50`).catch(() => onNode(1, 'pcs', 'constraint', 'remove', `location-vip-${c}-50`));
+      await onNode(1, 'pcs', 'resource', 'delete', 'vip3');
+      await onNode(1, 'crm_resource', '--wait', '--timeout=60');
+    }
+    const got = r.slice(2).map((x) => ({ t: Number(x['t']) * 1000, res: x['result'] as { type: number; messages: { change?: number; addresses?: { ipv4: string }[] }[] } | undefined }));
+    const move = got.find((g) => g.res?.type === MessageType.CLIENT_MOVE);
+    assert.ok(move, `a CLIENT_MOVE among ${JSON.stringify(r)}`);
+    assert.deepEqual((move.res?.messages[0]?.addresses ?? []).map((x) => x.ipv4), [VIP2]);
+    const down = got.find((g) => g.res?.type === MessageType.RESOURCE_CHANGE && g.res.messages[0]?.change === ChangeType.UNAVAILABLE);
+    const order = down ? (move.t < down.t ? `${(down.t - move.t).toFixed(0)} ms before UNAVAILABLE` : `${(move.t - down.t).toFixed(0)} ms after UNAVAILABLE`) : 'no UNAVAILABLE seen';
+    console.log(`# standby: CLIENT_MOVE ${(move.t - t0).toFixed(0)} ms after pcs node standby started, ${order}`);
+  });
+
   it('a move is recorded on every node; killing the IP\'s node is recorded on every survivor, and a client registered on a survivor is told', async () => {
     const a = (await onNode(1, 'crm_resource', '--locate', '-r', 'vip', '-Q')).trim();
     const b = ['n1', 'n2', 'n3'].find((n) => n !== a) ?? 'n1';
