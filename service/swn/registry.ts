@@ -97,8 +97,12 @@ export interface RegistryObserver {
   added?(r: Registration): void;
   removed?(r: Registration, reason: RemoveReason): void;
   updated?(r: Registration): void;
-  /** A notification attempt: handed to a waiting call, or dropped because the client went away first. */
-  delivered?(r: Registration, n: Notification, outcome: 'delivered' | 'client_gone'): void;
+  /**
+   * A notification attempt: handed to a waiting call; dropped because the client went away first
+   * (its association ended, it unregistered, an admin or the workaround removed it); or dropped
+   * because the client stopped asking (no AsyncNotify for the unused-registration timeout).
+   */
+  delivered?(r: Registration, n: Notification, outcome: 'delivered' | 'client_gone' | 'timed_out'): void;
 }
 
 export interface RegistryOptions {
@@ -322,10 +326,11 @@ export class WitnessRegistry {
     r.retire = null;
     r.keepAlive = null;
     // Notifications still queued will never reach this client: audit them as such.
+    const lost = reason === 'unused' ? 'timed_out' : 'client_gone';
     for (const c of r.changes) {
-      this.opts.observer?.delivered?.(r, { type: MessageType.RESOURCE_CHANGE, count: 1, buffer: Buffer.alloc(0), summary: `${c.resourceName} ${changeName(c.changeType)}`, eventSeq: c.eventSeq, eventAt: c.eventAt }, 'client_gone');
+      this.opts.observer?.delivered?.(r, { type: MessageType.RESOURCE_CHANGE, count: 1, buffer: Buffer.alloc(0), summary: `${c.resourceName} ${changeName(c.changeType)}`, eventSeq: c.eventSeq, eventAt: c.eventAt }, lost);
     }
-    if (r.move) this.opts.observer?.delivered?.(r, r.move, 'client_gone');
+    if (r.move) this.opts.observer?.delivered?.(r, r.move, lost);
     r.changes = [];
     r.move = null;
     const p = r.pending;

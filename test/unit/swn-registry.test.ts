@@ -162,6 +162,16 @@ describe('witness registry: AsyncNotify', () => {
     t.advance(30_000);
     assert.deepEqual(t.removed, [['CLIENT1', 'unused']]);
   });
+  it('audits what a reaped registration never collected as timed_out, and what a departed client left as client_gone', () => {
+    const t = setup();
+    const idle = t.reg.register(V1, client(), false);
+    const gone = t.reg.register({ ...V1, clientName: 'CLIENT2' }, client(), false);
+    assert.ok(idle.registration && gone.registration);
+    for (const r of [idle.registration, gone.registration]) t.reg.queueChange(r, { resourceName: 'FILESRV', changeType: ChangeType.UNAVAILABLE });
+    t.reg.unregister(gone.handle, 1);
+    t.advance(30_000);
+    assert.deepEqual(t.audit, [['CLIENT2', 'FILESRV UNAVAILABLE', 'client_gone'], ['CLIENT1', 'FILESRV UNAVAILABLE', 'timed_out']]);
+  });
   it('reaps registrations unused for 30 s, but never one with a call pending', async () => {
     const t = setup();
     t.reg.register(V1, client(), false);
