@@ -113,6 +113,7 @@ async function request(db: string, kind: AdminKind, selector: AdminSelector, tar
   if (scope.onNode !== undefined && scope.onNode.length > 0) nodes = scope.onNode;
   else if (scope.allNodes === true) nodes = [...(here !== null ? [here] : []), ...others];
   else if (localMatch && here !== null) nodes = [here];
+  else if (selector.all === true) throw new Error('no live registration on this node; --apply-to-all reaches other nodes only with --all-nodes or --on-node');
   else nodes = others; // not here: the request goes to every other witness node
   if (nodes.length === 0) throw new Error(here === null ? 'no witnessd has used this store yet, and the cluster view names no witness node' : 'no live registration matches');
   const from = here ?? os.hostname();
