@@ -85,6 +85,11 @@ describe('witnessctl', { timeout: 120_000 }, () => {
     const unscoped = ctl(w.db, 'force-unregister');
     assert.equal(unscoped.code, 1);
     assert.match(unscoped.err, /--apply-to-all/);
+    // With nothing live here, --apply-to-all does not spread to other nodes on its own.
+    for (let i = 0; i < 100 && (JSON.parse(ctl(w.db, 'list', '--json').out) as unknown[]).length > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    const everyone = ctl(w.db, 'force-unregister', '--apply-to-all');
+    assert.equal(everyone.code, 1);
+    assert.match(everyone.err, /--apply-to-all reaches other nodes only with --all-nodes or --on-node/);
   });
 
   it('audit lists every notification with its outcome; events lists the agent\'s events', () => {
