@@ -23,6 +23,29 @@ function leftAndArrived(t: string[], from: string, to: string): boolean {
   return moved || split;
 }
 
+/** witnessctl on node k, on that node's store. */
+function ctl(k: number, ...args: string[]): Promise<string> {
+  return onNode(k, path.join(ROOT, 'bin/witnessctl'), ...args, '--db', STORE);
+}
+
+/**
+ * A python3-samba client (from the hub namespace) registered for VIP with node k's witness, then
+ * `waits` AsyncNotify calls one after the other; resolves with every step's result.
+ */
+function witnessClient(k: number, name: string, waits: number, o: { keepAlive?: number } = {}): Promise<PyResult[]> {
+  const notify: PyStep = { op: 'AsyncNotify', conn: 'w', handle: 'h' };
+  return runPy([
+    { op: 'connect', conn: 'w', host: `198.18.0.${k}`, port: 5999 },
+    { op: 'RegisterEx', conn: 'w', version: WitnessVersion.V2, net: 'FILESRV', share: null, ip: VIP, client: name, flags: 0, timeout: o.keepAlive ?? 120, save: 'h' },
+    ...Array.from({ length: waits }, () => notify),
+  ], 120_000, ['ip', 'netns', 'exec', 'pwci-hub']);
+}
+
+/** Waits until `name` has an AsyncNotify pending with node k's witness. */
+async function untilPending(k: number, name: string): Promise<void> {
+  await until(`${name} to be pending on n${k}`, 30_000, async () => (JSON.parse(await ctl(k, 'list', '--json')) as { clientName: string; pending: boolean }[]).some((r) => r.clientName === name && r.pending));
+}
+
 describe('witness agent on a real 3-node Pacemaker cluster', { timeout: 300_000 }, () => {
   before(async () => {
     requireBuild();
@@ -64,23 +87,15 @@ describe('witness agent on a real 3-node Pacemaker cluster', { timeout: 300_000 
     const b = others[0] ?? 'n1'; // the witness the client registers with
     const c = others[1] ?? 'n2'; // where the IP goes
     const kb = Number(b.slice(1));
-    const client = runPy([
-      { op: 'connect', conn: 'w', host: `198.18.0.${kb}`, port: 5999 },
-      { op: 'RegisterEx', conn: 'w', version: WitnessVersion.V2, net: 'FILESRV', share: null, ip: VIP, client: 'cluster-client', flags: 0, timeout: 120, save: 'h' },
-      { op: 'AsyncNotify', conn: 'w', handle: 'h' },
-      { op: 'AsyncNotify', conn: 'w', handle: 'h' },
-    ], 120_000, ['ip', 'netns', 'exec', 'pwci-hub']);
-    await until('the registration to be pending on ' + b, 30_000, async () => {
-      const out = await onNode(kb, path.join(ROOT, 'bin/witnessctl'), 'list', '--json', '--db', STORE);
-      return (JSON.parse(out) as { clientName: string; pending: boolean }[]).some((r) => r.clientName === 'cluster-client' && r.pending);
-    });
+    const client = witnessClient(kb, 'cluster-client', 2);
+    await untilPending(kb, 'cluster-client');
     await onNode(1, 'pcs', 'resource', 'move', 'vip', c);
     const r = await client;
     const msg = (x: PyResult | undefined): unknown => (x?.['result'] as { messages: unknown } | undefined)?.messages;
     assert.deepEqual(msg(r[2]), [{ name: 'FILESRV', change: ChangeType.UNAVAILABLE }], JSON.stringify(r));
     assert.deepEqual(msg(r[3]), [{ name: 'FILESRV', change: ChangeType.AVAILABLE }], JSON.stringify(r));
     const audit = await until('the audit rows on ' + b, 10_000, async () => {
-      const rows = JSON.parse(await onNode(kb, path.join(ROOT, 'bin/witnessctl'), 'audit', '--json', '--db', STORE)) as { clientName: string; summary: string; outcome: string; latencyMs: number | null }[];
+      const rows = JSON.parse(await ctl(kb, 'audit', '--json')) as { clientName: string; summary: string; outcome: string; latencyMs: number | null }[];
       const mine = rows.filter((x) => x.clientName === 'cluster-client');
       return mine.length >= 2 ? mine : null;
     });
@@ -90,17 +105,10 @@ describe('witness agent on a real 3-node Pacemaker cluster', { timeout: 300_000 
   });
 
   it('an admin on n1 reaches clients registered on n2 and n3 through the cluster: list --all-nodes, client-move, force-unregister --on-node', async () => {
-    const ctl = (k: number, ...args: string[]): Promise<string> => onNode(k, path.join(ROOT, 'bin/witnessctl'), ...args, '--db', STORE);
-    const client = (k: number, name: string) => runPy([
-      { op: 'connect', conn: 'w', host: `198.18.0.${k}`, port: 5999 },
-      { op: 'RegisterEx', conn: 'w', version: WitnessVersion.V2, net: 'FILESRV', share: null, ip: VIP, client: name, flags: 0, timeout: 120, save: 'h' },
-      { op: 'AsyncNotify', conn: 'w', handle: 'h' },
-    ], 120_000, ['ip', 'netns', 'exec', 'pwci-hub']);
-    const mover = client(2, 'admin-mover');
-    const goner = client(3, 'admin-goner');
-    for (const [k, name] of [[2, 'admin-mover'], [3, 'admin-goner']] as const) {
-      await until(`${name} to be pending on n${k}`, 30_000, async () => (JSON.parse(await ctl(k, 'list', '--json')) as { clientName: string; pending: boolean }[]).some((r) => r.clientName === name && r.pending));
-    }
+    const mover = witnessClient(2, 'admin-mover', 1);
+    const goner = witnessClient(3, 'admin-goner', 1);
+    await untilPending(2, 'admin-mover');
+    await untilPending(3, 'admin-goner');
     // n1 holds neither registration; --all-nodes asks n2 and n3 through their node attributes.
     assert.deepEqual(JSON.parse(await ctl(1, 'list', '--json')), []);
     const all = JSON.parse(await ctl(1, 'list', '--all-nodes', '--client', '^admin-', '--json')) as { clientName: string; node: string; pending: boolean }[];
@@ -126,16 +134,9 @@ describe('witness agent on a real 3-node Pacemaker cluster', { timeout: 300_000 
   });
 
   it('witnessd killed on n2 mid-run: Pacemaker restarts it, the old registration is retired, the client re-registers, and an admin request from n1 reaches it', async () => {
-    const ctl = (k: number, ...args: string[]): Promise<string> => onNode(k, path.join(ROOT, 'bin/witnessctl'), ...args, '--db', STORE);
-    const registered = (name: string, steps: PyStep[] = []) => runPy([
-      { op: 'connect', conn: 'w', host: '198.18.0.2', port: 5999 },
-      { op: 'RegisterEx', conn: 'w', version: WitnessVersion.V2, net: 'FILESRV', share: null, ip: VIP, client: name, flags: 0, timeout: 120, save: 'h' },
-      { op: 'AsyncNotify', conn: 'w', handle: 'h' },
-      ...steps,
-    ], 120_000, ['ip', 'netns', 'exec', 'pwci-hub']);
     const rows = async (k: number): Promise<{ key: string; clientName: string; pending: boolean; removedReason: string | null }[]> => JSON.parse(await ctl(k, 'list', '--all', '--json')) as never;
-    const before = registered('restart-client');
-    await until('restart-client to be pending on n2', 30_000, async () => (await rows(2)).some((r) => r.clientName === 'restart-client' && r.pending));
+    const before = witnessClient(2, 'restart-client', 1);
+    await untilPending(2, 'restart-client');
     // Node 2's witnessd, found by its network namespace (the nodes share one pid namespace).
     const killed = await sh('bash', ['-c', 'for p in $(pgrep -f "dist/service/main.js"); do [ "$(ip netns identify $p)" = pwci-n2 ] && kill -9 $p && echo $p; done']);
     assert.match(killed.stdout, /^\d+\n$/, `exactly one witnessd killed on n2: ${killed.stdout} ${killed.stderr}`);
@@ -143,7 +144,7 @@ describe('witness agent on a real 3-node Pacemaker cluster', { timeout: 300_000 
     assert.equal(lost[2]?.ok, false, 'the pending AsyncNotify ends with the connection');
     // The OCF monitor notices, Pacemaker restarts the instance, the new witnessd retires what the old one held.
     await until('the old registration to be retired on n2', 90_000, async () => (await rows(2)).some((r) => r.clientName === 'restart-client' && r.removedReason === 'restart'));
-    const again = registered('restart-client');
+    const again = witnessClient(2, 'restart-client', 1);
     await until('restart-client to be pending again on n2', 60_000, async () => (await rows(2)).some((r) => r.clientName === 'restart-client' && r.pending && r.removedReason === null));
     const live = (await rows(2)).filter((r) => r.clientName === 'restart-client' && r.removedReason === null);
     assert.equal(live.length, 1, 'no stale registration');
@@ -165,14 +166,8 @@ describe('witness agent on a real 3-node Pacemaker cluster', { timeout: 300_000 
     await onNode(1, 'pcs', 'constraint', 'location', 'vip2', 'prefers', `${c}=INFINITY`);
     await onNode(1, 'crm_resource', '--wait', '--timeout=60');
     await until(`${b} to see ${VIP2} on ${c}`, 30_000, async () => (await show(kb))?.view?.ips.some((i) => i.address === VIP2 && i.node === c && i.started) === true);
-    const client = runPy([
-      { op: 'connect', conn: 'w', host: `198.18.0.${kb}`, port: 5999 },
-      { op: 'RegisterEx', conn: 'w', version: WitnessVersion.V2, net: 'FILESRV', share: null, ip: VIP, client: 'planned-client', flags: 0, timeout: 120, save: 'h' },
-      { op: 'AsyncNotify', conn: 'w', handle: 'h' },
-      { op: 'AsyncNotify', conn: 'w', handle: 'h' },
-    ], 120_000, ['ip', 'netns', 'exec', 'pwci-hub']);
-    await until('the registration to be pending on ' + b, 30_000, async () =>
-      (JSON.parse(await onNode(kb, path.join(ROOT, 'bin/witnessctl'), 'list', '--json', '--db', STORE)) as { clientName: string; pending: boolean }[]).some((r) => r.clientName === 'planned-client' && r.pending));
+    const client = witnessClient(kb, 'planned-client', 2);
+    await untilPending(kb, 'planned-client');
     const t0 = Date.now();
     await onNode(1, 'crm_resource', '--move', '-r', 'vip', '-N', c);
     let r: PyResult[];
@@ -206,15 +201,8 @@ describe('witness agent on a real 3-node Pacemaker cluster', { timeout: 300_000 
     await onNode(1, 'crm_resource', '--wait', '--timeout=60');
     await until(`${b} to see ${VIP2} on ${c}`, 30_000, async () => (await show(kb))?.view?.ips.some((i) => i.address === VIP2 && i.node === c && i.started) === true);
     assert.equal((await onNode(1, 'crm_resource', '--locate', '-r', 'vip', '-Q')).trim(), a);
-    const client = runPy([
-      { op: 'connect', conn: 'w', host: `198.18.0.${kb}`, port: 5999 },
-      { op: 'RegisterEx', conn: 'w', version: WitnessVersion.V2, net: 'FILESRV', share: null, ip: VIP, client: 'standby-client', flags: 0, timeout: 30, save: 'h' },
-      { op: 'AsyncNotify', conn: 'w', handle: 'h' },
-      { op: 'AsyncNotify', conn: 'w', handle: 'h' },
-      { op: 'AsyncNotify', conn: 'w', handle: 'h' },
-    ], 120_000, ['ip', 'netns', 'exec', 'pwci-hub']);
-    await until('the registration to be pending on ' + b, 30_000, async () =>
-      (JSON.parse(await onNode(kb, path.join(ROOT, 'bin/witnessctl'), 'list', '--json', '--db', STORE)) as { clientName: string; pending: boolean }[]).some((r) => r.clientName === 'standby-client' && r.pending));
+    const client = witnessClient(kb, 'standby-client', 3, { keepAlive: 30 });
+    await untilPending(kb, 'standby-client');
     const t0 = Date.now();
     await onNode(1, 'pcs', 'node', 'standby', a);
     let r: PyResult[];
@@ -257,15 +245,8 @@ describe('witness agent on a real 3-node Pacemaker cluster', { timeout: 300_000 
     for (const k of survivors) before.set(k, (await show(k))?.events.at(-1)?.seq ?? 0);
     // A client registered with a surviving node's witness for the IP that is about to die.
     const ks = survivors[0] ?? 1;
-    const client = runPy([
-      { op: 'connect', conn: 'w', host: `198.18.0.${ks}`, port: 5999 },
-      { op: 'RegisterEx', conn: 'w', version: WitnessVersion.V2, net: 'FILESRV', share: null, ip: VIP, client: 'survivor-client', flags: 0, timeout: 120, save: 'h' },
-      { op: 'AsyncNotify', conn: 'w', handle: 'h' },
-    ], 120_000, ['ip', 'netns', 'exec', 'pwci-hub']);
-    await until('the survivor registration to be pending', 30_000, async () => {
-      const out = await onNode(ks, path.join(ROOT, 'bin/witnessctl'), 'list', '--json', '--db', STORE);
-      return (JSON.parse(out) as { clientName: string; pending: boolean }[]).some((r) => r.clientName === 'survivor-client' && r.pending);
-    });
+    const client = witnessClient(ks, 'survivor-client', 1);
+    await untilPending(ks, 'survivor-client');
     const killed = await harness('kill', String(kb));
     assert.equal(killed.code, 0, killed.stderr);
     for (const k of survivors) {
