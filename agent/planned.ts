@@ -35,6 +35,15 @@ export function parseSimulation(xml: string): PlannedMove[] {
   return out;
 }
 
+/** The attributes of every <rsc_location> in the CIB's <constraints> section. */
+function locationConstraints(cibXml: string): Record<string, string>[] {
+  const from = cibXml.indexOf('<constraints');
+  if (from < 0) return [];
+  const to = cibXml.indexOf('</constraints>', from);
+  const section = cibXml.slice(from, to < 0 ? undefined : to);
+  return [...section.matchAll(/<rsc_location\b([^>]*)\/?>/g)].map((m) => attributesOf(m[1] ?? ''));
+}
+
 /**
  * `pcs resource move R N` / `crm_resource --move -r R -N N` write the constraint
  * <rsc_location id="cli-prefer-R" rsc="R" node="N" score="INFINITY"/>: the destination is in the
@@ -42,12 +51,7 @@ export function parseSimulation(xml: string): PlannedMove[] {
  */
 export function preferConstraints(cibXml: string): Map<string, string> {
   const out = new Map<string, string>();
-  const from = cibXml.indexOf('<constraints');
-  if (from < 0) return out;
-  const to = cibXml.indexOf('</constraints>', from);
-  const section = cibXml.slice(from, to < 0 ? undefined : to);
-  for (const m of section.matchAll(/<rsc_location\b([^>]*)\/?>/g)) {
-    const a = attributesOf(m[1] ?? '');
+  for (const a of locationConstraints(cibXml)) {
     const score = a['score'] ?? '';
     if (a['id']?.startsWith('cli-prefer-') === true && a['rsc'] !== undefined && a['node'] !== undefined && (score === 'INFINITY' || score === '+INFINITY')) out.set(a['rsc'], a['node']);
   }
@@ -62,11 +66,8 @@ export function preferConstraints(cibXml: string): Map<string, string> {
  */
 export function evacuationMarks(cibXml: string): Set<string> {
   const out = new Set<string>();
+  for (const { id } of locationConstraints(cibXml)) if (id?.startsWith('cli-ban-') === true) out.add(`ban ${id}`);
   const conf = cibXml.slice(0, Math.max(0, cibXml.indexOf('</configuration>')));
-  for (const m of conf.matchAll(/<rsc_location\b([^>]*)\/?>/g)) {
-    const id = attributesOf(m[1] ?? '')['id'];
-    if (id?.startsWith('cli-ban-') === true) out.add(`ban ${id}`);
-  }
   const from = conf.indexOf('<nodes');
   const to = conf.indexOf('</nodes>', from);
   if (from >= 0 && to > from) {
@@ -106,8 +107,9 @@ export interface PlannerOptions {
 }
 
 /**
- * Asks the scheduler after every configuration change (the CIB epoch moved) and records each
- * planned IP move once. One simulation at a time; changes during it trigger one more.
+ * Looks at every configuration change (the CIB epoch moved): a new cli-prefer constraint is a
+ * planned move at once; a new ban or standby makes it ask the scheduler. Each planned IP move is
+ * recorded once. One simulation at a time; changes during it trigger one more.
  */
 export class MovePlanner {
   private readonly opts: PlannerOptions;
@@ -180,7 +182,6 @@ export class MovePlanner {
     }
   }
 
-  /** `complete`: `moves` is the scheduler's whole plan (moves no longer in it are forgotten). */
   /**
    * Records the moves not announced yet. `complete`: `moves` is the scheduler's whole plan, so
    * moves it no longer lists are forgotten, except those announced from a cli-prefer constraint
