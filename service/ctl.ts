@@ -9,7 +9,7 @@ import os from 'node:os';
 import { addAdminRequest, getAdminRequest, selectorMatches, witnessNode, type AdminKind, type AdminSelector, type AdminTarget, type WireRequest } from '../store/admin.ts';
 import { attrdUpdater } from '../agent/admin/attrd.ts';
 import { askNode, newRequestId } from '../agent/admin/remote.ts';
-import { listNotifications, listRegistrations, matchesListFilters, type ListFilters, type RegistrationRow } from '../store/registrations.ts';
+import { LIST_FILTER_FIELDS, listNotifications, listRegistrations, matchesListFilters, type ListFilters, type RegistrationRow } from '../store/registrations.ts';
 import { formatCibVersion } from '../store/types.ts';
 import { MessageType } from './swn/constants.ts';
 
@@ -151,20 +151,18 @@ export function buildProgram(): Command {
     .addOption(new Option('--wait-ms <ms>', 'how long to wait for each other node').default(10_000).argParser(Number))
     .action(async (o: { db: string; json?: boolean; all?: boolean; client?: RegExp; share?: RegExp; ip?: RegExp; net?: RegExp; allNodes?: boolean; waitMs: number }) => {
       const f: ListFilters = {};
-      if (o.client) f.client = o.client;
-      if (o.share) f.share = o.share;
-      if (o.ip) f.ip = o.ip;
-      if (o.net) f.net = o.net;
+      const filters: WireRequest['filters'] = {}; // the same, as other nodes take them
+      for (const k of LIST_FILTER_FIELDS) {
+        const re = o[k];
+        if (re === undefined) continue;
+        f[k] = re;
+        filters[k] = re.source;
+      }
       const rows = withStore(o.db, true, (s) => listRegistrations(s, { all: o.all === true })).filter((r) => matchesListFilters(r, f));
       if (o.allNodes === true) {
         // Other nodes' registrations are not replicated: each answers from its own store, capped
         // (agent/admin/relay.ts); notes about truncation and unreachable nodes go to stderr.
         const { here, others } = cluster(o.db);
-        const filters: WireRequest['filters'] = {};
-        for (const k of ['client', 'share', 'ip', 'net'] as const) {
-          const re = f[k];
-          if (re) filters[k] = re.source;
-        }
         const answers = await Promise.all(others.map((n) => viaCib(here ?? os.hostname(), n, { kind: 'list', selector: {}, target: {}, filters }, o.waitMs)));
         for (const a of answers) {
           if (a.state !== 'done' || typeof a.result['error'] === 'string') {

@@ -2,6 +2,7 @@
 
 import type { Store } from './index.ts';
 import { toStoreError } from './errors.ts';
+import { LIST_FILTER_FIELDS, type ListFilterField } from './registrations.ts';
 
 export type AdminKind = 'client-move' | 'share-move' | 'force-unregister';
 const KINDS: readonly string[] = ['client-move', 'share-move', 'force-unregister'];
@@ -163,7 +164,7 @@ export interface WireRequest {
   selector: AdminSelector;
   target: AdminTarget;
   /** For 'list': regular expressions on the listed fields, as `witnessctl list` takes them. */
-  filters?: Partial<Record<'client' | 'share' | 'ip' | 'net', string>>;
+  filters?: Partial<Record<ListFilterField, string>>;
 }
 
 export interface WireResult {
@@ -210,7 +211,7 @@ export function decodeWireRequest(value: string): WireRequest {
   if (filters !== undefined) {
     if (!isStringRecord(filters)) throw new Error('bad filters');
     out.filters = {};
-    for (const k of ['client', 'share', 'ip', 'net'] as const) {
+    for (const k of LIST_FILTER_FIELDS) {
       const x = filters[k];
       if (typeof x === 'string') out.filters[k] = x;
     }

@@ -179,13 +179,12 @@ export function pruneAudit(store: Store, beforeMs: number): { notifications: num
   }
 }
 
+/** The fields `witnessctl list` filters on (its options of the same names). */
+export const LIST_FILTER_FIELDS = ['client', 'share', 'ip', 'net'] as const;
+export type ListFilterField = (typeof LIST_FILTER_FIELDS)[number];
+
 /** `witnessctl list` filters: case-insensitive regular expressions on these fields. */
-export interface ListFilters {
-  client?: RegExp;
-  share?: RegExp;
-  ip?: RegExp;
-  net?: RegExp;
-}
+export type ListFilters = Partial<Record<ListFilterField, RegExp>>;
 
 export function matchesListFilters(r: RegistrationRow, f: ListFilters): boolean {
   return (f.client?.test(r.clientName) ?? true) && (f.share?.test(r.shareName ?? '') ?? true) && (f.ip?.test(r.ipAddress) ?? true) && (f.net?.test(r.netName) ?? true);

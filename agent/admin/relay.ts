@@ -19,7 +19,7 @@ import {
   type WireRequest,
   type WireResult,
 } from '../../store/admin.ts';
-import { listRegistrations, matchesListFilters, type ListFilters, type RegistrationRow } from '../../store/registrations.ts';
+import { LIST_FILTER_FIELDS, listRegistrations, matchesListFilters, type ListFilters, type RegistrationRow } from '../../store/registrations.ts';
 import type { Attrd } from './attrd.ts';
 
 /** Requests older than this are dropped unread (an asker gave up long ago). */
@@ -132,7 +132,7 @@ export class AdminRelay {
 
   private list(req: WireRequest): Record<string, unknown> {
     const f: ListFilters = {};
-    for (const k of ['client', 'share', 'ip', 'net'] as const) {
+    for (const k of LIST_FILTER_FIELDS) {
       const src = req.filters?.[k];
       if (src === undefined) continue;
       try {
