@@ -12,6 +12,7 @@ import { askNode, newRequestId } from '../agent/admin/remote.ts';
 import { LIST_FILTER_FIELDS, listNotifications, listRegistrations, matchesListFilters, type ListFilters, type RegistrationRow } from '../store/registrations.ts';
 import { formatCibVersion } from '../store/types.ts';
 import { MessageType } from './swn/constants.ts';
+import { userCommand } from './auth/accounts/cli.ts';
 
 const TYPE_NAMES: Record<number, string> = {
   [MessageType.RESOURCE_CHANGE]: 'RESOURCE_CHANGE',
@@ -247,6 +248,8 @@ export function buildProgram(): Command {
       const rows = withStore(o.db, true, (s) => listNotifications(s, o.since, 100_000));
       print(o.json, rows, () => rows.map((n) => `${new Date(n.sentAt).toISOString()} ${n.clientName} ${TYPE_NAMES[n.type] ?? n.type} "${n.summary}" event=${n.eventSeq ?? '-'} latency=${n.latencyMs ?? '-'}ms ${n.outcome} (witness ${n.node})`).join('\n') || 'no notifications');
     });
+
+  program.addCommand(userCommand());
   return program;
 }
 
