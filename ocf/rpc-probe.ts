@@ -4,7 +4,7 @@
 import net from 'node:net';
 import { parsePdu, PFC, PType, serializePdu } from '../service/rpc/pdu.ts';
 import { Deframer } from '../service/rpc/framing.ts';
-import { NDR20 } from '../service/rpc/server.ts';
+import { NDR20 } from '../service/rpc/syntaxes.ts';
 import { WITNESS_INTERFACE } from '../service/swn/constants.ts';
 
 export function probeBind(host: string, port: number, timeoutMs: number): Promise<void> {

@@ -83,7 +83,7 @@ export async function startWitnessd(cfg: WitnessdConfig, logger: Logger): Promis
   const pruneTimer = setInterval(prune, 3_600_000);
   pruneTimer.unref();
 
-  const witness = new RpcServer({ name: 'witness', interfaces: [witnessInterface(registry, logger)], logger: logger.child({ server: 'witness' }), limits: cfg.limits });
+  const witness = new RpcServer({ interfaces: [witnessInterface(registry, logger)], logger: logger.child({ server: 'witness' }), limits: cfg.limits });
   let epm: RpcServer | null = null;
   try {
     const addr = await witness.listen(cfg.listen.host, cfg.listen.port);
@@ -91,7 +91,6 @@ export async function startWitnessd(cfg: WitnessdConfig, logger: Logger): Promis
     let epmPort: number | null = null;
     if (cfg.epm) {
       epm = new RpcServer({
-        name: 'epm',
         interfaces: [epmInterface(() => [{ iface: { uuid: WITNESS_INTERFACE.uuid, version: WITNESS_INTERFACE.versionMajor, minor: WITNESS_INTERFACE.versionMinor }, annotation: 'Witness', port }], logger)],
         logger: logger.child({ server: 'epm' }),
         limits: cfg.limits,

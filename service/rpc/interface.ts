@@ -2,6 +2,17 @@
 // core knows nothing of either: it hands each call's stub to the handler for its opnum and sends
 // back the stub the handler returns, or a fault.
 
+import type { Identity } from '../auth/context.ts';
+
+/** How a call was authenticated: the security context its request came in on. */
+export interface CallAuth {
+  /** auth_type (AuthType) and auth_level (AuthLevel) of the security context. */
+  type: number;
+  level: number;
+  /** Who authenticated; null until the mechanism names someone. */
+  identity: Identity | null;
+}
+
 export interface CallContext {
   /** Association group id: context handles are valid within it. */
   association: number;
@@ -15,6 +26,8 @@ export interface CallContext {
   localPort: number;
   /** Object UUID of the request, when the client sent one (PFC_OBJECT_UUID). */
   object: string | null;
+  /** The call's security context; null for an unauthenticated call. */
+  auth: CallAuth | null;
   /** True once the call was cancelled (co_cancel), orphaned, or its connection closed. */
   readonly cancelled: boolean;
   /**
@@ -46,6 +59,11 @@ export interface RpcInterfaceDef {
   ops: ReadonlyMap<number, OpHandler>;
   /** The association's last connection closed: free its context handles. */
   rundown?(association: number): void;
+  /**
+   * Decides whether a call may run, before its handler: null lets it run, a string (the reason,
+   * for the log) refuses it with fault ACCESS_DENIED. Absent: every call runs.
+   */
+  authorize?(auth: CallAuth | null, ctx: { remote: string; opnum: number }): string | null;
 }
 
 /** Thrown by a handler to answer with a fault PDU carrying `status`. */

@@ -54,6 +54,7 @@ export const RejectReason = {
   LOCAL_LIMIT_EXCEEDED: 2,
   PROTOCOL_VERSION_NOT_SUPPORTED: 4,
   AUTHENTICATION_TYPE_NOT_RECOGNIZED: 8,
+  INVALID_CHECKSUM: 9,
 } as const;
 
 /** Fault status codes (C706 Appendix E, MS-RPCE §2.2.2.11 / MS-ERREF). */
@@ -66,13 +67,10 @@ export const FaultStatus = {
   UNK_IF: 0x1c010003, // unknown interface
   PROTO_ERROR: 0x1c01000b,
   REMOTE_NO_MEMORY: 0x1c00001b, // nca_s_fault_remote_no_memory
+  UNSPEC_REJECT: 0x1c000009, // nca_s_fault_unspec_reject
   SERVER_TOO_BUSY: 0x000006bb, // RPC_S_SERVER_TOO_BUSY
   SEC_PKG_ERROR: 0x00000721,
 } as const;
-
-/** Bind-time feature negotiation (MS-RPCE §2.2.2.14): transfer syntax 6cb71c2c-9812-4540-XXXX-000000000000. */
-export const BIND_TIME_FEATURE_PREFIX = '6cb71c2c-9812-4540-';
-export const BindTimeFeature = { SECURITY_CONTEXT_MULTIPLEXING: 0x1, KEEP_CONNECTION_ON_ORPHAN: 0x2 } as const;
 
 export const HEADER_SIZE = 16;
 export const SEC_TRAILER_SIZE = 8;
@@ -205,6 +203,44 @@ function readAuth(buf: Buffer, h: Header, bodyStart: number): { auth: AuthVerifi
     },
     bodyEnd: trailer - padLength,
   };
+}
+
+/**
+ * Where the parts of one received fragment lie: signing and sealing cover exact byte ranges
+ * (MS-RPCE §3.3.1.5.2.2), so the security layer works on these offsets, not on copies.
+ * Without an auth verifier, padStart = trailerStart = authStart = the fragment's length.
+ */
+export interface FragmentLayout {
+  /** The whole fragment as received (exactly frag_length bytes). */
+  bytes: Buffer;
+  /** Start of the stub (request: after alloc_hint, p_cont_id, opnum and the object UUID). */
+  stubStart: number;
+  /** End of the stub: where the auth padding starts. */
+  padStart: number;
+  /** Start of the 8-byte sec_trailer. */
+  trailerStart: number;
+  /** Start of the auth value (the token or signature), which runs to the end. */
+  authStart: number;
+}
+
+/** A parsed fragment with its layout. */
+export interface ParsedFragment {
+  pdu: Pdu;
+  layout: FragmentLayout;
+}
+
+/** Parses one whole fragment and says where its parts lie (see FragmentLayout). */
+export function parseFragment(buf: Buffer): ParsedFragment {
+  const pdu = parsePdu(buf);
+  const h = parseHeader(buf);
+  let stubStart = HEADER_SIZE;
+  if (h.ptype === PType.REQUEST) stubStart += 8 + ((h.flags & PFC.OBJECT_UUID) !== 0 ? 16 : 0);
+  else if (h.ptype === PType.RESPONSE) stubStart += 8;
+  if (h.authLength === 0) return { pdu, layout: { bytes: buf, stubStart, padStart: buf.length, trailerStart: buf.length, authStart: buf.length } };
+  const trailerStart = h.fragLength - h.authLength - SEC_TRAILER_SIZE;
+  // parsePdu checked that the padding does not reach into the body.
+  const padStart = trailerStart - buf.readUInt8(trailerStart + 2);
+  return { pdu, layout: { bytes: buf, stubStart, padStart, trailerStart, authStart: trailerStart + SEC_TRAILER_SIZE } };
 }
 
 /** Parses one whole fragment (exactly frag_length bytes, as the Deframer delivers them). */

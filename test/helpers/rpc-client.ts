@@ -4,7 +4,7 @@
 import net from 'node:net';
 import { Deframer } from '../../service/rpc/framing.ts';
 import { parsePdu, PFC, PType, serializePdu, type Pdu } from '../../service/rpc/pdu.ts';
-import { NDR20 } from '../../service/rpc/server.ts';
+import { NDR20 } from '../../service/rpc/syntaxes.ts';
 import { WITNESS_INTERFACE } from '../../service/swn/constants.ts';
 
 export class RawClient {

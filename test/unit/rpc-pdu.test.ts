@@ -4,7 +4,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { RpcDecodeError } from '../../service/rpc/errors.ts';
-import { BindTimeFeature, ContextResult, FaultStatus, parsePdu, PFC, PType, serializePdu, type Pdu } from '../../service/rpc/pdu.ts';
+import { BindTimeFeature } from '../../service/rpc/syntaxes.ts';
+import { ContextResult, FaultStatus, parsePdu, PFC, PType, serializePdu, type Pdu } from '../../service/rpc/pdu.ts';
 
 const fixture = (name: string): Buffer => Buffer.from(fs.readFileSync(new URL(`../fixtures/rpc/${name}.hex`, import.meta.url), 'utf8').trim(), 'hex');
 const EPM = 'e1af8308-5d1f-11c9-91a4-08002b14a0fa';

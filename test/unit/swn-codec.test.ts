@@ -71,7 +71,7 @@ describe('witness stubs', () => {
 describe('endpoint mapper', () => {
   const fixture = (name: string): Buffer => Buffer.from(fs.readFileSync(new URL(`../fixtures/epm/${name}`, import.meta.url), 'utf8').trim(), 'hex');
   const epm = epmInterface(() => [{ iface: { uuid: 'ccd8c074-d0e5-4a40-92b4-d074faa6ba28', version: 1, minor: 1 }, annotation: 'Witness', port: 49155 }], pino({ level: 'silent' }));
-  const ctx: CallContext = { association: 1, connection: 1, callId: 1, opnum: 3, remote: 'x', local: '198.18.0.1:135', localAddress: '198.18.0.1', localPort: 135, object: null, cancelled: false, onCancel: () => undefined, reply: () => undefined, fail: () => undefined };
+  const ctx: CallContext = { association: 1, connection: 1, callId: 1, opnum: 3, remote: 'x', local: '198.18.0.1:135', localAddress: '198.18.0.1', localPort: 135, object: null, auth: null, cancelled: false, onCancel: () => undefined, reply: () => undefined, fail: () => undefined };
   const stubOf = (b: Buffer): Buffer => { const p = parsePdu(b); return p.ptype === PType.REQUEST || p.ptype === PType.RESPONSE ? p.stub : Buffer.alloc(0); };
   it('answers rpcclient\'s ept_map with the same bytes as Samba\'s endpoint mapper (but our referent id)', async () => {
     const mine = await epm.ops.get(3)?.(stubOf(fixture('ept-map-request.hex')), ctx);

@@ -1,0 +1,424 @@
+// One client connection: bytes → fragments → PDUs, in order. Binds and their auth legs go to the
+// Negotiator (they may wait for a credential source: meanwhile the connection reads nothing more
+// and later fragments wait their turn); requests are checked by the security layer fragment by
+// fragment, reassembled, authorised and handed to the interface; responses are fragmented and
+// signed or sealed as they are sent, so sequence numbers follow the wire order.
+
+import type net from 'node:net';
+import type { Logger } from 'pino';
+import type { SecurityContextFactory } from '../auth/context.ts';
+import { Call, type CallSite } from './call.ts';
+import { RpcDecodeError } from './errors.ts';
+import { fragmentResponse, Reassembler } from './fragments.ts';
+import { Deframer } from './framing.ts';
+import { DEFERRED, RpcFault, type RpcInterfaceDef } from './interface.ts';
+import type { LimitLog } from './limit-log.ts';
+import { faultPdu, Negotiator, signsPdus, type AuthSession, type Outcome } from './negotiation.ts';
+import { FaultStatus, HEADER_SIZE, parseFragment, parseHeader, PFC, PType, type FragmentLayout, type Pdu, type RequestPdu, type SyntaxId } from './pdu.ts';
+import { protectResponse, ProtectionError, unprotectRequest } from './protection.ts';
+import { NDR20 } from './syntaxes.ts';
+import { checkVerificationTrailer } from './verification-trailer.ts';
+
+export interface RpcLimits {
+  maxConnections: number;
+  maxCallsPerConnection: number;
+  /** Largest fragment accepted from a client (the deframer refuses longer ones). */
+  maxFragment: number;
+  /** Largest reassembled request stub. */
+  maxRequestBytes: number;
+  /** A connection that has not bound within this time is closed. */
+  bindTimeoutMs: number;
+}
+
+/** What a connection needs of its server. */
+export interface ConnectionHost {
+  readonly limits: RpcLimits;
+  readonly logger: Logger;
+  readonly limitLog: LimitLog;
+  readonly security: SecurityContextFactory | null;
+  findInterface(s: SyntaxId): RpcInterfaceDef | undefined;
+  /** Adds the connection to association group `id` (0: a new one); its id, or null when it cannot join. */
+  join(id: number, c: Connection): number | null;
+  leave(association: number, c: Connection): void;
+}
+
+export class Connection {
+  private readonly host: ConnectionHost;
+  private readonly socket: net.Socket;
+  readonly id: number;
+  private readonly deframer: Deframer;
+  private reassemblerInstance: Reassembler | null = null;
+  private readonly neg: Negotiator;
+  private readonly calls = new Map<number, Call>();
+  /** Fragmented requests in progress: call_id → the session of their first fragment. */
+  private readonly partialSessions = new Map<number, AuthSession | null>();
+  private bindTimer: NodeJS.Timeout | null;
+  private isClosed = false;
+  /** A bind-phase PDU is waiting for its security mechanism: later fragments queue behind it. */
+  private waiting = false;
+  private queue: Buffer[] = [];
+  private readonly site: CallSite;
+  private logInstance: Logger | null = null;
+
+  constructor(host: ConnectionHost, socket: net.Socket, id: number) {
+    this.host = host;
+    this.socket = socket;
+    this.id = id;
+    const lim = host.limits;
+    this.deframer = new Deframer(lim.maxFragment);
+    const localAddress = socket.localAddress ?? '0.0.0.0';
+    const localPort = socket.localPort ?? 0;
+    this.site = {
+      association: 0,
+      connection: id,
+      remote: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`,
+      local: `${localAddress}:${localPort}`,
+      localAddress,
+      localPort,
+    };
+    this.neg = new Negotiator({
+      findInterface: (s) => host.findInterface(s),
+      associate: (assocId) => {
+        // A bind whose auth step finished after the client left must not join anything.
+        if (this.isClosed) return null;
+        const a = host.join(assocId, this);
+        if (a !== null) this.site.association = a;
+        return a;
+      },
+      security: host.security,
+      secondaryAddress: String(localPort),
+      log: () => this.log,
+    });
+    socket.setKeepAlive(true, 60_000);
+    this.bindTimer = setTimeout(() => {
+      host.limitLog.warn('bind-timeout', { remote: this.site.remote, ms: lim.bindTimeoutMs }, 'connection did not bind in time; closing it');
+      this.destroy('no bind');
+    }, lim.bindTimeoutMs);
+    socket.on('data', (chunk: Buffer) => {
+      this.onData(chunk);
+    });
+    socket.on('error', (err) => {
+      this.log.debug({ err }, 'socket error');
+    });
+  }
+
+  // Created on first use: with tens of thousands of quiet connections, a child logger and a
+  // reassembly table each would cost memory for nothing.
+  private get log(): Logger {
+    this.logInstance ??= this.host.logger.child({ conn: this.id, remote: this.site.remote });
+    return this.logInstance;
+  }
+
+  private get reassembler(): Reassembler {
+    this.reassemblerInstance ??= new Reassembler(this.host.limits.maxRequestBytes);
+    return this.reassemblerInstance;
+  }
+
+  destroy(why: string): void {
+    if (this.isClosed) return;
+    this.log.debug({ why }, 'closing connection');
+    this.socket.destroy();
+  }
+
+  /** The socket is gone: abort its calls and leave the association (maybe running it down). */
+  closed(): void {
+    this.isClosed = true;
+    this.queue = [];
+    if (this.bindTimer) clearTimeout(this.bindTimer);
+    for (const call of this.calls.values()) call.cancel();
+    this.calls.clear();
+    if (this.neg.association !== null) this.host.leave(this.neg.association, this);
+    this.neg.association = null;
+  }
+
+  private send(frags: Buffer[]): void {
+    if (this.isClosed || this.socket.destroyed) return;
+    if (frags.length === 1 && frags[0]) {
+      this.socket.write(frags[0]);
+      return;
+    }
+    this.socket.cork();
+    for (const f of frags) this.socket.write(f);
+    this.socket.uncork();
+  }
+
+  private fault(callId: number, contextId: number, status: number, flags = 0, versionMinor = 0): void {
+    this.send([faultPdu(callId, status, versionMinor, contextId, flags)]);
+  }
+
+  /** Sends what is queued, then closes: the end of the connection after a refusal. */
+  private closeAfterSend(why: string): void {
+    this.socket.end();
+    this.destroy(why);
+  }
+
+  /** The one fatal-error path: a log line, a fault when the call can be named, and the connection closes. */
+  private fatal(err: unknown, frag: Buffer | null): void {
+    const msg = err instanceof Error ? err.message : String(err);
+    this.host.limitLog.warn('protocol-error', { remote: this.site.remote, error: msg }, 'protocol error; closing the connection');
+    if (frag && frag.length >= HEADER_SIZE) {
+      try {
+        const h = parseHeader(frag);
+        if (h.ptype === PType.REQUEST) this.fault(h.callId, 0, FaultStatus.PROTO_ERROR, PFC.DID_NOT_EXECUTE);
+      } catch {
+        // not even a header: just close
+      }
+    }
+    this.closeAfterSend(msg);
+  }
+
+  private onData(chunk: Buffer): void {
+    let frags: Buffer[];
+    try {
+      frags = this.deframer.push(chunk);
+    } catch (err) {
+      this.fatal(err, null);
+      return;
+    }
+    if (this.waiting) {
+      for (const f of frags) this.queue.push(f);
+      return;
+    }
+    for (let i = 0; i < frags.length; i++) {
+      const f = frags[i];
+      if (!f || this.isClosed) return;
+      this.process(f);
+      if (this.waiting) {
+        for (let j = i + 1; j < frags.length; j++) {
+          const rest = frags[j];
+          if (rest) this.queue.push(rest);
+        }
+        return;
+      }
+    }
+  }
+
+  /** Runs one fragment; when it has to wait (an auth step), stops reading until it is done. */
+  private process(f: Buffer): void {
+    let pending: Promise<void> | undefined;
+    try {
+      const { pdu, layout } = parseFragment(f);
+      pending = this.dispatch(pdu, layout);
+    } catch (err) {
+      this.fatal(err, f);
+      return;
+    }
+    if (!pending) return;
+    this.waiting = true;
+    this.socket.pause();
+    pending
+      .catch((err: unknown) => {
+        this.fatal(err, f);
+      })
+      .finally(() => {
+        this.waiting = false;
+        if (this.isClosed) return;
+        this.socket.resume();
+        this.drain();
+      });
+  }
+
+  private drain(): void {
+    while (!this.waiting && !this.isClosed) {
+      const f = this.queue.shift();
+      if (!f) return;
+      this.process(f);
+    }
+  }
+
+  private dispatch(p: Pdu, layout: FragmentLayout): Promise<void> | undefined {
+    switch (p.ptype) {
+      case PType.BIND:
+        return this.settle(this.neg.bind(p));
+      case PType.ALTER_CONTEXT:
+        if (!this.neg.bound) throw new RpcDecodeError('alter_context before bind');
+        return this.settle(this.neg.alterContext(p));
+      case PType.AUTH3:
+        if (!this.neg.bound) throw new RpcDecodeError('auth3 before bind');
+        return this.settle(this.neg.auth3(p));
+      case PType.REQUEST:
+        if (!this.neg.bound) throw new RpcDecodeError('request before bind');
+        this.onRequest(p, layout);
+        return undefined;
+      case PType.CO_CANCEL: {
+        const call = this.calls.get(p.callId);
+        if (call && !call.done) {
+          call.done = true;
+          call.cancel();
+          this.calls.delete(p.callId);
+          this.fault(p.callId, 0, FaultStatus.CANCEL);
+        }
+        return undefined;
+      }
+      case PType.ORPHANED: {
+        const call = this.calls.get(p.callId);
+        if (call) {
+          call.done = true;
+          call.cancel();
+          this.calls.delete(p.callId);
+        }
+        this.reassemblerInstance?.drop(p.callId);
+        this.partialSessions.delete(p.callId);
+        // We never close on orphaned: with KeepConnectionOnOrphan granted the client keeps the
+        // connection, without it the client closes it itself (MS-RPCE §3.3.1.5.10).
+        return undefined;
+      }
+      case PType.SHUTDOWN:
+        return undefined;
+      default:
+        throw new RpcDecodeError(`unexpected PDU type ${p.ptype} from a client`);
+    }
+  }
+
+  /** Sends a bind-phase outcome now, or when its auth step is done. */
+  private settle(o: Outcome | Promise<Outcome>): Promise<void> | undefined {
+    if (!(o instanceof Promise)) {
+      this.apply(o);
+      return undefined;
+    }
+    return o.then((r) => {
+      this.apply(r);
+    });
+  }
+
+  private apply(o: Outcome): void {
+    if (this.isClosed) return;
+    if (this.neg.bound && this.bindTimer) {
+      clearTimeout(this.bindTimer);
+      this.bindTimer = null;
+    }
+    if (o.reply) this.send([o.reply]);
+    if (o.fatal !== null) {
+      this.host.limitLog.warn('bind-refused', { remote: this.site.remote, error: o.fatal }, 'bind phase refused; closing the connection');
+      this.closeAfterSend(o.fatal);
+    }
+  }
+
+  private onRequest(frag: RequestPdu, layout: FragmentLayout): void {
+    let session: AuthSession | null;
+    try {
+      session = unprotectRequest(this.neg, frag, layout);
+    } catch (err) {
+      if (!(err instanceof ProtectionError)) throw err;
+      this.host.limitLog.warn('request-refused', { remote: this.site.remote, callId: frag.callId, error: err.message }, 'request refused by the security layer; closing the connection');
+      this.fault(frag.callId, frag.contextId, err.status, PFC.DID_NOT_EXECUTE, frag.versionMinor);
+      this.closeAfterSend(err.message);
+      return;
+    }
+    const whole = (frag.flags & (PFC.FIRST_FRAG | PFC.LAST_FRAG)) === (PFC.FIRST_FRAG | PFC.LAST_FRAG) && this.reassemblerInstance === null;
+    if (!whole) {
+      // Every fragment of a request comes on the same security context (MS-RPCE §2.2.2.11).
+      if ((frag.flags & PFC.FIRST_FRAG) !== 0) this.partialSessions.set(frag.callId, session);
+      else if (this.partialSessions.has(frag.callId) && this.partialSessions.get(frag.callId) !== session) throw new RpcDecodeError(`call ${frag.callId}: fragments on different security contexts`);
+      if ((frag.flags & PFC.LAST_FRAG) !== 0) this.partialSessions.delete(frag.callId);
+    }
+    const p = whole ? frag : this.reassembler.push(frag);
+    if (!p) return;
+    const iface = this.neg.contexts.get(p.contextId);
+    if (!iface) {
+      this.fault(p.callId, p.contextId, FaultStatus.UNK_IF, PFC.DID_NOT_EXECUTE);
+      return;
+    }
+    if (this.calls.has(p.callId)) throw new RpcDecodeError(`call_id ${p.callId} is already in progress`);
+    if (this.calls.size > 0 && !this.neg.concMpx) {
+      // Without PFC_CONC_MPX a client may have one call at a time per connection (as Samba
+      // enforces, capture 07b); concurrent calls belong on another connection of the association.
+      throw new RpcDecodeError('a second concurrent call without PFC_CONC_MPX');
+    }
+    if (this.calls.size >= this.host.limits.maxCallsPerConnection) {
+      this.host.limitLog.warn('calls', { remote: this.site.remote, max: this.host.limits.maxCallsPerConnection }, 'too many calls in flight on one connection');
+      this.fault(p.callId, p.contextId, FaultStatus.SERVER_TOO_BUSY, PFC.DID_NOT_EXECUTE);
+      return;
+    }
+    let stub = p.stub;
+    if (session) {
+      const vt = checkVerificationTrailer(stub, {
+        ptype: PType.REQUEST,
+        drep: layout.bytes.subarray(4, 8),
+        callId: p.callId,
+        contextId: p.contextId,
+        opnum: p.opnum,
+        abstract: { uuid: iface.uuid, version: iface.versionMajor, minor: iface.versionMinor },
+        transfer: NDR20,
+        clientHeaderSigning: this.neg.clientHeaderSigning,
+      });
+      if (vt.mismatch !== null) {
+        this.host.limitLog.warn('verification-trailer', { remote: this.site.remote, callId: p.callId, error: vt.mismatch }, 'request refused: its verification trailer does not match');
+        this.fault(p.callId, p.contextId, FaultStatus.ACCESS_DENIED, PFC.DID_NOT_EXECUTE);
+        return;
+      }
+      stub = stub.subarray(0, vt.stubEnd);
+    }
+    const op = iface.ops.get(p.opnum);
+    if (!op) {
+      this.fault(p.callId, p.contextId, FaultStatus.OP_RNG_ERROR, PFC.DID_NOT_EXECUTE);
+      return;
+    }
+    const call = new Call(this, this.site, p, session);
+    const refusal = iface.authorize?.(call.auth, { remote: this.site.remote, opnum: p.opnum }) ?? null;
+    if (refusal !== null) {
+      this.host.limitLog.warn('access-denied', { remote: this.site.remote, iface: iface.name, opnum: p.opnum, why: refusal }, 'call refused: access denied');
+      this.fault(p.callId, p.contextId, FaultStatus.ACCESS_DENIED, PFC.DID_NOT_EXECUTE);
+      return;
+    }
+    this.calls.set(p.callId, call);
+    let result: Buffer | Promise<Buffer> | typeof DEFERRED;
+    try {
+      result = op(stub, call);
+    } catch (err) {
+      this.finish(call, null, err);
+      return;
+    }
+    if (result === DEFERRED) return;
+    if (Buffer.isBuffer(result)) {
+      this.finish(call, result, null);
+      return;
+    }
+    // The closures hold the Call only, not the request PDU: a long-poll must not keep the
+    // request's read buffer alive for minutes.
+    result.then(
+      (stub) => {
+        this.finish(call, stub, null);
+      },
+      (err: unknown) => {
+        this.finish(call, null, err);
+      },
+    );
+  }
+
+  /** Sends the call's response (or the fault for `err`), once. */
+  finish(call: Call, stub: Buffer | null, err: unknown): void {
+    if (call.done) return;
+    call.done = true;
+    this.calls.delete(call.callId);
+    if (!stub) {
+      this.send([this.faultFor(err, call)]);
+      return;
+    }
+    const s = call.session;
+    if (s && signsPdus(s.level)) {
+      let frags: Buffer[];
+      try {
+        frags = protectResponse(this.neg, s, call.callId, call.contextId, stub, call.versionMinor);
+      } catch (e) {
+        this.log.error({ err: e, mech: s.ctx.mechanism }, 'cannot protect a response; closing the connection');
+        this.destroy('response protection failed');
+        return;
+      }
+      this.send(frags);
+    } else this.send(fragmentResponse(call.callId, call.contextId, stub, this.neg.maxXmit, call.versionMinor));
+  }
+
+  private faultFor(err: unknown, p: Call): Buffer {
+    let status: number;
+    if (err instanceof RpcFault) status = err.status;
+    else if (err instanceof RpcDecodeError) {
+      status = FaultStatus.NDR_FAULT;
+      this.log.info({ opnum: p.opnum, error: err.message }, 'malformed request stub');
+    } else {
+      status = FaultStatus.REMOTE_NO_MEMORY;
+      this.log.error({ err, opnum: p.opnum }, 'call failed');
+    }
+    return faultPdu(p.callId, status, p.versionMinor, p.contextId);
+  }
+}
