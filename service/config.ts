@@ -5,14 +5,39 @@ import fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import { DEFAULT_DB_PATH } from '../store/index.ts';
+import { MIN_AUTH_LEVELS, type MinAuthLevel } from './auth/policy.ts';
 import type { LogFormat, LogLevel } from './log.ts';
 
 /** The witness service's fixed default TCP port, so firewalls can be set (Windows uses a dynamic one). */
 export const DEFAULT_WITNESS_PORT = 5999;
 export const DEFAULT_EPM_PORT = 135;
 
-export type AuthMode = 'none';
-export const AUTH_MODES: readonly AuthMode[] = ['none'];
+/**
+ * Where client passwords are checked: Samba's winbind (the node's Samba users, or the domain's),
+ * our own account file, or nowhere ('none': unauthenticated clients, an explicit test mode).
+ */
+export type AuthMode = 'winbind' | 'accounts' | 'none';
+export const AUTH_MODES: readonly AuthMode[] = ['winbind', 'accounts', 'none'];
+
+export interface AuthConfig {
+  mode: AuthMode;
+  /** The account file (mode accounts). */
+  accounts: string | null;
+  /** Samba's configuration for ntlm_auth and wbinfo (default: Samba's own default). */
+  smbConf: string | null;
+  /** Samba's NTLM helper (mode winbind). */
+  ntlmAuth: string;
+  winbindHelpers: number;
+  winbindTimeoutMs: number;
+  minLevel: MinAuthLevel;
+  /** Allow-list (DOMAIN\user, user, @group); empty: every authenticated user. */
+  allow: string[];
+  /** Accept NTLMv1 and LM responses (weak; off unless an admin says so). */
+  allowNtlmV1: boolean;
+  /** The NetBIOS and DNS domain names the NTLM CHALLENGE carries (default: winbind's, else WORKGROUP). */
+  domain: string | null;
+  dnsDomain: string | null;
+}
 
 export interface HostPort {
   host: string;
@@ -26,7 +51,7 @@ export interface WitnessdConfig {
   epm: HostPort | null;
   netnames: string[];
   node: string;
-  auth: AuthMode;
+  auth: AuthConfig;
   logLevel: LogLevel;
   logFormat: LogFormat;
   limits: RpcLimitsConfig;
@@ -92,9 +117,18 @@ export interface CliValues {
   logLevel?: string;
   logFormat?: string;
   forceUnregisterAfter?: string;
+  accounts?: string;
+  smbConf?: string;
+  minAuthLevel?: string;
+  allow?: string[];
+  allowNtlmv1?: boolean;
 }
 
-type FileConfig = Partial<Record<'db' | 'listen' | 'epm' | 'node' | 'auth' | 'logLevel' | 'logFormat', string>> & {
+type FileConfig = Partial<Record<'db' | 'listen' | 'epm' | 'node' | 'auth' | 'logLevel' | 'logFormat' | 'accounts' | 'smbConf' | 'ntlmAuth' | 'minAuthLevel' | 'domain' | 'dnsDomain', string>> & {
+  allow?: string[];
+  allowNtlmV1?: boolean;
+  winbindHelpers?: number;
+  winbindTimeoutMs?: number;
   netname?: string | string[];
   limits?: Partial<RpcLimitsConfig>;
   unusedTimeoutSec?: number;
@@ -125,11 +159,7 @@ export function resolveConfig(cli: CliValues, nodeName: () => string = localNode
   const netnames = cli.netname ?? (Array.isArray(file.netname) ? file.netname : file.netname !== undefined ? [file.netname] : []);
   const names = netnames.flatMap((n) => n.split(/[\s,]+/)).filter((n) => n !== '');
   if (names.length === 0) throw new ConfigError('no --netname given: name the cluster name(s) clients use to reach the file server');
-  const auth = cli.auth ?? file.auth;
-  if (auth === undefined) {
-    throw new ConfigError('authentication is not implemented yet: pass --auth none to serve unauthenticated binds (MS-SWN expects integrity or better)');
-  }
-  if (!(AUTH_MODES as readonly string[]).includes(auth)) throw new ConfigError(`unknown --auth ${JSON.stringify(auth)}; supported: ${AUTH_MODES.join(', ')}`);
+  const auth = resolveAuth(cli, file);
   const logLevel = cli.logLevel ?? file.logLevel ?? 'info';
   if (!(LEVELS as readonly string[]).includes(logLevel)) throw new ConfigError(`unknown log level ${JSON.stringify(logLevel)}`);
   const logFormat = cli.logFormat ?? file.logFormat ?? 'json';
@@ -151,12 +181,40 @@ export function resolveConfig(cli: CliValues, nodeName: () => string = localNode
     epm: epmText === 'off' ? null : parseHostPort(epmText),
     netnames: names,
     node: cli.node ?? file.node ?? nodeName(),
-    auth: auth as AuthMode,
+    auth,
     logLevel: logLevel as LogLevel,
     logFormat,
     limits,
     unusedTimeoutSec: unused,
     forceUnregisterAfterSec: retire,
     auditRetentionDays: retention,
+  };
+}
+
+/** Authentication settings: an account file given means mode accounts, else winbind, unless --auth says otherwise. */
+function resolveAuth(cli: CliValues, file: FileConfig): AuthConfig {
+  const accounts = cli.accounts ?? file.accounts ?? null;
+  const mode = cli.auth ?? file.auth ?? (accounts !== null ? 'accounts' : 'winbind');
+  if (!(AUTH_MODES as readonly string[]).includes(mode)) throw new ConfigError(`unknown --auth ${JSON.stringify(mode)}; supported: ${AUTH_MODES.join(', ')}`);
+  if (mode === 'accounts' && accounts === null) throw new ConfigError('--auth accounts needs --accounts FILE (make one with: witnessctl user add DOMAIN\\USER --accounts FILE)');
+  const minLevel = cli.minAuthLevel ?? file.minAuthLevel ?? 'integrity';
+  if (!(MIN_AUTH_LEVELS as readonly string[]).includes(minLevel)) throw new ConfigError(`unknown --min-auth-level ${JSON.stringify(minLevel)}; one of ${MIN_AUTH_LEVELS.join(', ')}`);
+  const allow = (cli.allow ?? file.allow ?? []).flatMap((a) => a.split(',')).map((a) => a.trim()).filter((a) => a !== '');
+  const helpers = file.winbindHelpers ?? 2;
+  const timeout = file.winbindTimeoutMs ?? 5000;
+  if (!Number.isInteger(helpers) || helpers < 1 || helpers > 32) throw new ConfigError('winbindHelpers must be an integer from 1 to 32');
+  if (!Number.isInteger(timeout) || timeout < 100) throw new ConfigError('winbindTimeoutMs must be an integer of at least 100');
+  return {
+    mode: mode as AuthMode,
+    accounts,
+    smbConf: cli.smbConf ?? file.smbConf ?? null,
+    ntlmAuth: file.ntlmAuth ?? 'ntlm_auth',
+    winbindHelpers: helpers,
+    winbindTimeoutMs: timeout,
+    minLevel: minLevel as MinAuthLevel,
+    allow,
+    allowNtlmV1: cli.allowNtlmv1 ?? file.allowNtlmV1 ?? false,
+    domain: file.domain ?? null,
+    dnsDomain: file.dnsDomain ?? null,
   };
 }

@@ -56,7 +56,7 @@ function describeRegistration(r: RegistrationRow): string {
   const since = new Date(r.createdAt).toISOString();
   const flags = r.flags !== 0 ? ` flags=0x${r.flags.toString(16)}` : '';
   return `${r.key}  ${r.clientName}  net=${r.netName} share=${r.shareName ?? '-'} ip=${r.ipAddress} v=${r.version === 0x10001 ? 1 : 2}${flags} ` +
-    `keepalive=${r.keepAlive}s witness=${r.node} from=${r.remote} since=${since} pending=${r.pending ? 'yes' : 'no'} sent=${r.notificationsSent}` +
+    `keepalive=${r.keepAlive}s witness=${r.node} from=${r.remote} user=${r.identity ?? '-'} since=${since} pending=${r.pending ? 'yes' : 'no'} sent=${r.notificationsSent}` +
     (r.removedAt !== null ? ` removed=${new Date(r.removedAt).toISOString()} (${r.removedReason ?? '?'})` : '');
 }
 
@@ -148,9 +148,10 @@ export function buildProgram(): Command {
     .option('--share <regex>', 'share name', regex('--share'))
     .option('--ip <regex>', 'IP address', regex('--ip'))
     .option('--net <regex>', 'NetName', regex('--net'))
+    .option('--user <regex>', 'authenticated user (DOMAIN\\user)', regex('--user'))
     .option('--all-nodes', 'also ask every other witness node, through the cluster, for its registrations')
     .addOption(new Option('--wait-ms <ms>', 'how long to wait for each other node').default(10_000).argParser(Number))
-    .action(async (o: { db: string; json?: boolean; all?: boolean; client?: RegExp; share?: RegExp; ip?: RegExp; net?: RegExp; allNodes?: boolean; waitMs: number }) => {
+    .action(async (o: { db: string; json?: boolean; all?: boolean; client?: RegExp; share?: RegExp; ip?: RegExp; net?: RegExp; user?: RegExp; allNodes?: boolean; waitMs: number }) => {
       const f: ListFilters = {};
       const filters: WireRequest['filters'] = {}; // the same, as other nodes take them
       for (const k of LIST_FILTER_FIELDS) {
@@ -246,7 +247,7 @@ export function buildProgram(): Command {
     .option('--json', 'JSON output')
     .action((o: { db: string; since: number; json?: boolean }) => {
       const rows = withStore(o.db, true, (s) => listNotifications(s, o.since, 100_000));
-      print(o.json, rows, () => rows.map((n) => `${new Date(n.sentAt).toISOString()} ${n.clientName} ${TYPE_NAMES[n.type] ?? n.type} "${n.summary}" event=${n.eventSeq ?? '-'} latency=${n.latencyMs ?? '-'}ms ${n.outcome} (witness ${n.node})`).join('\n') || 'no notifications');
+      print(o.json, rows, () => rows.map((n) => `${new Date(n.sentAt).toISOString()} ${n.clientName} ${TYPE_NAMES[n.type] ?? n.type} "${n.summary}" event=${n.eventSeq ?? '-'} latency=${n.latencyMs ?? '-'}ms ${n.outcome} (witness ${n.node}, user ${n.identity ?? '-'})`).join('\n') || 'no notifications');
     });
 
   program.addCommand(userCommand());

@@ -6,6 +6,7 @@ import { openStore, type Store } from '../store/index.ts';
 import { pruneAudit, retireRegistrations } from '../store/registrations.ts';
 import type { ClusterView } from '../store/types.ts';
 import { watchStore, type StoreWatch } from '../store/watch.ts';
+import { setupSecurity, type Security } from './auth/setup.ts';
 import type { WitnessdConfig } from './config.ts';
 import { epmInterface } from './epm/epm.ts';
 import { RpcServer } from './rpc/server.ts';
@@ -83,9 +84,13 @@ export async function startWitnessd(cfg: WitnessdConfig, logger: Logger): Promis
   const pruneTimer = setInterval(prune, 3_600_000);
   pruneTimer.unref();
 
-  const witness = new RpcServer({ interfaces: [witnessInterface(registry, logger)], logger: logger.child({ server: 'witness' }), limits: cfg.limits });
+  let security: Security | null = null;
+  let witness: RpcServer | null = null;
   let epm: RpcServer | null = null;
   try {
+    security = await setupSecurity(cfg.auth, cfg.netnames, logger.child({ part: 'auth' }));
+    if (!security) logger.warn('running with --auth none: clients are not authenticated and anyone who reaches this port may register (MS-SWN expects integrity or better); for tests only');
+    witness = new RpcServer({ interfaces: [witnessInterface(registry, logger, security?.authorize)], logger: logger.child({ server: 'witness' }), limits: cfg.limits, security: security?.factory ?? null });
     const addr = await witness.listen(cfg.listen.host, cfg.listen.port);
     const port = addr.port;
     let epmPort: number | null = null;
@@ -94,11 +99,13 @@ export async function startWitnessd(cfg: WitnessdConfig, logger: Logger): Promis
         interfaces: [epmInterface(() => [{ iface: { uuid: WITNESS_INTERFACE.uuid, version: WITNESS_INTERFACE.versionMajor, minor: WITNESS_INTERFACE.versionMinor }, annotation: 'Witness', port }], logger)],
         logger: logger.child({ server: 'epm' }),
         limits: cfg.limits,
+        // The endpoint mapper answers everyone (no access check), authenticated binds included.
+        security: security?.factory ?? null,
       });
       epmPort = (await epm.listen(cfg.epm.host, cfg.epm.port)).port;
     }
     logger.info(
-      { witness: `${cfg.listen.host}:${port}`, epm: cfg.epm ? `${cfg.epm.host}:${epmPort ?? 0}` : 'off', node: cfg.node, netnames: cfg.netnames, auth: cfg.auth, ips: view?.ips.length ?? 0 },
+      { witness: `${cfg.listen.host}:${port}`, epm: cfg.epm ? `${cfg.epm.host}:${epmPort ?? 0}` : 'off', node: cfg.node, netnames: cfg.netnames, auth: security?.describe ?? 'none', ips: view?.ips.length ?? 0 },
       'witnessd listening',
     );
     // Requests queued while no witnessd ran (relayed from another node, say) are answered now.
@@ -107,10 +114,12 @@ export async function startWitnessd(cfg: WitnessdConfig, logger: Logger): Promis
     } catch (err) {
       logger.error({ err }, 'cannot read admin requests from the store');
     }
+    const witnessServer = witness;
+    const sec = security;
     return {
       registry,
       notifier,
-      witness,
+      witness: witnessServer,
       epm,
       port,
       epmPort,
@@ -123,8 +132,8 @@ export async function startWitnessd(cfg: WitnessdConfig, logger: Logger): Promis
         const m = process.memoryUsage();
         const kib = (b: number): number => Math.round(b / 1024);
         return {
-          connections: witness.connectionCount,
-          associations: witness.associations.size,
+          connections: witnessServer.connectionCount,
+          associations: witnessServer.associations.size,
           registrations: registry.size,
           pendingCalls,
           memoryKiB: { rss: kib(m.rss), heapUsed: kib(m.heapUsed), external: kib(m.external), arrayBuffers: kib(m.arrayBuffers) },
@@ -134,7 +143,8 @@ export async function startWitnessd(cfg: WitnessdConfig, logger: Logger): Promis
       async close(): Promise<void> {
         clearInterval(pruneTimer);
         watch.close();
-        await Promise.all([witness.close(), epm?.close()]);
+        await Promise.all([witnessServer.close(), epm?.close()]);
+        await sec?.close();
         registry.close();
         journal.flush();
         store.close();
@@ -143,7 +153,7 @@ export async function startWitnessd(cfg: WitnessdConfig, logger: Logger): Promis
   } catch (err) {
     clearInterval(pruneTimer);
     watch.close();
-    await Promise.allSettled([witness.close(), epm?.close()]);
+    await Promise.allSettled([witness?.close(), epm?.close(), security?.close()]);
     registry.close();
     store.close();
     throw err;

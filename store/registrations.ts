@@ -153,15 +153,17 @@ export function listRegistrations(store: Store, f: RegistrationFilter = {}): Reg
   }
 }
 
-export function listNotifications(store: Store, sinceMs = 0, limit = 1000): (NotificationRow & { id: number })[] {
+export function listNotifications(store: Store, sinceMs = 0, limit = 1000): (NotificationRow & { id: number; identity: string | null })[] {
   try {
     const rows = store.db
       .prepare(
-        `SELECT id, registration, client_name AS clientName, node, type, summary, event_seq AS eventSeq, event_at AS eventAt,
-           sent_at AS sentAt, latency_ms AS latencyMs, outcome FROM notifications WHERE sent_at >= ? ORDER BY id LIMIT ?`,
+        // Who the client authenticated as is its registration's identity.
+        `SELECT n.id, n.registration, n.client_name AS clientName, n.node, n.type, n.summary, n.event_seq AS eventSeq, n.event_at AS eventAt,
+           n.sent_at AS sentAt, n.latency_ms AS latencyMs, n.outcome, r.identity
+         FROM notifications n LEFT JOIN registrations r ON r.key = n.registration WHERE n.sent_at >= ? ORDER BY n.id LIMIT ?`,
       )
       .all(sinceMs, limit);
-    return rows as (NotificationRow & { id: number })[];
+    return rows as (NotificationRow & { id: number; identity: string | null })[];
   } catch (err) {
     throw toStoreError(err, store.path);
   }
@@ -179,13 +181,13 @@ export function pruneAudit(store: Store, beforeMs: number): { notifications: num
   }
 }
 
-/** The fields `witnessctl list` filters on (its options of the same names). */
-export const LIST_FILTER_FIELDS = ['client', 'share', 'ip', 'net'] as const;
+/** The fields `witnessctl list` filters on (its options of the same names); `user` is the authenticated identity. */
+export const LIST_FILTER_FIELDS = ['client', 'share', 'ip', 'net', 'user'] as const;
 export type ListFilterField = (typeof LIST_FILTER_FIELDS)[number];
 
 /** `witnessctl list` filters: case-insensitive regular expressions on these fields. */
 export type ListFilters = Partial<Record<ListFilterField, RegExp>>;
 
 export function matchesListFilters(r: RegistrationRow, f: ListFilters): boolean {
-  return (f.client?.test(r.clientName) ?? true) && (f.share?.test(r.shareName ?? '') ?? true) && (f.ip?.test(r.ipAddress) ?? true) && (f.net?.test(r.netName) ?? true);
+  return (f.client?.test(r.clientName) ?? true) && (f.share?.test(r.shareName ?? '') ?? true) && (f.ip?.test(r.ipAddress) ?? true) && (f.net?.test(r.netName) ?? true) && (f.user?.test(r.identity ?? '') ?? true);
 }

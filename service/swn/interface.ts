@@ -4,7 +4,8 @@
 // ERROR_NOT_FOUND / ERROR_INVALID_PARAMETER — so do we).
 
 import type { Logger } from 'pino';
-import { DEFERRED, type CallContext, type OpHandler, type RpcInterfaceDef } from '../rpc/interface.ts';
+import { principalName } from '../auth/context.ts';
+import { DEFERRED, type CallAuth, type CallContext, type OpHandler, type RpcInterfaceDef } from '../rpc/interface.ts';
 import {
   decodeHandle,
   decodeRegister,
@@ -33,10 +34,15 @@ function encodeResult(r: NotifyResult): Buffer {
 }
 
 function client(ctx: CallContext): ClientInfo {
-  return { association: ctx.association, remote: ctx.remote, local: ctx.local, identity: null };
+  const id = ctx.auth?.identity ?? null;
+  return { association: ctx.association, remote: ctx.remote, local: ctx.local, identity: id ? principalName(id) : null };
 }
 
-export function witnessInterface(registry: WitnessRegistry, logger: Logger): RpcInterfaceDef {
+/**
+ * `authorize` is the access check every witness call passes first (service/auth/policy.ts);
+ * without one (--auth none) every call runs.
+ */
+export function witnessInterface(registry: WitnessRegistry, logger: Logger, authorize?: (auth: CallAuth | null) => string | null): RpcInterfaceDef {
   // Per-call lines are debug: with tens of thousands of clients, info stays readable.
   const log = logger.child({ iface: 'witness' });
   const ops = new Map<number, OpHandler>([
@@ -112,6 +118,7 @@ export function witnessInterface(registry: WitnessRegistry, logger: Logger): Rpc
     versionMajor: WITNESS_INTERFACE.versionMajor,
     versionMinor: WITNESS_INTERFACE.versionMinor,
     ops,
+    ...(authorize ? { authorize } : {}),
     rundown: (association) => {
       const n = registry.rundown(association);
       if (n > 0) log.info({ association, registrations: n }, 'association ended; its registrations are run down');

@@ -61,6 +61,8 @@ export interface WitnessdOptions {
   env?: Record<string, string>;
   /** Extra node options before the script (e.g. --cpu-prof for a benchmark). */
   nodeArgs?: string[];
+  /** Authentication options (default ['--auth', 'none']), e.g. ['--accounts', FILE]. */
+  auth?: string[];
 }
 
 /** Starts witnessd from source on loopback with a fresh store holding `view`. */
@@ -68,7 +70,7 @@ export async function startWitnessd(o: WitnessdOptions = {}): Promise<Witnessd> 
   const dir = o.db !== undefined ? path.dirname(o.db) : fs.mkdtempSync(path.join(os.tmpdir(), 'pw-witnessd-'));
   const db = o.db ?? path.join(dir, 'state.db');
   if (o.db === undefined) writeView(db, o.view ?? twoNodeView());
-  const args = [...WITNESSD_NODE_FLAGS, ...(o.nodeArgs ?? []), '--import', 'tsx', path.join(ROOT, 'service/main.ts'), '--db', db, '--listen', `127.0.0.1:${o.port ?? 0}`, '--epm', o.epm ?? 'off', '--netname', o.netname ?? 'FILESRV', '--node', o.node ?? 'n1', '--auth', 'none', ...(o.extra ?? ['--log-level', 'debug'])];
+  const args = [...WITNESSD_NODE_FLAGS, ...(o.nodeArgs ?? []), '--import', 'tsx', path.join(ROOT, 'service/main.ts'), '--db', db, '--listen', `127.0.0.1:${o.port ?? 0}`, '--epm', o.epm ?? 'off', '--netname', o.netname ?? 'FILESRV', '--node', o.node ?? 'n1', ...(o.auth ?? ['--auth', 'none']), ...(o.extra ?? ['--log-level', 'debug'])];
   const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...(o.env ?? {}) } });
   let out = '';
   proc.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
@@ -140,8 +142,9 @@ export class RpcClientSession {
   private readonly p: ChildProcess;
   private buf = '';
 
-  constructor(binding: string) {
-    this.p = spawn('rpcclient', ['-U%', binding], { stdio: ['pipe', 'pipe', 'pipe'] });
+  /** `user`: rpcclient's -U value ('%' anonymous, 'DOM\\user%password'); NTLM only unless `extra` says otherwise. */
+  constructor(binding: string, user = '%', extra: string[] = []) {
+    this.p = spawn('rpcclient', [`-U${user}`, ...(user === '%' ? [] : ['--use-kerberos=disabled']), ...extra, binding], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.p.stdout?.on('data', (d: Buffer) => { this.buf += d.toString(); });
     this.p.stderr?.on('data', (d: Buffer) => { this.buf += d.toString(); });
   }
@@ -175,9 +178,9 @@ export class RpcClientSession {
   }
 }
 
-/** rpcclient -c for one-shot commands. */
-export function rpcclient(binding: string, commands: string, timeoutMs = 30_000): { code: number; out: string } {
-  const r = spawnSync('rpcclient', ['-U%', '-c', commands, binding], { encoding: 'utf8', timeout: timeoutMs });
+/** rpcclient -c for one-shot commands; `user` as for RpcClientSession. */
+export function rpcclient(binding: string, commands: string, timeoutMs = 30_000, user = '%', extra: string[] = []): { code: number; out: string } {
+  const r = spawnSync('rpcclient', [`-U${user}`, ...(user === '%' ? [] : ['--use-kerberos=disabled']), ...extra, '-c', commands, binding], { encoding: 'utf8', timeout: timeoutMs });
   return { code: r.status ?? -1, out: `${r.stdout}${r.stderr}` };
 }
 

@@ -4,7 +4,10 @@
 # step. Run with Debian's /usr/bin/python3 (python3-samba).
 #
 # Steps: {"op": "connect", "conn": "a", "host": "127.0.0.1", "port": 5999 | null (null: resolve
-#          through the endpoint mapper on 135), "assoc": 4660 (join that association group)}
+#          through the endpoint mapper on 135), "assoc": 4660 (join that association group),
+#          "user": "alice", "password": "...", "domain": "WG" (absent: anonymous),
+#          "options": ["sign", "ntlm"] (binding options: sign, seal, ntlm, spnego, krb5, connect, packet, ...),
+#          "kerberos": "required" | "disabled" (default: disabled for NTLM tests)}
 #        {"op": "GetInterfaceList", "conn": "a"}
 #        {"op": "Register", "conn": "a", "version": 65537, "net": "X", "ip": "1.2.3.4", "client": "c", "save": "h"}
 #        {"op": "RegisterEx", ..., "share": null, "flags": 0, "timeout": 120, "save": "h"}
@@ -23,9 +26,22 @@ from samba.dcerpc import witness, misc
 from samba.ndr import ndr_pack, ndr_unpack
 
 lp = param.LoadParm()
-creds = credentials.Credentials()
-creds.guess(lp)
-creds.set_anonymous()  # --auth none: an unauthenticated bind
+
+
+def make_creds(s):
+    c = credentials.Credentials()
+    c.guess(lp)
+    if s.get("user") is None:
+        c.set_anonymous()  # an unauthenticated bind (or anonymous NTLMSSP with options)
+        return c
+    c.set_username(s["user"])
+    c.set_password(s.get("password", ""))
+    c.set_domain(s.get("domain", ""))
+    c.set_workstation(s.get("workstation", "PYCLIENT"))
+    k = s.get("kerberos", "disabled")
+    c.set_kerberos_state({"required": credentials.MUST_USE_KERBEROS, "disabled": credentials.DONT_USE_KERBEROS,
+                          "auto": credentials.AUTO_USE_KERBEROS}[k])
+    return c
 
 conns = {}
 handles = {}
@@ -68,8 +84,9 @@ def step(s):
             opts.append(str(s["port"]))
         if s.get("assoc"):
             opts.append("assoc_group_id=0x%08x" % s["assoc"])
+        opts.extend(s.get("options", []))
         binding = "ncacn_ip_tcp:%s[%s]" % (host, ",".join(opts)) if opts else "ncacn_ip_tcp:%s" % host
-        conns[s["conn"]] = witness.witness(binding, lp, creds)
+        conns[s["conn"]] = witness.witness(binding, lp, make_creds(s))
         return {"ok": True, "binding": binding}
     if op == "close":
         del conns[s["conn"]]
