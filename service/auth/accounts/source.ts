@@ -128,7 +128,7 @@ export class AccountFileSource implements NtlmCredentialSource {
         key = this.verifier(a.ntHash, check);
       } catch (err) {
         if (!(err instanceof SecurityError) || err.code !== 'logon-failure') throw err;
-        if (!err.message.startsWith('wrong password')) why = `: ${err.message}`;
+        if (!/wrong password/i.test(err.message)) why = `: ${err.message}`;
         continue;
       }
       return { sessionBaseKey: key, identity: { domain: a.domain, user: a.user, workstation: check.workstation, groups: [] } };
