@@ -242,23 +242,27 @@ export class NtlmAcceptor implements SecurityContext {
   }
 
   /**
-   * Puts the session's crypto state back to where it was right after authentication: both RC4
-   * handles re-keyed from the sealing keys and both sequence numbers 0.
+   * Re-keys both RC4 handles (sealing and checksum encryption) from the sealing keys, as they were
+   * right after authentication. Sequence numbers are kept: they go on counting from where the
+   * mechListMIC left them.
    *
-   * For SPNEGO (auth_type 9) only, and only once the mechListMIC exchange is over: the SPNEGO
-   * acceptor verifies the client's mechListMIC (verifyMic), makes its own (getMic), then calls
-   * this, before the first protected PDU. MS-SPNG §3.3.5.1 ("NTLM RC4 Key State for MechListMIC and
-   * First Signed Message") says the RC4 handles used for the mechListMIC are to be restored so that
-   * the first message signed by the application sees the same RC4 state as the mechListMIC did.
-   * Windows and Samba implement this as a full reset of the NTLMSSP signing state, sequence numbers
-   * included, and only when a mechListMIC was actually exchanged (a client that sent a MIC in
-   * AUTHENTICATE, clientSentMic): the captured SPNEGO sessions (test/fixtures/ntlm/README.md) show
-   * the first request after the exchange signed with sequence number 0 and a fresh keystream.
-   * Plain NTLMSSP (auth_type 10) never calls this.
+   * For SPNEGO (auth_type 9) only, once its mechListMIC exchange is over: the SPNEGO acceptor
+   * verifies the client's mechListMIC (verifyMic: client-to-server sequence number 0), makes its own
+   * (getMic: server-to-client sequence number 0), then calls this before the first protected PDU.
+   * MS-SPNG §3.3.5.1 ("NTLM RC4 Key State for MechListMIC and First Signed Message"): the SPNEGO
+   * client saves its NTLM RC4 handle before generating the mechListMIC and restores it afterwards,
+   * and the server does the same around validating it, so that the mechListMIC and the first
+   * message signed by the application see the same RC4 state. As the mechListMIC is the first use
+   * of the handles, restoring them is the same as re-keying them. The handle is only the RC4 state,
+   * not the sequence number, and the captures agree: in the SPNEGO sessions of
+   * test/fixtures/ntlm/README.md (python3-samba client, Samba server), the mechListMICs carry
+   * sequence number 0, the first request and response after them carry 1, and their checksums
+   * verify only with fresh RC4 handles (not with handles that went on after the mechListMICs, nor
+   * with sequence numbers reset to 0). Plain NTLMSSP (auth_type 10) never calls this.
    */
   resetCrypto(): void {
     guard('resetCrypto', () => {
-      this.requireSession('resetCrypto').reset();
+      this.requireSession('resetCrypto').resetHandles();
     });
   }
 }

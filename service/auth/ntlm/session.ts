@@ -35,9 +35,9 @@ class DirectionState {
     this.handle = new Rc4(this.sealKey);
   }
 
-  reset(): void {
+  /** A fresh keystream from the sealing key; the sequence number is not the handle's and stays. */
+  rekey(): void {
     this.handle = new Rc4(this.sealKey);
-    this.seq = 0;
   }
 }
 
@@ -79,13 +79,12 @@ export class NtlmSession {
   }
 
   /**
-   * Back to the state right after authentication: fresh RC4 handles from the sealing keys and
-   * both sequence numbers 0. See NtlmAcceptor.resetCrypto for when SPNEGO calls this.
+   * Both RC4 handles back to their state right after authentication (re-keyed from the sealing
+   * keys); sequence numbers are NOT reset. See NtlmAcceptor.resetCrypto for when SPNEGO needs it.
    */
-  reset(): void {
-    this.send.reset();
-    this.recv.reset();
-    this.recvBroken = false;
+  resetHandles(): void {
+    this.send.rekey();
+    this.recv.rekey();
   }
 
   /** MAC (§3.4.4.2) over `message` for the next outgoing sequence number. */
