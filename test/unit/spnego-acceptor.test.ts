@@ -364,6 +364,15 @@ describe('SPNEGO acceptor: refusals', () => {
     assertDead(spnego);
   });
 
+  it('a second token while the first is being processed is refused and changes nothing', async () => {
+    const { spnego } = acceptor({ oid: Oid.NTLMSSP });
+    const first = spnego.step(init(NTLM, 'C1'));
+    await refused(spnego.step(init(NTLM, 'C1')), 'malformed', /still being processed/);
+    assert.equal((await first).complete, false);
+    const last = await stepOk(spnego, resp({ token: 'C2', mechListMIC: clientMic(NTLM) }));
+    assert.equal(last.complete, true);
+  });
+
   it("the inner mechanism's SecurityError passes through; anything else becomes one", async () => {
     const badpw = acceptor({ oid: Oid.NTLMSSP, name: 'ntlmssp' });
     await stepOk(badpw.spnego, init(NTLM, 'C1'));

@@ -61,6 +61,7 @@ export class SpnegoAcceptor implements SecurityContext {
   /** RFC 4178 §5: the MIC exchange is required (subject to the mechanism offering integrity). */
   private micRequired = false;
   private failure: SecurityError | null = null;
+  private busy = false;
 
   constructor(options: SpnegoOptions) {
     // NEGOEX (MS-NEGOEX) would need its own message layer: never offered, never selected.
@@ -106,6 +107,10 @@ export class SpnegoAcceptor implements SecurityContext {
   async step(token: Buffer): Promise<StepResult> {
     if (this.state === 'failed') throw new SecurityError(this.failure?.code ?? 'malformed', 'SPNEGO: the negotiation already failed');
     if (this.state === 'complete') return this.fail(new SecurityError('malformed', 'SPNEGO: a token after the negotiation completed'));
+    // Tokens are processed one at a time; a second one before the first is answered is the
+    // caller's mistake and changes nothing.
+    if (this.busy) throw new SecurityError('malformed', 'SPNEGO: a token while the previous one is still being processed');
+    this.busy = true;
     try {
       switch (this.state) {
         case 'start':
@@ -117,6 +122,8 @@ export class SpnegoAcceptor implements SecurityContext {
       }
     } catch (e) {
       return this.fail(asSecurityError(e, this.chosen?.mech.name ?? 'inner'));
+    } finally {
+      this.busy = false;
     }
   }
 
