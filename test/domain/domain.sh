@@ -121,6 +121,7 @@ EOF
 	kerberos method = dedicated keytab
 	dedicated keytab file = $M/krb5.keytab
 	password server = $DC_IP
+	machine password timeout = 0
 	interfaces = $MEMBER_IP
 	bind interfaces only = yes
 	disable netbios = yes
@@ -251,7 +252,7 @@ make_cifs_keytab() {
   rm -f "$DIR/cifs.keytab"
   for spn in "cifs/$NETNAME" "cifs/${NETNAME,,}.$REALM_LC"; do
     in_host member net ads keytab add "$spn" -s "$M/smb.conf" -P \
-      --option="dedicated keytab file=FILE:$DIR/cifs.keytab" > "$DIR/keytab.out" 2>&1 \
+      --option="dedicated keytab file=FILE:$DIR/cifs.keytab" >> "$DIR/keytab.out" 2>&1 \
       || { cat "$DIR/keytab.out" >&2; fail "net ads keytab add $spn failed"; }
   done
 }
@@ -336,6 +337,10 @@ cmd_up() {
   t1=$(secs)
   in_host member net ads join -U "Administrator%$ADMIN_PASS" -s "$M/smb.conf" --no-dns-updates \
     > "$DIR/join.out" 2>&1 || { cat "$DIR/join.out" >&2; fail "net ads join failed"; }
+  # The member's own keys (host/, cifs/ and restrictedkrbhost/ for WMEMBER, and WMEMBER$) in its
+  # dedicated keytab: the join itself leaves that file absent.
+  in_host member net ads keytab create -P -s "$M/smb.conf" > "$DIR/keytab.out" 2>&1 \
+    || { cat "$DIR/keytab.out" >&2; fail "net ads keytab create failed"; }
   make_cifs_keytab
   echo "joined in $(since "$t1") s"
 
