@@ -169,7 +169,7 @@ describe('captured plain NTLMSSP sessions (auth_type 10, rpcclient, AUTH3)', () 
     const parts = pduParts(req.bytes);
     const signed = req.bytes.subarray(0, parts.fragLength - parts.authLength);
     acceptor.verifyMic(signed, parts.authValue);
-    assert.throws(() => acceptor.verifyMic(signed, parts.authValue), isSecurityError('integrity'));
+    assert.throws(() => { acceptor.verifyMic(signed, parts.authValue); }, isSecurityError('integrity'));
   });
 
   it('05: connect level (no SIGN): authenticates, but refuses to sign', async () => {
@@ -197,10 +197,10 @@ describe('captured plain NTLMSSP sessions (auth_type 10, rpcclient, AUTH3)', () 
     const req = s.pdus.find((p) => p.from === 'client' && pduParts(p.bytes).ptype === PTYPE.REQUEST);
     assert.ok(req);
     const parts = pduParts(req.bytes);
-    assert.throws(() => acceptor.verifyMic(req.bytes.subarray(0, parts.fragLength - 16), parts.authValue), isSecurityError('policy'));
+    assert.throws(() => { acceptor.verifyMic(req.bytes.subarray(0, parts.fragLength - 16), parts.authValue); }, isSecurityError('policy'));
     assert.throws(() => acceptor.getMic(Buffer.alloc(24)), isSecurityError('policy'));
     assert.throws(() => acceptor.wrap(Buffer.alloc(48), 24, 40), isSecurityError('policy'));
-    assert.throws(() => acceptor.resetCrypto(), isSecurityError('policy'));
+    assert.throws(() => { acceptor.resetCrypto(); }, isSecurityError('policy'));
   });
 
   it('05: the wrong password and an unknown user are logon failures', async () => {

@@ -41,6 +41,15 @@ export interface NtlmAcceptorOptions {
 
 type State = 'initial' | 'challenged' | 'verifying' | 'complete' | 'failed';
 
+/** What a good AUTHENTICATE establishes, committed only if the context is still waiting for it. */
+interface Outcome {
+  flags: number;
+  identity: Identity;
+  session: NtlmSession | null;
+  anonymous: boolean;
+  micChecked: boolean;
+}
+
 export class NtlmAcceptor implements SecurityContext {
   readonly mechanism = 'ntlmssp';
   readonly signatureSize = SIGNATURE_SIZE;
@@ -104,8 +113,17 @@ export class NtlmAcceptor implements SecurityContext {
         case 'challenged':
           if (type !== MessageType.AUTHENTICATE) throw ntlmError('malformed', `message type ${type} where AUTHENTICATE was expected`);
           this.state = 'verifying';
-          await this.onAuthenticate(token);
-          this.state = 'complete';
+          {
+            const outcome = await this.onAuthenticate(token);
+            // Another token may have arrived (and failed the context) while the source was busy.
+            if (this.state !== 'verifying') throw ntlmError('malformed', 'the context failed while AUTHENTICATE was being checked');
+            this.flags = outcome.flags;
+            this.who = outcome.identity;
+            this.session = outcome.session;
+            this.anonymous = outcome.anonymous;
+            this.micChecked = outcome.micChecked;
+            this.state = 'complete';
+          }
           return { token: null, complete: true };
         case 'verifying':
           throw ntlmError('malformed', 'a token arrived while AUTHENTICATE was still being checked');
@@ -154,17 +172,14 @@ export class NtlmAcceptor implements SecurityContext {
     return raw;
   }
 
-  private async onAuthenticate(token: Buffer): Promise<void> {
+  private async onAuthenticate(token: Buffer): Promise<Outcome> {
     const auth = parseAuthenticate(token);
     const serverChallenge = this.serverChallenge;
     if (serverChallenge === null || this.negotiateRaw === null || this.challengeRaw === null) throw ntlmError('malformed', 'AUTHENTICATE without a CHALLENGE');
     const flags = negotiatedFlags(this.challengeFlags, auth.flags);
 
     if (isAnonymous(auth)) {
-      this.flags = flags;
-      this.anonymous = true;
-      this.who = { domain: '', user: '', workstation: auth.workstation, groups: [] };
-      return;
+      return { flags, identity: { domain: '', user: '', workstation: auth.workstation, groups: [] }, session: null, anonymous: true, micChecked: false };
     }
     if (auth.user === '') throw ntlmError('logon-failure', 'empty user name with a non-empty response');
     if (auth.ntResponse.length === 0) throw ntlmError('policy', 'LM-only responses are not accepted');
@@ -182,13 +197,11 @@ export class NtlmAcceptor implements SecurityContext {
     if (auth.mic !== null) {
       const mic = computeMic(exported, this.negotiateRaw, this.challengeRaw, auth.rawForMic);
       if (!crypto.timingSafeEqual(mic, auth.mic)) throw ntlmError('integrity', `AUTHENTICATE MIC does not verify for ${auth.domain}\\${auth.user}`);
-      this.micChecked = true;
     }
-    this.flags = flags;
-    this.who = verified.identity;
     // Keys only with extended session security (checkProtection refused SIGN/SEAL without it); a
     // connect-level client without it authenticates but cannot sign.
-    if (flags & NegotiateFlag.EXTENDED_SESSIONSECURITY) this.session = new NtlmSession(exported, flags);
+    const session = flags & NegotiateFlag.EXTENDED_SESSIONSECURITY ? new NtlmSession(exported, flags) : null;
+    return { flags, identity: verified.identity, session, anonymous: false, micChecked: auth.mic !== null };
   }
 
   private async askSource(auth: AuthenticateMessage, serverChallenge: Buffer): Promise<NtlmResponseVerified> {
