@@ -147,6 +147,7 @@ export class NtlmAcceptor implements SecurityContext {
     const challenge = (o.random ?? crypto.randomBytes)(8);
     if (!Buffer.isBuffer(challenge) || challenge.length !== 8) throw ntlmError('unavailable', 'the random source did not give 8 bytes');
     const now = (o.now ?? Date.now)();
+    if (!Number.isFinite(now) || now < 0) throw ntlmError('unavailable', `the clock gave ${now}`);
     // A server that is a member of a domain names the domain; a standalone one (whose NetBIOS
     // domain is its own name, as Samba's is) names itself (§3.2.5.1.1, TargetName).
     const targetName = flags & NegotiateFlag.REQUEST_TARGET ? (targetIsDomain ? o.netbiosDomain : o.netbiosComputer) : '';
