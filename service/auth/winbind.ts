@@ -262,11 +262,12 @@ export class WinbindSource implements NtlmCredentialSource {
     this.slots.forEach((_s, i) => { this.start(i); });
   }
 
-  /** For tests and the status log: helpers alive, busy, requests queued, restarts so far. */
-  status(): { helpers: number; busy: number; queued: number; restarts: number; pids: number[] } {
+  /** For tests and the status log: helpers alive, idle, busy, requests queued, restarts so far. */
+  status(): { helpers: number; idle: number; busy: number; queued: number; restarts: number; pids: number[] } {
     const live = this.slots.map((s) => s.helper).filter((h): h is Helper => h !== null && h.state !== 'dead');
     return {
       helpers: live.length,
+      idle: live.filter((h) => h.state === 'idle').length,
       busy: live.filter((h) => h.state === 'busy').length,
       queued: this.queue.length,
       restarts: this.restarts,
