@@ -28,6 +28,7 @@
 // domain and user as the client sent them; no groups.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import type { Logger } from 'pino';
 import { SecurityError } from './context.ts';
 import type { NtlmCredentialSource, NtlmResponseCheck, NtlmResponseVerified } from './credentials.ts';
@@ -36,7 +37,7 @@ export interface WinbindSourceOptions {
   logger: Logger;
   /** Default /usr/bin/ntlm_auth. */
   ntlmAuthPath?: string;
-  /** An smb.conf for ntlm_auth (--configfile); default Samba's own (/etc/samba/smb.conf). */
+  /** An smb.conf for ntlm_auth (--configfile); default Samba's own (/etc/samba/smb.conf). Must be readable: the constructor throws otherwise. */
   configFile?: string;
   /** How many ntlm_auth helpers run (each answers one request at a time). Default 2, 1..16. */
   poolSize?: number;
@@ -244,6 +245,9 @@ export class WinbindSource implements NtlmCredentialSource {
   constructor(o: WinbindSourceOptions) {
     this.logger = o.logger;
     this.path = o.ntlmAuthPath ?? '/usr/bin/ntlm_auth';
+    // ntlm_auth carries on with built-in defaults (the host's winbindd) when its smb.conf cannot
+    // be read; witnessd must not, so a missing file is refused here, at start.
+    if (o.configFile !== undefined) fs.accessSync(o.configFile, fs.constants.R_OK);
     this.args = ['--helper-protocol=ntlm-server-1', ...(o.configFile !== undefined ? [`--configfile=${o.configFile}`] : [])];
     this.env = { ...process.env, ...(o.env ?? {}) };
     const poolSize = o.poolSize ?? 2;

@@ -191,6 +191,9 @@ describe('WinbindSource with a private standalone Samba', { timeout: 180_000 }, 
     await until('the failed start', () => none.status().restarts === 2);
     await rejectsWith(none.verify(alice().check), 'unavailable', /no ntlm_auth helper is running \(helper cannot run \/nonexistent\/ntlm_auth: spawn \/nonexistent\/ntlm_auth ENOENT\)/);
     assert.ok(lines.some((l) => l['level'] === 50));
+
+    // ntlm_auth would go on with the host's defaults without its smb.conf: refused at start
+    assert.throws(() => source({ configFile: '/nonexistent/smb.conf' }), { code: 'ENOENT' });
   });
 
   it('close() fails what waits and ends the helpers', async () => {
