@@ -130,6 +130,10 @@ class Helper {
     return this.proc.pid;
   }
 
+  get dead(): boolean {
+    return this.state === 'dead';
+  }
+
   send(p: Pending): void {
     this.state = 'busy';
     this.current = p;
@@ -159,7 +163,7 @@ class Helper {
         this.answered++;
         this.state = 'idle';
         this.events.answer(this, p, block);
-        if (this.state === 'dead') return;
+        if (this.dead) return; // the answer's handling may have killed it
         continue;
       }
       this.block.push(line);
