@@ -94,6 +94,9 @@ describe('WinbindSource with a private standalone Samba', { timeout: 180_000 }, 
     await rejectsWith(s.verify(alice({ user: 'mallory' }).check), 'logon-failure', /^winbind: WITNESSTEST\\mallory: The specified account does not exist/);
     // computed for another domain than the one sent
     await rejectsWith(s.verify(alice({ hashDomain: 'ELSEWHERE' }).check), 'logon-failure', /not correct/);
+    // A domain winbind cannot reach (here the standalone server's workgroup, which holds no
+    // accounts) gets "No logon servers" from Samba, as an unreachable DC does: unavailable.
+    await rejectsWith(s.verify(alice({ domain: samba.workgroup }).check), 'unavailable', /^winbind: TESTWG\\alice: No logon servers/);
     const refused = lines.filter((l) => l['msg'] === 'winbind: logon refused');
     assert.equal(refused.length, 3);
     assert.match(String(refused[1]?.['error']), /does not exist/);
