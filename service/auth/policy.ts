@@ -2,7 +2,7 @@
 // with ERROR_ACCESS_DENIED). The endpoint mapper has no policy: clients resolve the witness
 // endpoint before they authenticate (MS-RPCE; Windows' EnableAuthEpResolution is off by default).
 
-import type { CallAuth } from '../rpc/interface.ts';
+import type { CallAuth, Refusal } from '../rpc/interface.ts';
 import { AuthLevel, principalName, type Identity } from './context.ts';
 
 export type MinAuthLevel = 'connect' | 'integrity' | 'privacy';
@@ -33,15 +33,15 @@ export function allowed(id: Identity, allow: readonly string[]): boolean {
   });
 }
 
-/** The witness interface's authorize hook: null lets the call run, a string says why not. */
-export function accessCheck(p: AccessPolicy): (auth: CallAuth | null) => string | null {
+/** The witness interface's authorize hook: null lets the call run, a Refusal says why not. */
+export function accessCheck(p: AccessPolicy): (auth: CallAuth | null) => Refusal | null {
   const min = LEVEL_OF[p.minLevel];
   return (auth) => {
-    if (!auth) return 'an unauthenticated call';
-    if (auth.level < min) return `auth level ${LEVEL_NAMES[auth.level] ?? auth.level} is below the required ${p.minLevel}`;
+    if (!auth) return { code: 'unauthenticated', message: 'an unauthenticated call' };
+    if (auth.level < min) return { code: 'level', message: `auth level ${LEVEL_NAMES[auth.level] ?? auth.level} is below the required ${p.minLevel}` };
     const id = auth.identity;
-    if (!id || id.user === '') return 'an anonymous client';
-    if (p.allow.length > 0 && !allowed(id, p.allow)) return `${principalName(id)} is not in the allow-list`;
+    if (!id || id.user === '') return { code: 'anonymous', message: 'an anonymous client' };
+    if (p.allow.length > 0 && !allowed(id, p.allow)) return { code: 'not-allowed', message: `${principalName(id)} is not in the allow-list` };
     return null;
   };
 }

@@ -5,7 +5,7 @@
 import { execFile } from 'node:child_process';
 import type { Logger } from 'pino';
 import type { AuthConfig } from '../config.ts';
-import type { CallAuth } from '../rpc/interface.ts';
+import type { CallAuth, Refusal } from '../rpc/interface.ts';
 import { AccountFileSource } from './accounts/source.ts';
 import { AuthType, type SecurityContext, type SecurityContextFactory } from './context.ts';
 import type { NtlmCredentialSource } from './credentials.ts';
@@ -18,7 +18,7 @@ export interface Security {
   /** Acceptor contexts for the RPC servers. */
   factory: SecurityContextFactory;
   /** The witness interface's access check. */
-  authorize: (auth: CallAuth | null) => string | null;
+  authorize: (auth: CallAuth | null) => Refusal | null;
   source: NtlmCredentialSource;
   /** For the start-up log line. */
   describe: Record<string, unknown>;

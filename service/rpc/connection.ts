@@ -355,9 +355,9 @@ export class Connection {
       return;
     }
     const call = new Call(this, this.site, p, session);
-    const refusal = iface.authorize?.(call.auth, { remote: this.site.remote, opnum: p.opnum }) ?? null;
+    const refusal = iface.authorize?.(call.auth) ?? null;
     if (refusal !== null) {
-      this.host.limitLog.warn('access-denied', { remote: this.site.remote, iface: iface.name, opnum: p.opnum, why: refusal }, 'call refused: access denied');
+      this.host.limitLog.warn(`access-denied/${refusal.code}`, { remote: this.site.remote, iface: iface.name, opnum: p.opnum, why: refusal.message }, 'call refused: access denied');
       this.fault(p.callId, p.contextId, FaultStatus.ACCESS_DENIED, PFC.DID_NOT_EXECUTE);
       return;
     }

@@ -4,6 +4,12 @@
 
 import type { Identity } from '../auth/context.ts';
 
+/** Why a call is refused: `code` is one of a few fixed words (log rate-limiting keys on it), `message` says it for the log. */
+export interface Refusal {
+  code: string;
+  message: string;
+}
+
 /** How a call was authenticated: the security context its request came in on. */
 export interface CallAuth {
   /** auth_type (AuthType) and auth_level (AuthLevel) of the security context. */
@@ -60,10 +66,10 @@ export interface RpcInterfaceDef {
   /** The association's last connection closed: free its context handles. */
   rundown?(association: number): void;
   /**
-   * Decides whether a call may run, before its handler: null lets it run, a string (the reason,
-   * for the log) refuses it with fault ACCESS_DENIED. Absent: every call runs.
+   * Decides whether a call may run, before its handler: null lets it run, a Refusal refuses it
+   * with fault ACCESS_DENIED (and a log line, rate-limited per refusal code). Absent: every call runs.
    */
-  authorize?(auth: CallAuth | null, ctx: { remote: string; opnum: number }): string | null;
+  authorize?(auth: CallAuth | null): Refusal | null;
 }
 
 /** Thrown by a handler to answer with a fault PDU carrying `status`. */

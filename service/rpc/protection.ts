@@ -60,7 +60,9 @@ export function unprotectRequest(n: Negotiator, p: RequestPdu, l: FragmentLayout
       else s.ctx.verifyMic(body, sig);
     }
   } catch (err) {
-    if (err instanceof SecurityError) throw new ProtectionError(FaultStatus.SEC_PKG_ERROR, `request verifier refused: ${err.message}`);
+    // A context the policy refuses to use (an anonymous logon has no key to sign with) is access
+    // denied; a signature that does not verify is the security package's error.
+    if (err instanceof SecurityError) throw new ProtectionError(err.code === 'policy' ? FaultStatus.ACCESS_DENIED : FaultStatus.SEC_PKG_ERROR, `request verifier refused: ${err.message}`);
     throw err;
   }
   return s;

@@ -5,7 +5,7 @@
 
 import type { Logger } from 'pino';
 import { principalName } from '../auth/context.ts';
-import { DEFERRED, type CallAuth, type CallContext, type OpHandler, type RpcInterfaceDef } from '../rpc/interface.ts';
+import { DEFERRED, type CallAuth, type CallContext, type OpHandler, type Refusal, type RpcInterfaceDef } from '../rpc/interface.ts';
 import {
   decodeHandle,
   decodeRegister,
@@ -42,7 +42,7 @@ function client(ctx: CallContext): ClientInfo {
  * `authorize` is the access check every witness call passes first (service/auth/policy.ts);
  * without one (--auth none) every call runs.
  */
-export function witnessInterface(registry: WitnessRegistry, logger: Logger, authorize?: (auth: CallAuth | null) => string | null): RpcInterfaceDef {
+export function witnessInterface(registry: WitnessRegistry, logger: Logger, authorize?: (auth: CallAuth | null) => Refusal | null): RpcInterfaceDef {
   // Per-call lines are debug: with tens of thousands of clients, info stays readable.
   const log = logger.child({ iface: 'witness' });
   const ops = new Map<number, OpHandler>([
