@@ -26,7 +26,9 @@
 # SPNs cifs/FILESRV and cifs/filesrv.witness.test are on the member's account, and their keys are
 # exported into DIR/cifs.keytab (see make_cifs_keytab). DIR/domain.json describes it all.
 #
-# Environment: PWAD_PREFIX (namespace prefix, default pwad).
+# Environment: PWAD_PREFIX (namespace prefix, default pwad); PWAD_MEMBER_NAME (the member's
+# netbios name, default WMEMBER: an NTLM server verifying through its winbindd must name it as
+# MsvAvNbComputerName in its CHALLENGE, or the DC refuses the NTLMv2 response).
 set -uo pipefail
 
 PREFIX=${PWAD_PREFIX:-pwad}
@@ -40,8 +42,10 @@ REALM=WITNESS.TEST
 REALM_LC=witness.test
 DOMAIN=WITNESS
 DC_NAME=dc1
-MEMBER_NAME=wmember
+MEMBER_NAME=${PWAD_MEMBER_NAME:-wmember}
+MEMBER_NAME=${MEMBER_NAME,,}
 NETNAME=FILESRV
+SPNS=("cifs/$NETNAME" "cifs/${NETNAME,,}.$REALM_LC")
 ADMIN_PASS='Witness-Admin-1'
 TEST_USER=witnessuser
 TEST_PASS='Witness-User-1'
@@ -239,22 +243,37 @@ dc_listening() {
   for p in 53 88 135 389 445 464; do printf '%s\n' "$out" | grep -q "$DC_IP:$p " || return 1; done
 }
 
-# The keys of cifs/FILESRV and cifs/filesrv.witness.test (SPNs on the member's account, hence its
-# machine password and salt) in a keytab of their own: `net ads keytab add` writes to the
-# dedicated keytab file, which is pointed at DIR/cifs.keytab for that one call. Only an
-# administrator may add SPNs that are not the account's own host name (validated write).
-make_cifs_keytab() {
+# Steps run side by side: `job NAME CMD…` starts CMD (a function, or in_host …) with its output in
+# DIR/NAME.out; `await NAME…` waits for them and fails with the output of the first that failed.
+declare -A JOBS=()
+job() {
+  local name=$1; shift
+  ( "$@" ) > "$DIR/$name.out" 2>&1 &
+  JOBS[$name]=$!
+}
+await() {
+  local name rc=0 failed=""
+  for name in "$@"; do
+    wait "${JOBS[$name]}" || { rc=$?; failed=${failed:-$name}; }
+    unset "JOBS[$name]"
+  done
+  [ -z "$failed" ] || { cat "$DIR/$failed.out" >&2; fail "$failed failed (exit $rc)"; }
+}
+
+# cifs/FILESRV and cifs/filesrv.witness.test: SPNs on the member's account (only an administrator
+# may add names that are not the account's own host name: validated write), and their keys (the
+# member's machine password, its salt) in a keytab of their own. `net ads keytab add` writes to the
+# dedicated keytab file, pointed at DIR/cifs.keytab for that one call; it needs no SPN in AD.
+add_spns() {
   local spn
-  for spn in "cifs/$NETNAME" "cifs/${NETNAME,,}.$REALM_LC"; do
-    in_host member net ads setspn add "$spn" -s "$M/smb.conf" -U "Administrator%$ADMIN_PASS" > "$DIR/setspn.out" 2>&1 \
-      || { cat "$DIR/setspn.out" >&2; fail "net ads setspn add $spn failed"; }
+  for spn in "${SPNS[@]}"; do
+    in_host member net ads setspn add "$spn" -s "$M/smb.conf" -U "Administrator%$ADMIN_PASS" || return
   done
+}
+cifs_keytab() {
   rm -f "$DIR/cifs.keytab"
-  for spn in "cifs/$NETNAME" "cifs/${NETNAME,,}.$REALM_LC"; do
-    in_host member net ads keytab add "$spn" -s "$M/smb.conf" -P \
-      --option="dedicated keytab file=FILE:$DIR/cifs.keytab" >> "$DIR/keytab.out" 2>&1 \
-      || { cat "$DIR/keytab.out" >&2; fail "net ads keytab add $spn failed"; }
-  done
+  in_host member net ads keytab add "${SPNS[@]}" -s "$M/smb.conf" -P \
+    --option="dedicated keytab file=FILE:$DIR/cifs.keytab"
 }
 
 write_json() {
@@ -281,7 +300,7 @@ write_json() {
   "winbindSocketDir": "$wbdir",
   "memberKeytab": "$M/krb5.keytab",
   "keytab": "$DIR/cifs.keytab",
-  "spns": ["cifs/$NETNAME", "cifs/${NETNAME,,}.$REALM_LC"]
+  "spns": ["${SPNS[0]}", "${SPNS[1]}"]
 }
 EOF
 }
@@ -300,7 +319,9 @@ cmd_status() {
 cmd_up() {
   local t0 t1 t
   t0=$(secs)
-  if cmd_status > /dev/null 2>&1; then echo "domain already up in $DIR"; return 0; fi
+  if cmd_status > /dev/null 2>&1 && grep -q "\"memberName\": \"${MEMBER_NAME^^}\"" "$DIR/domain.json"; then
+    echo "domain already up in $DIR"; return 0
+  fi
   cmd_down > /dev/null
   for t in samba samba-tool net winbindd wbinfo; do command -v "$t" > /dev/null || fail "$t missing (Debian packages: see test/domain/README or domain.ts)"; done
   [ -d /usr/share/samba/setup ] || fail "samba-ad-provision missing"
@@ -321,34 +342,34 @@ cmd_up() {
     --adminpass="$ADMIN_PASS" --option="interfaces=$DC_IP" --option="bind interfaces only=yes" \
     > "$DIR/provision.out" 2>&1 || { tail -20 "$DIR/provision.out" >&2; fail "provision failed"; }
   write_dc_conf
-  # The DC's own SPNs (ldap/dc1.witness.test, ...): the dnsupdate service would add them at each
-  # start, but it is off (it also runs samba_dnsupdate, which provision's records make needless).
-  in_host dc samba_spnupdate -s "$D/etc/smb.conf" > "$DIR/spnupdate.out" 2>&1 \
-    || { cat "$DIR/spnupdate.out" >&2; fail "samba_spnupdate failed"; }
-  in_host dc samba-tool user create "$TEST_USER" "$TEST_PASS" -H "$D/private/sam.ldb" -s "$D/etc/smb.conf" \
-    > "$DIR/user.out" 2>&1 || { cat "$DIR/user.out" >&2; fail "user create failed"; }
   echo "provisioned in $(since "$t1") s"
 
   t1=$(secs)
   start_daemon dc samba samba -s "$D/etc/smb.conf" --foreground --no-process-group
+  # While samba starts, on its database directly: the DC's own SPNs (ldap/dc1.witness.test, …,
+  # which the dnsupdate service would add at each start, but it is off: it also runs
+  # samba_dnsupdate, needless after provision's records) and the test user.
+  job spnupdate in_host dc samba_spnupdate -s "$D/etc/smb.conf"
+  job user in_host dc samba-tool user create "$TEST_USER" "$TEST_PASS" -H "$D/private/sam.ldb" -s "$D/etc/smb.conf"
+  await spnupdate user
   wait_for dc 60 bash "$SELF" dc-listening || { tail -30 "$D/log/log.samba" "$DIR/samba.out" >&2; fail "samba did not listen within 60 s"; }
   echo "DC answering in $(since "$t1") s"
 
   t1=$(secs)
-  in_host member net ads join -U "Administrator%$ADMIN_PASS" -s "$M/smb.conf" --no-dns-updates \
-    > "$DIR/join.out" 2>&1 || { cat "$DIR/join.out" >&2; fail "net ads join failed"; }
-  # The member's own keys (host/, cifs/ and restrictedkrbhost/ for WMEMBER, and WMEMBER$) in its
-  # dedicated keytab: the join itself leaves that file absent.
-  in_host member net ads keytab create -P -s "$M/smb.conf" > "$DIR/keytab.out" 2>&1 \
-    || { cat "$DIR/keytab.out" >&2; fail "net ads keytab create failed"; }
-  make_cifs_keytab
+  job join in_host member net ads join -U "Administrator%$ADMIN_PASS" -s "$M/smb.conf" --no-dns-updates
+  await join
   echo "joined in $(since "$t1") s"
-
-  t1=$(secs)
   start_daemon member winbindd winbindd -s "$M/smb.conf" --foreground --no-process-group
+  # The member's own keys (host/, cifs/ and restrictedkrbhost/ for its name, and NAME$) in its
+  # dedicated keytab: the join itself leaves that file absent.
+  job keytab in_host member net ads keytab create -P -s "$M/smb.conf"
+  job setspn add_spns
+  job cifskeytab cifs_keytab
+  await keytab setspn cifskeytab
+  echo "SPNs and keytabs in $(since "$t1") s"
   wait_for member 30 wbinfo --ping-dc || { tail -30 "$M/log/log.winbindd" "$DIR/winbindd.out" >&2; fail "winbindd did not reach the DC within 30 s"; }
   write_json
-  echo "winbindd ready in $(since "$t1") s"
+  echo "member joined, keytabs written, winbindd ready in $(since "$t1") s"
   echo "domain up in $(since "$t0") s: $DIR/domain.json"
 }
 

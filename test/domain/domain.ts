@@ -122,9 +122,9 @@ function runSync(cmd: string, args: string[], opts: SpawnSyncOptions = {}): Run 
   return { code, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') + (r.error ? `\n${r.error.message}` : '') };
 }
 
-function domainSh(args: string[], timeoutMs: number): Promise<Run> {
+function domainSh(args: string[], timeoutMs: number, env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve) => {
-    const p = spawn('bash', [DOMAIN_SH, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn('bash', [DOMAIN_SH, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     p.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
@@ -166,19 +166,35 @@ export interface StartOptions {
   keep?: boolean;
   /** Timeout for `domain.sh up` (default 180 s). */
   timeoutMs?: number;
+  /**
+   * The member's netbios name (default PWAD_MEMBER_NAME or WMEMBER). An NTLM server that verifies
+   * through the member's winbindd must give this name as MsvAvNbComputerName in its CHALLENGE's
+   * target info: the DC refuses an NTLMv2 response whose blob names another computer. A domain
+   * found running under another name is brought down and up again.
+   */
+  memberName?: string;
+}
+
+function readInfo(dir: string): DomainInfo | null {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(dir, 'domain.json'), 'utf8')) as DomainInfo;
+  } catch {
+    return null;
+  }
 }
 
 export async function startDomain(opts: StartOptions = {}): Promise<Domain> {
   const dir = path.resolve(opts.dir ?? DEFAULT_DIR);
   const keep = opts.keep ?? process.env.PWAD_KEEP === '1';
+  const memberName = (opts.memberName ?? process.env.PWAD_MEMBER_NAME ?? 'wmember').toUpperCase();
   const status = await domainSh(['status', dir], 30_000);
-  let reused = status.code === 0;
+  let reused = status.code === 0 && readInfo(dir)?.memberName === memberName;
   let upSeconds = 0;
   if (!reused) {
     hookExit();
     owned.add(dir);
     const t0 = performance.now();
-    const up = await domainSh(['up', dir], opts.timeoutMs ?? 180_000);
+    const up = await domainSh(['up', dir], opts.timeoutMs ?? 180_000, { PWAD_MEMBER_NAME: memberName });
     upSeconds = (performance.now() - t0) / 1000;
     if (up.code !== 0) {
       const logs = runSync('bash', [DOMAIN_SH, 'logs', dir]).stdout;
@@ -188,7 +204,8 @@ export async function startDomain(opts: StartOptions = {}): Promise<Domain> {
     // "domain already up" when another process won a race between status and up.
     reused = /already up/.test(up.stdout);
   }
-  const info = JSON.parse(fs.readFileSync(path.join(dir, 'domain.json'), 'utf8')) as DomainInfo;
+  const info = readInfo(dir);
+  if (info === null) throw new Error(`${dir}/domain.json unreadable after domain.sh up`);
   const anchor = (h: 'dc' | 'member'): string => fs.readFileSync(path.join(dir, `${h}.anchor`), 'utf8').trim();
   const krbEnv = (cache = 'test'): Record<string, string> => ({ KRB5_CONFIG: info.krb5Conf, KRB5CCNAME: `FILE:${path.join(dir, 'ccache', cache)}` });
   const envArgs = (env: Record<string, string>): string[] => Object.entries(env).map(([k, v]) => `${k}=${v}`);

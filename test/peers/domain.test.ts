@@ -124,7 +124,7 @@ describe('test AD domain (Samba AD DC + winbind member in namespaces)', { skip: 
     const again = request(d, d.password);
     // The DC checks the blob's MsvAvNbComputerName against the secure channel's account (the
     // member's netbios name): a server must put that name in its CHALLENGE's target info.
-    const otherName = request(d, d.password, d.netName);
+    const otherName = request(d, d.password, 'OTHERHOST');
     // One helper process, four requests: as the witness keeps one running.
     const r = d.ntlmAuth(['--helper-protocol=ntlm-server-1'], good.text + wrong.text + again.text + otherName.text);
     assert.equal(r.code, 0, r.stderr);
