@@ -35,12 +35,15 @@ import type { NtlmCredentialSource, NtlmResponseCheck, NtlmResponseVerified } fr
 
 export interface WinbindSourceOptions {
   logger: Logger;
-  /** Default /usr/bin/ntlm_auth. */
-  ntlmAuthPath?: string;
-  /** An smb.conf for ntlm_auth (--configfile); default Samba's own (/etc/samba/smb.conf). Must be readable: the constructor throws otherwise. */
-  configFile?: string;
+  /** Path of ntlm_auth. Default /usr/bin/ntlm_auth. */
+  ntlmAuth?: string;
+  /**
+   * An smb.conf for ntlm_auth (--configfile); null or absent: Samba's own (/etc/samba/smb.conf).
+   * Must be readable: the constructor throws otherwise.
+   */
+  smbConf?: string | null;
   /** How many ntlm_auth helpers run (each answers one request at a time). Default 2, 1..16. */
-  poolSize?: number;
+  helpers?: number;
   /** Deadline of one request, waiting in the queue included. Default 10,000 ms. */
   timeoutMs?: number;
   /** Requests waiting for a helper beyond which new ones are refused at once. Default 256. */
@@ -49,7 +52,7 @@ export interface WinbindSourceOptions {
   backoffMs?: number;
   /** Default 30,000 ms. */
   maxBackoffMs?: number;
-  /** Environment for the helpers, on top of witnessd's own. */
+  /** Environment for the helpers, on top of witnessd's own (tests: nss_wrapper's, see test/helpers/samba-standalone.ts). */
   env?: Record<string, string>;
 }
 
@@ -248,14 +251,15 @@ export class WinbindSource implements NtlmCredentialSource {
 
   constructor(o: WinbindSourceOptions) {
     this.logger = o.logger;
-    this.path = o.ntlmAuthPath ?? '/usr/bin/ntlm_auth';
+    this.path = o.ntlmAuth ?? '/usr/bin/ntlm_auth';
+    const conf = o.smbConf ?? null;
     // ntlm_auth carries on with built-in defaults (the host's winbindd) when its smb.conf cannot
     // be read; witnessd must not, so a missing file is refused here, at start.
-    if (o.configFile !== undefined) fs.accessSync(o.configFile, fs.constants.R_OK);
-    this.args = ['--helper-protocol=ntlm-server-1', ...(o.configFile !== undefined ? [`--configfile=${o.configFile}`] : [])];
+    if (conf !== null) fs.accessSync(conf, fs.constants.R_OK);
+    this.args = ['--helper-protocol=ntlm-server-1', ...(conf !== null ? [`--configfile=${conf}`] : [])];
     this.env = { ...process.env, ...(o.env ?? {}) };
-    const poolSize = o.poolSize ?? 2;
-    if (!Number.isInteger(poolSize) || poolSize < 1 || poolSize > 16) throw new RangeError(`winbind: poolSize ${poolSize} is not 1..16`);
+    const poolSize = o.helpers ?? 2;
+    if (!Number.isInteger(poolSize) || poolSize < 1 || poolSize > 16) throw new RangeError(`winbind: helpers ${poolSize} is not 1..16`);
     this.timeoutMs = o.timeoutMs ?? 10_000;
     this.maxQueue = o.maxQueue ?? 256;
     this.backoffMs = o.backoffMs ?? 200;
@@ -268,6 +272,26 @@ export class WinbindSource implements NtlmCredentialSource {
     };
     this.slots = Array.from({ length: poolSize }, () => ({ helper: null, restartTimer: null, backoff: this.backoffMs, lastError: null }));
     this.slots.forEach((_s, i) => { this.start(i); });
+  }
+
+  /**
+   * A source whose helpers have started: resolves once one of them runs, rejects (and closes)
+   * when none could (ntlm_auth missing, not executable) or none ran within `timeoutMs`.
+   */
+  static async start(o: WinbindSourceOptions): Promise<WinbindSource> {
+    const s = new WinbindSource(o);
+    const t0 = Date.now();
+    for (;;) {
+      const st = s.status();
+      if (st.idle + st.busy > 0) return s;
+      const failed = s.slots.every((slot) => slot.helper === null);
+      if (failed || Date.now() - t0 > s.timeoutMs) {
+        const why = s.slots.map((slot) => slot.lastError).find((e) => e !== null) ?? `no helper running after ${s.timeoutMs} ms`;
+        await s.close();
+        throw new Error(`winbind: cannot run ${s.path}: ${why}`);
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
   }
 
   /** For tests and the status log: helpers alive, idle, busy, requests queued, restarts so far. */

@@ -49,7 +49,7 @@ describe('WinbindSource with a private standalone Samba', { timeout: 180_000 }, 
   let samba: SambaStandalone;
   const sources: WinbindSource[] = [];
   const source = (o: Partial<WinbindSourceOptions> = {}): WinbindSource => {
-    const s = new WinbindSource({ logger: memoryLogger().logger, configFile: samba.conf, env: samba.env, timeoutMs: 5000, ...o });
+    const s = new WinbindSource({ logger: memoryLogger().logger, smbConf: samba.conf, env: samba.env, timeoutMs: 5000, ...o });
     sources.push(s);
     return s;
   };
@@ -71,7 +71,10 @@ describe('WinbindSource with a private standalone Samba', { timeout: 180_000 }, 
   });
 
   it('a correct NTLMv2 response verifies, with the SessionBaseKey computed from the NT hash', async () => {
-    const s = source();
+    const s = await WinbindSource.start({ logger: memoryLogger().logger, smbConf: samba.conf, env: samba.env, helpers: 3 });
+    sources.push(s);
+    assert.ok(s.status().idle >= 1);
+    await until('three helpers', () => s.status().idle === 3);
     const r = alice();
     const v = await s.verify(r.check);
     assert.deepEqual(v.sessionBaseKey, r.sessionBaseKey);
@@ -119,7 +122,7 @@ describe('WinbindSource with a private standalone Samba', { timeout: 180_000 }, 
   });
 
   it('answers many requests at once through a pool of two; a full queue refuses at once', async () => {
-    const s = source({ poolSize: 2 });
+    const s = source({ helpers: 2 });
     const rs = Array.from({ length: 24 }, (_, i) => (i % 3 === 0 ? alice({ password: 'bad' }) : alice()));
     const results = await Promise.allSettled(rs.map((r) => s.verify(r.check)));
     results.forEach((res, i) => {
@@ -128,7 +131,7 @@ describe('WinbindSource with a private standalone Samba', { timeout: 180_000 }, 
     });
     assert.equal(s.status().helpers, 2);
 
-    const small = source({ poolSize: 1, maxQueue: 1 });
+    const small = source({ helpers: 1, maxQueue: 1 });
     await until('the helper', () => small.status().idle === 1);
     const three = [alice(), alice(), alice()].map((r) => small.verify(r.check));
     const settled = await Promise.allSettled(three);
@@ -158,7 +161,7 @@ describe('WinbindSource with a private standalone Samba', { timeout: 180_000 }, 
 
   it('winbindd hung: unavailable at the deadline, the stuck helper replaced; winbindd back: verifies again', async () => {
     const { logger, lines } = memoryLogger();
-    const s = source({ logger, poolSize: 2, timeoutMs: 1500, backoffMs: 100 });
+    const s = source({ logger, helpers: 2, timeoutMs: 1500, backoffMs: 100 });
     const r = alice();
     assert.deepEqual((await s.verify(r.check)).sessionBaseKey, r.sessionBaseKey);
     const before = s.status().pids;
@@ -181,7 +184,7 @@ describe('WinbindSource with a private standalone Samba', { timeout: 180_000 }, 
   });
 
   it('a helper that dies is restarted; a missing ntlm_auth is unavailable at once', async () => {
-    const s = source({ poolSize: 1, backoffMs: 50 });
+    const s = source({ helpers: 1, backoffMs: 50 });
     await until('the helper', () => s.status().helpers === 1);
     const [pid] = s.status().pids;
     process.kill(pid ?? 0, 'SIGKILL');
@@ -190,17 +193,19 @@ describe('WinbindSource with a private standalone Samba', { timeout: 180_000 }, 
     assert.deepEqual((await s.verify(r.check)).sessionBaseKey, r.sessionBaseKey);
 
     const { logger, lines } = memoryLogger();
-    const none = source({ logger, ntlmAuthPath: '/nonexistent/ntlm_auth', backoffMs: 60_000 });
+    const none = source({ logger, ntlmAuth: '/nonexistent/ntlm_auth', backoffMs: 60_000 });
     await until('the failed start', () => none.status().restarts === 2);
     await rejectsWith(none.verify(alice().check), 'unavailable', /no ntlm_auth helper is running \(helper cannot run \/nonexistent\/ntlm_auth: spawn \/nonexistent\/ntlm_auth ENOENT\)/);
     assert.ok(lines.some((l) => l['level'] === 50));
 
+    await assert.rejects(WinbindSource.start({ logger: memoryLogger().logger, ntlmAuth: '/nonexistent/ntlm_auth' }), /^Error: winbind: cannot run \/nonexistent\/ntlm_auth: helper cannot run .*ENOENT/);
+
     // ntlm_auth would go on with the host's defaults without its smb.conf: refused at start
-    assert.throws(() => source({ configFile: '/nonexistent/smb.conf' }), { code: 'ENOENT' });
+    assert.throws(() => source({ smbConf: '/nonexistent/smb.conf' }), { code: 'ENOENT' });
   });
 
   it('close() fails what waits and ends the helpers', async () => {
-    const s = source({ poolSize: 1 });
+    const s = source({ helpers: 1 });
     await until('the helper', () => s.status().idle === 1);
     const pids = s.status().pids;
     samba.pauseWinbindd();
