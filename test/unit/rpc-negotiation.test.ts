@@ -8,7 +8,11 @@ import pino from 'pino';
 import { AuthLevel, AuthType, SecurityError, type SecurityContext, type StepResult } from '../../service/auth/context.ts';
 import type { RpcInterfaceDef } from '../../service/rpc/interface.ts';
 import { Negotiator, type Outcome } from '../../service/rpc/negotiation.ts';
-import { ContextResult, FaultStatus, parsePdu, PFC, PType, RejectReason, serializePdu, type BindPdu, type Pdu } from '../../service/rpc/pdu.ts';
+import { ContextResult, FaultStatus, parseFragment, parsePdu, PFC, PType, RejectReason, serializePdu, type BindPdu, type Pdu, type RequestPdu } from '../../service/rpc/pdu.ts';
+import { ProtectionError, unprotectRequest } from '../../service/rpc/protection.ts';
+import { NtlmAcceptor } from '../../service/auth/ntlm/acceptor.ts';
+import { authenticateMessage, ClientSession, CLIENT_SIGN_FLAGS, negotiateMessage } from '../fixtures/ntlm/client.ts';
+import { TableSource } from '../fixtures/ntlm/source.ts';
 import { BindTimeFeature, bindTimeFeatures, bindTimeSyntax, NDR20 } from '../../service/rpc/syntaxes.ts';
 import { WITNESS_INTERFACE } from '../../service/swn/constants.ts';
 
@@ -26,7 +30,12 @@ class ScriptedMech implements SecurityContext {
   readonly signatureSize = 16;
   readonly signsWholePdu = true;
   legs: Buffer[] = [];
-  constructor(private readonly challenge: Buffer, private readonly refuse = false) {}
+  private readonly challenge: Buffer;
+  private readonly refuse: boolean;
+  constructor(challenge: Buffer, refuse = false) {
+    this.challenge = challenge;
+    this.refuse = refuse;
+  }
   step(token: Buffer): Promise<StepResult> {
     this.legs.push(Buffer.from(token));
     if (this.legs.length === 1) return Promise.resolve({ token: this.challenge, complete: false });
@@ -186,5 +195,69 @@ describe('bind-time feature negotiation (MS-RPCE §2.2.2.14)', () => {
     assert.ok(ack.ptype === PType.BIND_ACK);
     assert.deepEqual(ack.results.map((r) => [r.result, r.reason]), [[ContextResult.ACCEPTANCE, 0], [ContextResult.NEGOTIATE_ACK, BindTimeFeature.KEEP_CONNECTION_ON_ORPHAN]]);
     assert.equal(serializePdu(ack).length, reply(o).length);
+  });
+});
+
+describe('security context multiplexing (MS-RPCE §3.3.1.5.4)', () => {
+  // Two NTLMSSP contexts on one connection, each with its own keys and sequence numbers, built with
+  // the test initiator against the real acceptor; then a request signed on each verifies only there.
+  async function twoContexts(offer: number): Promise<{ n: Negotiator; clients: Map<number, ClientSession>; second: Outcome }> {
+    const n = new Negotiator({
+      findInterface: () => witness,
+      associate: () => 9,
+      security: () => new NtlmAcceptor({ source: new TableSource({ alice: 'pw' }), netbiosComputer: 'FILESRV', netbiosDomain: 'WG', dnsComputer: '', dnsDomain: '' }),
+      secondaryAddress: '5999',
+      log: () => log,
+    });
+    const clients = new Map<number, ClientSession>();
+    const leg = async (kind: 'bind' | 'alter', contextId: number): Promise<Outcome> => {
+      const negotiate = negotiateMessage(CLIENT_SIGN_FLAGS);
+      const base: BindPdu = {
+        ptype: kind === 'bind' ? PType.BIND : PType.ALTER_CONTEXT, versionMinor: 0, flags: PFC.FIRST_FRAG | PFC.LAST_FRAG | PFC.SUPPORT_HEADER_SIGN, callId: contextId, maxXmitFrag: 5840, maxRecvFrag: 5840, assocGroupId: 0,
+        contexts: [{ contextId: 0, abstract: { uuid: WITNESS_INTERFACE.uuid, version: 1, minor: 1 }, transfers: [NDR20] }, ...(kind === 'bind' ? [{ contextId: 1, abstract: { uuid: WITNESS_INTERFACE.uuid, version: 1, minor: 1 }, transfers: [bindTimeSyntax(offer)] }] : [])],
+        auth: { type: AuthType.NTLMSSP, level: AuthLevel.INTEGRITY, pad: Buffer.alloc(0), contextId, value: negotiate },
+      };
+      const first = kind === 'bind' ? await n.bind(base) : await n.alterContext(base);
+      if (first.fatal !== null || !first.reply) return first;
+      const ack = parsePdu(first.reply);
+      assert.ok((ack.ptype === PType.BIND_ACK || ack.ptype === PType.ALTER_CONTEXT_RESP) && ack.auth);
+      const a = authenticateMessage({ negotiate, challenge: ack.auth.value, user: 'alice', domain: 'WG', password: 'pw' });
+      clients.set(contextId, new ClientSession(a.exportedSessionKey, a.flags));
+      return n.auth3({ ptype: PType.AUTH3, versionMinor: 0, flags: PFC.FIRST_FRAG | PFC.LAST_FRAG, callId: contextId + 100, auth: { type: AuthType.NTLMSSP, level: AuthLevel.INTEGRITY, pad: Buffer.alloc(0), contextId, value: a.message } });
+    };
+    await leg('bind', 1);
+    const second = await leg('alter', 2);
+    return { n, clients, second };
+  }
+
+  /** A signed request on auth context `contextId`, as the client of that context makes it. */
+  function signedRequest(c: ClientSession, contextId: number, callId: number): ReturnType<typeof parseFragment> {
+    const pdu = serializePdu({ ptype: PType.REQUEST, versionMinor: 0, flags: PFC.FIRST_FRAG | PFC.LAST_FRAG, callId, allocHint: 0, contextId: 0, opnum: 0, object: null, stub: Buffer.alloc(0), auth: { type: AuthType.NTLMSSP, level: AuthLevel.INTEGRITY, pad: Buffer.alloc(0), contextId, value: Buffer.alloc(16) } });
+    c.sign(pdu.subarray(0, pdu.length - 16)).copy(pdu, pdu.length - 16);
+    return parseFragment(pdu);
+  }
+
+  it('granted: a second context is built in alter_context, and each verifies its own requests', async () => {
+    const { n, clients, second } = await twoContexts(BindTimeFeature.SECURITY_CONTEXT_MULTIPLEXING);
+    assert.equal(second.fatal, null);
+    assert.deepEqual([...n.sessions.keys()], [1, 2]);
+    const r2 = signedRequest(clients.get(2)!, 2, 5);
+    assert.ok(r2.pdu.ptype === PType.REQUEST);
+    assert.equal(unprotectRequest(n, r2.pdu, r2.layout)?.contextId, 2);
+    const r1 = signedRequest(clients.get(1)!, 1, 6);
+    assert.ok(r1.pdu.ptype === PType.REQUEST);
+    assert.equal(unprotectRequest(n, r1.pdu, r1.layout)?.contextId, 1);
+    // Context 1's keys do not sign for context 2.
+    const wrong = signedRequest(clients.get(1)!, 2, 7);
+    assert.ok(wrong.pdu.ptype === PType.REQUEST);
+    assert.throws(() => unprotectRequest(n, wrong.pdu as RequestPdu, wrong.layout), ProtectionError);
+  });
+
+  it('not offered: a second context is refused with a fault, and the connection closes', async () => {
+    const { n, second } = await twoContexts(BindTimeFeature.KEEP_CONNECTION_ON_ORPHAN);
+    assert.match(second.fatal ?? '', /without security context multiplexing/);
+    const f = parsePdu(second.reply!);
+    assert.ok(f.ptype === PType.FAULT && f.status === FaultStatus.ACCESS_DENIED);
+    assert.deepEqual([...n.sessions.keys()], [1]);
   });
 });
