@@ -13,6 +13,7 @@ import { NtlmAcceptor, type NtlmAcceptorOptions } from './ntlm/acceptor.ts';
 import { accessCheck } from './policy.ts';
 import { SpnegoAcceptor } from './spnego/acceptor.ts';
 import { Oid } from './spnego/tokens.ts';
+import { WinbindSource } from './winbind.ts';
 
 export interface Security {
   /** Acceptor contexts for the RPC servers. */
@@ -61,9 +62,6 @@ async function openSource(cfg: AuthConfig, logger: Logger): Promise<NtlmCredenti
         'or use a local account file (--accounts FILE, made with witnessctl user add), or --auth none for tests',
     );
   }
-  // TEMPORARY (this session): the winbind source is being written beside this file.
-  const mod = './winbind.ts';
-  const { WinbindSource } = (await import(mod)) as { WinbindSource: { start(o: unknown): Promise<NtlmCredentialSource> } };
   return WinbindSource.start({ ntlmAuth: cfg.ntlmAuth, smbConf: cfg.smbConf, helpers: cfg.winbindHelpers, timeoutMs: cfg.winbindTimeoutMs, logger: logger.child({ source: 'winbind' }) });
 }
 

@@ -87,8 +87,9 @@ describe('authentication: local account file, real clients', { timeout: 400_000 
       assert.deepEqual(r.map((x) => x.ok), [true, true, true, true], JSON.stringify(r));
       assert.equal((r[1]?.['interfaces'] as unknown[]).length, 2);
       assert.equal((await registration(w, client)).identity, `${DOMAIN}\\${USER}`);
-      const authType = options.includes('ntlm') ? 10 : 9;
-      const level = options.includes('seal') ? 6 : 5;
+      const opts: readonly string[] = options;
+      const authType = opts.includes('ntlm') ? 10 : 9;
+      const level = opts.includes('seal') ? 6 : 5;
       await logged(w, new RegExp(`"authType":${authType},"authLevel":${level},.*"user":"WORKGROUP\\\\\\\\alice".*client authenticated`));
     });
   }
