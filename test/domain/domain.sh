@@ -7,24 +7,31 @@
 #   domain.sh down DIR             stop every process of the domain, remove its namespaces and DIR
 #   domain.sh status DIR           exit 0 and print "up" when the DC, the member and its winbindd answer
 #   domain.sh exec-dc DIR CMD…     run CMD inside the DC (its network, mount and UTS namespaces)
-#   domain.sh exec-member DIR CMD… run CMD inside the member, with KRB5_CONFIG, KRB5CCNAME and
-#                                  SELFTEST_WINBINDD_SOCKET_DIR set for the domain
-#   domain.sh env DIR              print those variables as shell assignments (for the root namespace)
+#   domain.sh exec-member DIR CMD… run CMD inside the member (KRB5_CONFIG and KRB5CCNAME set)
+#   domain.sh env DIR              shell assignments for tools in the root namespace (see below)
 #   domain.sh logs DIR             the tail of every log
 #
 # Topology: three namespaces, $PREFIX-hub (a bridge, no address), $PREFIX-dc (eth0 198.18.10.1/24)
 # and $PREFIX-member (eth0 198.18.10.2/24); no default route anywhere, nothing in the root
-# namespace. Each host also has a mount and UTS namespace held by an "anchor" process (like
-# test/cluster/harness.sh, whose namespaces are pwci-*): its hostname, and DIR's hosts and
-# resolv.conf bind-mounted over /etc/hosts and /etc/resolv.conf inside it only.
+# namespace, so the DC is reachable from the member (and the DC) only. Each host also has a mount
+# and UTS namespace held by an "anchor" process (as in test/cluster/harness.sh, whose namespaces
+# are pwci-* on 198.18.0.0/24): its hostname, DIR's hosts and resolv.conf over /etc/hosts and
+# /etc/resolv.conf, and a private /run/samba with DIR/HOST/winbindd bound on /run/samba/winbindd.
+# That last one because Samba 4.17's libwbclient (wbinfo, ntlm_auth, smbd) only ever looks in
+# /run/samba/winbindd, whatever smb.conf's `winbindd socket directory` says (it honours
+# SELFTEST_WINBINDD_SOCKET_DIR only when libnss_wrapper is preloaded). From the root namespace:
+# `nsenter -t $(cat DIR/member.anchor) -m -n -- ntlm_auth --configfile=DIR/member/smb.conf …`, or
+# LD_PRELOAD=libnss_wrapper.so NSS_WRAPPER_PASSWD=/etc/passwd NSS_WRAPPER_GROUP=/etc/group
+# SELFTEST_WINBINDD_SOCKET_DIR=DIR/member/winbindd (what `env` prints).
 #
-# DC: `samba-tool domain provision` into DIR/dc (realm WITNESS.TEST, domain WITNESS, internal DNS),
-# then `samba` in the foreground inside the DC namespace. Member: WMEMBER, own directories under
-# DIR/member, `kerberos method = dedicated keytab` (DIR/member/krb5.keytab), joined with
-# `net ads join`, then winbindd inside the member namespace. Its public winbindd socket is a path
-# (DIR/member/winbindd/pipe), so wbinfo and ntlm_auth reach it from any network namespace.
-# SPNs cifs/FILESRV and cifs/filesrv.witness.test are on the member's account, and their keys are
-# exported into DIR/cifs.keytab (see make_cifs_keytab). DIR/domain.json describes it all.
+# DC: `samba-tool domain provision` into DIR/dc (realm WITNESS.TEST, domain WITNESS, internal DNS,
+# no forwarder), then `samba` in the foreground inside the DC namespace, a test user
+# (witnessuser / Witness-User-1; Administrator / Witness-Admin-1). Member: WMEMBER, own
+# directories under DIR/member, `kerberos method = dedicated keytab` (DIR/member/krb5.keytab),
+# joined with `net ads join`, winbindd inside the member namespace. SPNs cifs/FILESRV and
+# cifs/filesrv.witness.test are on the member's account and their keys in DIR/cifs.keytab (see
+# add_spns, cifs_keytab). KRB5_CONFIG=DIR/krb5.conf for every Kerberos client (MIT's kinit, klist,
+# kvno and Samba's Heimdal alike). DIR/domain.json describes it all.
 #
 # Environment: PWAD_PREFIX (namespace prefix, default pwad); PWAD_MEMBER_NAME (the member's
 # netbios name, default WMEMBER: an NTLM server verifying through its winbindd must name it as
@@ -77,7 +84,7 @@ in_host() {
   a=$(anchor_pid "$h")
   alive "$a" || fail "$h is not running"
   nsenter -t "$a" -m -u -n -- env -i PATH=$SYSPATH LANG=C.UTF-8 HOME=/root \
-    KRB5_CONFIG="$KRB5" KRB5CCNAME="FILE:$DIR/ccache/$h" SELFTEST_WINBINDD_SOCKET_DIR="$DIR/$h/winbindd" "$@"
+    KRB5_CONFIG="$KRB5" KRB5CCNAME="FILE:$DIR/ccache/$h" "$@"
 }
 
 write_files() {
@@ -223,7 +230,7 @@ start_daemon() {
   local h=$1 name=$2 a; shift 2
   a=$(anchor_pid "$h")
   setsid nsenter -t "$a" -m -u -n -- env -i PATH=$SYSPATH LANG=C.UTF-8 HOME=/root \
-    KRB5_CONFIG="$KRB5" KRB5CCNAME="FILE:$DIR/ccache/$name" SELFTEST_WINBINDD_SOCKET_DIR="$DIR/$h/winbindd" "$@" > "$DIR/$name.out" 2>&1 < /dev/null &
+    KRB5_CONFIG="$KRB5" KRB5CCNAME="FILE:$DIR/ccache/$name" "$@" > "$DIR/$name.out" 2>&1 < /dev/null &
   echo $! > "$DIR/$name.pid"
 }
 
@@ -409,6 +416,16 @@ cmd_down() {
   echo "domain down"
 }
 
+cmd_env() {
+  local lib
+  printf 'KRB5_CONFIG=%q\nKRB5CCNAME=%q\n' "$KRB5" "FILE:$DIR/ccache/root"
+  lib=$(ls /usr/lib/*/libnss_wrapper.so 2>/dev/null | head -1)
+  if [ -n "$lib" ]; then
+    printf '# libwbclient users (wbinfo, ntlm_auth) in the root namespace, for this one command:\n'
+    printf '# LD_PRELOAD=%q NSS_WRAPPER_PASSWD=/etc/passwd NSS_WRAPPER_GROUP=/etc/group SELFTEST_WINBINDD_SOCKET_DIR=%q\n' "$lib" "$M/winbindd"
+  fi
+}
+
 cmd_logs() {
   local f
   for f in "$DIR"/*.out "$D"/log/log.* "$M"/log/log.*; do
@@ -425,7 +442,7 @@ case "$cmd" in
   status) set_dir "${1:-}"; cmd_status ;;
   exec-dc) set_dir "${1:-}"; shift; in_host dc "$@" ;;
   exec-member) set_dir "${1:-}"; shift; in_host member "$@" ;;
-  env) set_dir "${1:-}"; printf 'KRB5_CONFIG=%q\nKRB5CCNAME=%q\nSELFTEST_WINBINDD_SOCKET_DIR=%q\n' "$KRB5" "FILE:$DIR/ccache/root" "$M/winbindd" ;;
+  env) set_dir "${1:-}"; cmd_env ;;
   logs) set_dir "${1:-}"; cmd_logs ;;
   dc-listening) dc_listening ;;
   *) sed -n '2,/^set -uo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
