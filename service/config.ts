@@ -66,6 +66,7 @@ export interface WitnessdConfig {
 export interface RpcLimitsConfig {
   maxConnections: number;
   maxCallsPerConnection: number;
+  maxAuthContextsPerConnection: number;
   maxFragment: number;
   maxRequestBytes: number;
   bindTimeoutMs: number;
@@ -74,6 +75,8 @@ export interface RpcLimitsConfig {
 export const DEFAULT_LIMITS: RpcLimitsConfig = {
   maxConnections: 50_000,
   maxCallsPerConnection: 64,
+  // Windows and Samba use one security context per connection; a few more allow multiplexing.
+  maxAuthContextsPerConnection: 4,
   maxFragment: 65_535,
   maxRequestBytes: 1024 * 1024,
   bindTimeoutMs: 10_000,

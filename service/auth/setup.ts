@@ -37,9 +37,8 @@ function run(cmd: string, args: string[]): Promise<string | null> {
 
 /** What NTLM's CHALLENGE says about us: the NetName as the computer, the domain the clients log on to. */
 async function targetNames(cfg: AuthConfig, netname: string): Promise<Pick<NtlmAcceptorOptions, 'netbiosComputer' | 'netbiosDomain' | 'dnsComputer' | 'dnsDomain'>> {
-  const confArgs = cfg.smbConf !== null ? ['--configfile', cfg.smbConf] : [];
   let domain = cfg.domain;
-  if (domain === null && cfg.mode === 'winbind') domain = await run('wbinfo', [...confArgs, '--own-domain']);
+  if (domain === null && cfg.mode === 'winbind') domain = await run('wbinfo', ['--own-domain']);
   const dnsDomain = (cfg.dnsDomain ?? '').toLowerCase();
   const computer = netname.toUpperCase().slice(0, 15);
   return {
@@ -55,12 +54,9 @@ async function openSource(cfg: AuthConfig, logger: Logger): Promise<NtlmCredenti
     if (cfg.accounts === null) throw new Error('no account file configured');
     return AccountFileSource.open({ path: cfg.accounts, logger: logger.child({ source: 'accounts' }) });
   }
-  const confArgs = cfg.smbConf !== null ? ['--configfile', cfg.smbConf] : [];
-  if ((await run('wbinfo', [...confArgs, '--ping'])) === null) {
-    throw new Error(
-      `winbindd does not answer (wbinfo${confArgs.length > 0 ? ` --configfile ${cfg.smbConf ?? ''}` : ''} --ping failed): start winbind, ` +
-        'or use a local account file (--accounts FILE, made with witnessctl user add), or --auth none for tests',
-    );
+  // wbinfo finds winbindd by its socket, whatever smb.conf says (Debian 12's wbinfo has no --configfile).
+  if ((await run('wbinfo', ['--ping'])) === null) {
+    throw new Error('winbindd does not answer (wbinfo --ping failed): start winbind, or use a local account file (--accounts FILE, made with witnessctl user add), or --auth none for tests');
   }
   return WinbindSource.start({ ntlmAuth: cfg.ntlmAuth, smbConf: cfg.smbConf, helpers: cfg.winbindHelpers, timeoutMs: cfg.winbindTimeoutMs, logger: logger.child({ source: 'winbind' }) });
 }

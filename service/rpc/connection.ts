@@ -22,6 +22,8 @@ import { checkVerificationTrailer } from './verification-trailer.ts';
 export interface RpcLimits {
   maxConnections: number;
   maxCallsPerConnection: number;
+  /** Security contexts (auth_context_ids) one connection may build: each holds a mechanism's state. */
+  maxAuthContextsPerConnection: number;
   /** Largest fragment accepted from a client (the deframer refuses longer ones). */
   maxFragment: number;
   /** Largest reassembled request stub. */
@@ -86,6 +88,7 @@ export class Connection {
         return a;
       },
       security: host.security,
+      maxSessions: lim.maxAuthContextsPerConnection,
       secondaryAddress: String(localPort),
       log: () => this.log,
     });

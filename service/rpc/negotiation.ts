@@ -61,6 +61,8 @@ export interface NegotiatorDeps {
   associate(id: number): number | null;
   /** Makes acceptor contexts; null: authenticated binds are refused (bind_nak). */
   security: SecurityContextFactory | null;
+  /** Security contexts one connection may build (default 4). */
+  maxSessions?: number;
   /** The port we listen on, as the bind_ack's secondary address. */
   secondaryAddress: string;
   log(): Logger;
@@ -193,6 +195,8 @@ export class Negotiator {
     if (this.sessions.size > 0 && (this.features & BindTimeFeature.SECURITY_CONTEXT_MULTIPLEXING) === 0) {
       return this.alterFault(p, FaultStatus.ACCESS_DENIED, `a second security context (auth_context_id ${auth.contextId}) without security context multiplexing`);
     }
+    const max = this.deps.maxSessions ?? 4;
+    if (this.sessions.size >= max) return this.alterFault(p, FaultStatus.ACCESS_DENIED, `more than ${max} security contexts on one connection (limits.maxAuthContextsPerConnection)`);
     const refused = this.refuseVerifier(auth);
     const ctx = refused === null ? (this.deps.security?.(auth.type) ?? null) : null;
     if (!ctx) return this.alterFault(p, FaultStatus.ACCESS_DENIED, `alter_context with auth type ${auth.type} level ${auth.level} refused: ${refused ?? 'auth type not offered'}`);

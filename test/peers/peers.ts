@@ -254,7 +254,12 @@ export interface Smbd {
  * (nothing system-wide is touched). smbtorture's witness tests enumerate shares over SMB on the
  * same host as the witness, so they need it.
  */
-export async function startSmbd(port: number): Promise<Smbd> {
+/**
+ * `users`: serve these accounts instead of guests only — the passdb of a test Samba (its
+ * `passdb backend` value) and the environment its Unix accounts need (nss_wrapper), so smbtorture
+ * logs on to smbd as the same user it authenticates to the witness with.
+ */
+export async function startSmbd(port: number, users: { passdb: string; env: Record<string, string> } | null = null): Promise<Smbd> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-smbd-'));
   for (const d of ['private', 'lock', 'state', 'cache', 'pid', 'log', 'ncalrpc', 'share']) fs.mkdirSync(path.join(dir, d));
   const conf = path.join(dir, 'smb.conf');
@@ -274,6 +279,7 @@ export async function startSmbd(port: number): Promise<Smbd> {
     `  ncalrpc dir = ${path.join(dir, 'ncalrpc')}`,
     `  log file = ${path.join(dir, 'log', '%m.log')}`,
     '  map to guest = Bad User',
+    ...(users ? [`  passdb backend = ${users.passdb}`] : []),
     '  disable spoolss = yes',
     '  load printers = no',
     '[data]',
@@ -283,7 +289,7 @@ export async function startSmbd(port: number): Promise<Smbd> {
     '',
   ].join('\n'));
   // Its own process group, so stop() ends smbd, its children and samba-dcerpcd together.
-  const p = spawn('smbd', ['--foreground', '--no-process-group', `--configfile=${conf}`], { detached: true, stdio: 'ignore' });
+  const p = spawn('smbd', ['--foreground', '--no-process-group', `--configfile=${conf}`], { detached: true, stdio: 'ignore', env: { ...process.env, ...(users?.env ?? {}) } });
   const t0 = Date.now();
   for (;;) {
     const r = spawnSync('smbclient', ['-N', '-L', '127.0.0.1', '-p', String(port)], { encoding: 'utf8', timeout: 5000 });

@@ -1,0 +1,78 @@
+// Passwords checked by Samba's winbind, the default credential source: a private standalone Samba
+// (passdb user added with smbpasswd, winbindd running; test/helpers/samba-standalone.ts) and
+// witnessd --auth winbind --smb-conf. Real clients authenticate as that Samba user through
+// witnessd → ntlm_auth → winbindd: python3-samba over NTLMSSP and SPNEGO, rpcclient, and
+// smbtorture's rpc.witness suite at integrity and privacy.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { missingSambaPackages, startSambaStandalone, type SambaStandalone } from '../helpers/samba-standalone.ts';
+import { rpcclient, runPy, startSmbd, startWitnessd, twoNodeView, type Smbd, type Witnessd } from './peers.ts';
+
+const USER = { name: 'wuser', password: 'Win-Bind.7' };
+const SMB_PORT = 4451;
+
+describe('authentication through winbind (standalone Samba, passdb user)', { timeout: 300_000, skip: missingSambaPackages().length > 0 ? `missing ${missingSambaPackages().join(', ')}` : false }, () => {
+  let samba: SambaStandalone;
+  let w: Witnessd;
+  let smbd: Smbd;
+  let rpcUser: string;
+  before(async () => {
+    samba = await startSambaStandalone({ users: [USER] });
+    rpcUser = `${samba.domain}\\${USER.name}%${USER.password}`;
+    smbd = await startSmbd(SMB_PORT, { passdb: `tdbsam:${samba.dir}/private/passdb.tdb`, env: samba.env });
+    // witnessd and its ntlm_auth helpers reach the private winbindd through samba.env.
+    w = await startWitnessd({ epm: '127.0.0.1:135', view: twoNodeView(1, { shares: [{ name: 'data', resource: 'g1', node: 'n2', ips: ['127.0.0.2'] }] }), auth: ['--auth', 'winbind', '--smb-conf', samba.conf], env: samba.env });
+  });
+  after(async () => {
+    await w?.stop();
+    await smbd?.stop();
+    await samba?.stop();
+  });
+
+  it('starts with winbind as its credential source', () => {
+    assert.match(w.logs(), /"auth":\{"source":"winbind"/);
+  });
+
+  for (const options of [['sign', 'ntlm'], ['seal', 'ntlm'], ['sign'], ['seal']]) {
+    it(`python3-samba [${options.join(',')}] as the Samba user: registers; the identity is winbind's`, async () => {
+      const r = await runPy([
+        { op: 'connect', conn: 'a', port: w.port, user: USER.name, password: USER.password, domain: samba.domain, options },
+        { op: 'GetInterfaceList', conn: 'a' },
+        { op: 'RegisterEx', conn: 'a', version: 0x20000, net: 'FILESRV', share: 'data', ip: '127.0.0.2', client: `wb-${options.join('-')}`, flags: 0, timeout: 60 },
+      ]);
+      assert.ok(r.every((x) => x.ok), JSON.stringify(r));
+      assert.match(w.logs(), new RegExp(`"user":"${samba.domain}\\\\\\\\${USER.name}".*client authenticated`));
+    });
+  }
+
+  it('a wrong password is refused by winbind, and witnessd logs winbind\'s reason', async () => {
+    // SPNEGO's last leg is an alter_context, which the refusal answers: the connect step fails.
+    const r = await runPy([{ op: 'connect', conn: 'a', port: w.port, user: USER.name, password: 'nope', domain: samba.domain, options: ['sign'] }, { op: 'GetInterfaceList', conn: 'a' }]);
+    // (python3-samba words the fault to its alter_context as a logon failure)
+    assert.match(String(r[0]?.['error']), /Access Denied|logon is invalid/);
+    assert.notEqual(r[1]?.ok, true);
+    assert.match(w.logs(), /"code":"logon-failure","error":"winbind: [^"]*wuser: [^"]*not correct/);
+  });
+
+  it('rpcclient [sign] and [seal] as the Samba user', () => {
+    for (const opt of ['sign', 'seal']) {
+      const r = rpcclient(`ncacn_ip_tcp:127.0.0.1[${opt}]`, 'GetInterfaceList', 30_000, rpcUser);
+      assert.equal(r.code, 0, r.out);
+      assert.match(r.out, /^\*\+ N2 127\.0\.0\.2 /m);
+    }
+  });
+
+  // smbtorture lists the shares over SMB (smbd here, with the same passdb), then runs the witness calls over
+  // DCE/RPC authenticated as the Samba user.
+  for (const binding of ['sign,ntlm', 'seal']) {
+    for (const t of ['GetInterfaceList', 'Register', 'RegisterEx', 'UnRegister']) {
+      it(`smbtorture rpc.witness.witness.${t} [${binding}]`, () => {
+        const r = spawnSync('smbtorture', [`ncacn_ip_tcp:127.0.0.1[${binding}]`, '-U', rpcUser, '--option=clientusekerberos=off', '-p', String(SMB_PORT), '--option=torture:net_name=FILESRV', `rpc.witness.witness.${t}`], { encoding: 'utf8', timeout: 120_000 });
+        const out = `${r.stdout}${r.stderr}`;
+        assert.match(out, new RegExp(`^success: witness\\.${t}$`, 'm'), out);
+        assert.equal(r.status, 0, out);
+      });
+    }
+  }
+});
