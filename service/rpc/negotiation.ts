@@ -254,7 +254,10 @@ export class Negotiator {
     if (session.ctx.complete || session.failed !== null) return { reply: null, fatal: `auth3 for auth context ${auth.contextId}, which is not waiting for a leg` };
     return session.ctx.step(auth.value).then(
       (step) => {
-        if (!step.complete || step.token !== null) {
+        // A client that ends with auth3 expects no token back: SPNEGO's closing mechListMIC
+        // (accept-completed) has nowhere to go and is dropped, as Samba does. An incomplete
+        // context after the last leg can never complete.
+        if (!step.complete) {
           session.failed = 'the mechanism wanted another leg after auth3';
           this.deps.log().info({ authContextId: session.contextId, mech: session.ctx.mechanism }, 'authentication incomplete after auth3; its calls will be refused');
         } else this.logAuthProgress(session, 'auth3');

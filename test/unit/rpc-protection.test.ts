@@ -162,3 +162,27 @@ describe('the security layer replaying captured sessions', () => {
     assert.throws(() => unprotectRequest(n, pdu, layout), (e: unknown) => e instanceof ProtectionError && e.status === 0x721);
   });
 });
+
+describe('SPNEGO ending with AUTH3 (capture 05, frames 201–205)', () => {
+  it('completes: the client\'s mechListMIC verifies, ours is dropped (auth3 has no reply), the session is usable', async () => {
+    const s = loadSession('05-spnego-integrity-auth3');
+    const ack = parsePdu(s.pdus[1]!.bytes);
+    assert.ok(ack.ptype === PType.BIND_ACK);
+    const n = new Negotiator({
+      findInterface: () => witness,
+      associate: () => ack.assocGroupId,
+      security: () => new SpnegoAcceptor({ mechs: [{ oid: Oid.NTLMSSP, name: 'ntlmssp', create: () => pinnedNtlm(s) }] }),
+      secondaryAddress: ack.secondaryAddress,
+      log: () => pino({ level: 'silent' }),
+    });
+    const bind = parseFragment(Buffer.from(s.pdus[0]!.bytes)).pdu;
+    assert.ok(bind.ptype === PType.BIND);
+    assert.equal((await n.bind(bind)).reply?.toString('hex'), s.pdus[1]!.bytes.toString('hex'));
+    const auth3 = parseFragment(Buffer.from(s.pdus[2]!.bytes)).pdu;
+    assert.ok(auth3.ptype === PType.AUTH3);
+    assert.deepEqual(await n.auth3(auth3), { reply: null, fatal: null });
+    const session = n.sessions.get(1);
+    assert.ok(session?.ctx.complete && session.failed === null);
+    assert.equal(session.ctx.identity?.user, 'swnuser');
+  });
+});
