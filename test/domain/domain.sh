@@ -16,7 +16,8 @@
 # namespace, so the DC is reachable from the member (and the DC) only. Each host also has a mount
 # and UTS namespace held by an "anchor" process (as in test/cluster/harness.sh, whose namespaces
 # are pwci-* on 198.18.0.0/24): its hostname, DIR's hosts and resolv.conf over /etc/hosts and
-# /etc/resolv.conf, and a private /run/samba with DIR/HOST/winbindd bound on /run/samba/winbindd.
+# /etc/resolv.conf, DIR/HOST/log over /var/log/samba (samba-dcerpcd's rpcd_* workers log there
+# whatever smb.conf says), and a private /run/samba with DIR/HOST/winbindd on /run/samba/winbindd.
 # That last one because Samba 4.17's libwbclient (wbinfo, ntlm_auth, smbd) only ever looks in
 # /run/samba/winbindd, whatever smb.conf's `winbindd socket directory` says (it honours
 # SELFTEST_WINBINDD_SOCKET_DIR only when libnss_wrapper is preloaded). From the root namespace:
@@ -217,6 +218,7 @@ start_anchor() {
     mount -t tmpfs -o mode=0755 tmpfs /run/samba
     mkdir -m 0755 /run/samba/winbindd
     mount --bind $DIR/$h/winbindd /run/samba/winbindd
+    if [ -d /var/log/samba ]; then mount --bind $DIR/$h/log /var/log/samba; fi
     hostname $name
     touch $DIR/$h.ready
     exec sleep infinity" > "$DIR/$h.anchor.log" 2>&1 < /dev/null &
