@@ -10,11 +10,8 @@ import assert from 'node:assert/strict';
 import pino from 'pino';
 import { AuthType, type SecurityContext } from '../../service/auth/context.ts';
 import { ntHash } from '../../service/auth/crypto/md4.ts';
-import { filetimeFromMs, msFromFiletime, parseAvPairs } from '../../service/auth/ntlm/avpairs.ts';
-import { AvId } from '../../service/auth/ntlm/constants.ts';
 import { exportedSessionKey } from '../../service/auth/ntlm/keys.ts';
 import { parseAuthenticate } from '../../service/auth/ntlm/messages.ts';
-import { NtlmAcceptor } from '../../service/auth/ntlm/acceptor.ts';
 import { verifyNtlmv2WithNtHash } from '../../service/auth/ntlm/verify.ts';
 import { SpnegoAcceptor } from '../../service/auth/spnego/acceptor.ts';
 import { Oid } from '../../service/auth/spnego/tokens.ts';
@@ -27,29 +24,9 @@ import { checkVerificationTrailer } from '../../service/rpc/verification-trailer
 import { WITNESS_INTERFACE } from '../../service/swn/constants.ts';
 import { ClientSession } from '../fixtures/ntlm/client.ts';
 import { loadSession, sessionTokens, type CapturedSession } from '../fixtures/ntlm/sessions.ts';
-import { TableSource } from '../fixtures/ntlm/source.ts';
+import { CAPTURE_PASSWORD as PASSWORD, pinnedNtlm } from '../fixtures/ntlm/pinned.ts';
 
-const PASSWORD = 'Swn-Pass1';
 const witness: RpcInterfaceDef = { name: 'witness', uuid: WITNESS_INTERFACE.uuid, versionMajor: 1, versionMinor: 1, ops: new Map() };
-
-/** An NTLMSSP acceptor that picks the challenge and timestamp Samba picked in this session. */
-function pinnedNtlm(s: CapturedSession): NtlmAcceptor {
-  const { challenge } = sessionTokens(s);
-  const ti = parseAvPairs(challenge, challenge.readUInt32LE(44), challenge.readUInt32LE(44) + challenge.readUInt16LE(40));
-  const ts = ti.find((p) => p.id === AvId.TIMESTAMP)?.value;
-  assert.ok(ts);
-  const ms = msFromFiletime(ts);
-  assert.deepEqual(filetimeFromMs(ms), ts);
-  return new NtlmAcceptor({
-    source: new TableSource({ swnuser: PASSWORD }),
-    netbiosComputer: 'SWNPEER',
-    netbiosDomain: 'SWNPEER',
-    dnsComputer: '',
-    dnsDomain: '',
-    random: () => Buffer.from(challenge.subarray(24, 32)),
-    now: () => ms,
-  });
-}
 
 /** The client's keys, to read what the server sealed (the plaintext our layer must seal again). */
 function clientView(s: CapturedSession, firstSeq: number): ClientSession {
