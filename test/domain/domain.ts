@@ -113,7 +113,9 @@ export function domainPrerequisitesMissing(): string | null {
   for (const tool of ['ip', 'nsenter', 'unshare', 'setsid']) {
     if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) missing.push(tool);
   }
-  return missing.length === 0 ? null : `missing: ${[...new Set(missing)].join(', ')} (Debian packages: ${DOMAIN_PACKAGES.join(' ')})`;
+  if (missing.length === 0) return null;
+  const hint = missing.length > 1 || missing[0] !== 'root' ? ` (Debian packages: ${DOMAIN_PACKAGES.join(' ')})` : '';
+  return `missing: ${[...new Set(missing)].join(', ')}${hint}`;
 }
 
 function runSync(cmd: string, args: string[], opts: SpawnSyncOptions = {}): Run {
@@ -122,16 +124,34 @@ function runSync(cmd: string, args: string[], opts: SpawnSyncOptions = {}): Run 
   return { code, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') + (r.error ? `\n${r.error.message}` : '') };
 }
 
+// domain.sh processes under way (own process groups): killed before an emergency down, so that
+// an `up` cannot go on creating what the down just removed.
+const running = new Set<number>();
+function killRunning(): void {
+  for (const pid of running) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  running.clear();
+}
+
 function domainSh(args: string[], timeoutMs: number, env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve) => {
-    const p = spawn('bash', [DOMAIN_SH, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const p = spawn('bash', [DOMAIN_SH, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env }, detached: true });
+    if (p.pid !== undefined) running.add(p.pid);
     let stdout = '';
     let stderr = '';
     p.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
     p.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    const timer = setTimeout(() => {
+      if (p.pid !== undefined) process.kill(-p.pid, 'SIGKILL');
+    }, timeoutMs);
     p.on('close', (code, signal) => {
       clearTimeout(timer);
+      if (p.pid !== undefined) running.delete(p.pid);
       resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
     });
   });
@@ -149,10 +169,12 @@ function hookExit(): void {
   if (hooked) return;
   hooked = true;
   process.on('exit', () => {
+    killRunning();
     for (const dir of [...owned]) downSync(dir);
   });
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(sig, () => {
+      killRunning();
       for (const dir of [...owned]) downSync(dir);
       process.kill(process.pid, sig);
     });
