@@ -15,7 +15,7 @@ import { openStore } from '../../store/index.ts';
 import { listRegistrations, type RegistrationRow } from '../../store/registrations.ts';
 import { PType } from '../../service/rpc/pdu.ts';
 import { ptypeOf, TamperProxy, type Tamper } from '../helpers/tamper-proxy.ts';
-import { Capture, checkPcap, ROOT, RpcClientSession, rpcclient, runPy, startWitnessd, twoNodeView, type PyStep, type Witnessd } from './peers.ts';
+import { Capture, checkPcap, ip, ROOT, RpcClientSession, rpcclient, runPy, startWitnessd, twoNodeView, type PyStep, type Witnessd } from './peers.ts';
 
 const USER = 'alice';
 const PASSWORD = 'Wit-Ness.42';
@@ -128,6 +128,14 @@ describe('authentication: local account file, real clients', { timeout: 400_000 
         st.close();
       }
       assert.equal((await answer).trim(), 'Resource change with 1 messages\nFILESRV -> Unavailable');
+      // The audit row says who the client authenticated as.
+      const t0 = Date.now();
+      let audit = '';
+      while (!/rpcc-sealed .*delivered \(witness n1, user WORKGROUP\\alice\)/.test(audit) && Date.now() - t0 < 10_000) {
+        audit = ctl(['audit', '--db', w.db]).out;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.match(audit, /rpcc-sealed .*delivered \(witness n1, user WORKGROUP\\alice\)/);
     } finally {
       await s.close();
       const st = openStore(w.db);
@@ -144,6 +152,19 @@ describe('authentication: local account file, real clients', { timeout: 400_000 
       // GetInterfaceList's answer: a pointer, two interfaces, ... and WERROR 0 at the end.
       assert.equal(out.stub?.slice(-8), '00000000');
       assert.ok(Buffer.from(out.stub ?? '', 'hex').includes(Buffer.from('N\x002\x00', 'latin1')));
+    }
+  });
+
+  it('a sealed GetInterfaceList of 40 interfaces spans several fragments, each sealed; python3-samba reads it over NTLMSSP and SPNEGO', async () => {
+    const many = twoNodeView(1, { ips: Array.from({ length: 40 }, (_, i) => ip(`127.0.1.${i + 1}`, i % 2 === 0 ? 'n1' : 'n2', `vip${i}`)) });
+    const big = await startWitnessd({ view: many, auth: ['--accounts', accounts] });
+    try {
+      for (const options of [['seal', 'ntlm'], ['seal']]) {
+        const r = await runPy([{ op: 'connect', conn: 'a', port: big.port, options, ...creds() }, { op: 'GetInterfaceList', conn: 'a' }]);
+        assert.equal((r[1]?.['interfaces'] as unknown[] | undefined)?.length, 40, JSON.stringify(r[1]));
+      }
+    } finally {
+      await big.stop();
     }
   });
 
