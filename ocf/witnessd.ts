@@ -1,17 +1,23 @@
 // ocf:witness:witnessd — the resource agent that runs the witness on every node (as a clone):
 //   pcs resource create witness ocf:witness:witnessd netname=FILESRV clone
 // start: one sync, then the CIB watcher (`witness-agent watch`), then the witness service
-// (`witnessd`); monitor: both alive, the witness port answers a DCE/RPC bind, and one more sync
-// succeeds (the safety net under the watcher); stop: both end.
+// (`witnessd`); monitor: both alive, the witness port answers a DCE/RPC bind and a request, and
+// one more sync succeeds (the safety net under the watcher); stop: both end.
+//
+// Clients authenticate by default (security by default): `auth` is winbind unless `accounts` names
+// a local account file; `auth=none` (unauthenticated clients) only when said. The agent never falls
+// back to none: when the credential source cannot work on this node, start fails and says how to
+// fix it (validate-all says the same).
 //
 // This module is loaded for every action, meta-data included, so it imports nothing heavy at the
 // top: the store (better-sqlite3) and the agent are loaded only by the actions that use them.
 
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { daemonState, startDaemon, stopDaemon, type DaemonSpec } from './daemon.ts';
-import { checkLevel, instance, isProbe, param, rscTmp, timeoutMs } from './env.ts';
+import { checkLevel, instance, isProbe, param, paramSet, rscTmp, timeoutMs } from './env.ts';
 import { OCF, OcfError, type OcfExitCode } from './exit-codes.ts';
 import { ocfLog } from './log.ts';
 import type { AgentSpec } from './metadata.ts';
@@ -24,7 +30,8 @@ export const DEFAULTS = {
   witness_port: '5999',
   epm: '0.0.0.0:135',
   listen_address: '0.0.0.0',
-  auth: 'none',
+  min_auth_level: 'integrity',
+  allow_ntlmv1: 'false',
   log_level: 'info',
   log_file: '/var/log/pacemaker-witness/witness-agent.log',
   watch_poll: '0',
@@ -49,7 +56,14 @@ export const SPEC: AgentSpec = {
     { name: 'witness_port', type: 'integer', default: DEFAULTS.witness_port, shortdesc: 'Witness TCP port', longdesc: 'TCP port of the witness RPC service (fixed, so firewalls can be set).' },
     { name: 'epm', type: 'string', default: DEFAULTS.epm, shortdesc: 'Endpoint mapper address', longdesc: 'HOST:PORT for the DCE/RPC endpoint mapper clients query first (Windows uses TCP 135), or "off".' },
     { name: 'listen_address', type: 'string', default: DEFAULTS.listen_address, shortdesc: 'Listen address', longdesc: 'Address the witness service listens on.' },
-    { name: 'auth', type: 'string', default: DEFAULTS.auth, shortdesc: 'Authentication mode', longdesc: 'Authentication required of clients: "none" until authentication is available.' },
+    // No default attribute for auth: the default depends on accounts (a tool that copied a
+    // default "winbind" into the CIB beside accounts= would make a contradiction).
+    { name: 'auth', type: 'string', shortdesc: 'Where client passwords are checked', longdesc: 'winbind: Samba\'s winbind checks NTLM passwords (the node must run winbindd, joined to a domain or with local Samba users); accounts: the local account file named by accounts; none: clients are not authenticated (tests only; witnessd logs a warning). Default: accounts when accounts is set, else winbind. The agent never falls back to none: when winbindd does not answer, start fails and says so.' },
+    { name: 'accounts', type: 'string', default: '', shortdesc: 'Local account file', longdesc: 'The NTLM account file (made with: witnessctl user add DOMAIN\\USER --accounts FILE), the same file on every node, mode 0600, owned by root. Setting it means auth=accounts. witnessd reads it again when it changes.' },
+    { name: 'smb_conf', type: 'string', default: '', shortdesc: 'Samba configuration (winbind)', longdesc: 'With auth=winbind: the smb.conf that Samba\'s ntlm_auth reads (default: Samba\'s own).' },
+    { name: 'min_auth_level', type: 'string', default: DEFAULTS.min_auth_level, shortdesc: 'Lowest authentication level', longdesc: 'The lowest DCE/RPC authentication level witness calls are accepted at: connect, integrity (signed; what MS-SWN expects) or privacy (sealed). Unauthenticated calls are always refused unless auth=none.' },
+    { name: 'allow', type: 'string', default: '', shortdesc: 'Who may use the witness', longdesc: 'Comma-separated principals allowed to call the witness: DOMAIN\\user, user (in any domain) or @group. Empty: every authenticated user.' },
+    { name: 'allow_ntlmv1', type: 'boolean', default: DEFAULTS.allow_ntlmv1, shortdesc: 'Accept NTLMv1', longdesc: 'Accept the weak NTLMv1 and LM responses (refused by default).' },
     { name: 'log_level', type: 'string', default: DEFAULTS.log_level, shortdesc: 'Log level', longdesc: 'fatal, error, warn, info, debug or trace.' },
     { name: 'log_file', type: 'string', default: DEFAULTS.log_file, shortdesc: 'Log file', longdesc: 'Where the watcher and the service write their JSON logs.' },
     { name: 'force_unregister_after', type: 'integer', default: DEFAULTS.force_unregister_after, shortdesc: 'Re-registration workaround (s)', longdesc: 'Seconds after telling a client its resource is unavailable, or to move, before its registration is dropped so that Windows clients re-register (as Samba does); 0 turns it off.' },
@@ -73,16 +87,79 @@ export interface AgentConfig {
   witnessPort: number;
   epm: string;
   listenAddress: string;
-  auth: string;
+  auth: AuthSettings;
   logLevel: string;
   logFile: string;
   watchPoll: number;
   forceUnregisterAfter: number;
 }
 
-const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
+export type AuthMode = 'winbind' | 'accounts' | 'none';
 
-/** Parameter syntax (OCF_CHECK_LEVEL 0): no look at the node. Throws OcfError(ERR_CONFIGURED). */
+export interface AuthSettings {
+  mode: AuthMode;
+  /** False when auth was not set and mode is the default (winbind, or accounts when accounts is set). */
+  explicit: boolean;
+  accounts: string | null;
+  smbConf: string | null;
+  minLevel: string;
+  allow: string[];
+  allowNtlmV1: boolean;
+}
+
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
+const AUTH_MODES: readonly AuthMode[] = ['winbind', 'accounts', 'none'];
+const AUTH_LEVELS = ['connect', 'integrity', 'privacy'];
+const NONE_HINT = 'auth=none (unauthenticated clients; tests only)';
+const ACCOUNTS_HINT = 'accounts=/etc/pacemaker-witness/accounts (made with: witnessctl user add DOMAIN\\USER --accounts FILE, the same file on every node)';
+
+/** Why an allow-list entry (DOMAIN\\user, user or @group) is malformed, or null. */
+function badPrincipal(p: string): string | null {
+  if (/[\u0000-\u001f\u007f]/.test(p)) return 'contains a control character';
+  if (p.startsWith('@')) return p.length > 1 ? null : 'names no group after @';
+  const parts = p.split('\\');
+  if (parts.length > 2) return 'has more than one backslash';
+  if (parts.some((x) => x.trim() === '')) return 'has an empty domain or user name';
+  return null;
+}
+
+/** OCF booleans as ocf-shellfuncs' ocf_is_true reads them; null when neither. */
+function ocfBoolean(v: string): boolean | null {
+  if (/^(1|yes|true|on|ja)$/i.test(v)) return true;
+  if (/^(0|no|false|off|nein)$/i.test(v)) return false;
+  return null;
+}
+
+/** The auth parameters' syntax and consistency (nothing on the node is looked at). */
+function readAuth(bad: (msg: string) => never): AuthSettings {
+  const explicit = paramSet('auth');
+  const accounts = paramSet('accounts') ? param('accounts', '') : null;
+  const mode = param('auth', accounts !== null ? 'accounts' : 'winbind');
+  if (!(AUTH_MODES as readonly string[]).includes(mode)) bad(`auth must be one of ${AUTH_MODES.join(', ')}, not ${JSON.stringify(mode)}`);
+  if (accounts !== null && !path.isAbsolute(accounts)) bad(`accounts must be an absolute path, not ${JSON.stringify(accounts)}`);
+  // A setting that would be silently ignored is a promise the agent cannot keep: refuse it.
+  if (mode === 'accounts' && accounts === null) bad(`auth=accounts needs the account file: set ${ACCOUNTS_HINT}`);
+  if (mode !== 'accounts' && accounts !== null) bad(`accounts is set but auth=${mode} would ignore it: remove auth (accounts= alone means auth=accounts) or accounts`);
+  const smbConf = paramSet('smb_conf') ? param('smb_conf', '') : null;
+  if (smbConf !== null && !path.isAbsolute(smbConf)) bad(`smb_conf must be an absolute path, not ${JSON.stringify(smbConf)}`);
+  if (smbConf !== null && mode !== 'winbind') bad(`smb_conf is only used with auth=winbind, not auth=${mode}`);
+  const minLevel = param('min_auth_level', DEFAULTS.min_auth_level);
+  if (!AUTH_LEVELS.includes(minLevel)) bad(`min_auth_level must be one of ${AUTH_LEVELS.join(', ')}, not ${JSON.stringify(minLevel)}`);
+  const allow = param('allow', '').split(',').map((a) => a.trim()).filter((a) => a !== '');
+  for (const a of allow) {
+    const why = badPrincipal(a);
+    if (why !== null) bad(`allow: ${JSON.stringify(a)} ${why} (expected DOMAIN\\user, user or @group, separated by commas)`);
+  }
+  const ntlmv1 = ocfBoolean(param('allow_ntlmv1', DEFAULTS.allow_ntlmv1));
+  if (ntlmv1 === null) bad(`allow_ntlmv1 must be a boolean (true or false), not ${JSON.stringify(param('allow_ntlmv1', ''))}`);
+  if (mode === 'none') {
+    const set = [allow.length > 0 ? 'allow' : '', paramSet('min_auth_level') ? 'min_auth_level' : '', ntlmv1 ? 'allow_ntlmv1' : ''].filter((n) => n !== '');
+    if (set.length > 0) bad(`auth=none authenticates nobody, so ${set.join(' and ')} cannot apply: remove ${set.length > 1 ? 'them' : 'it'} or choose auth=winbind or accounts`);
+  }
+  return { mode: mode as AuthMode, explicit, accounts, smbConf, minLevel, allow, allowNtlmV1: ntlmv1 };
+}
+
+/** Parameter syntax: no look at the node (checkCredentials and checkInstalled do that). Throws OcfError(ERR_CONFIGURED). */
 export async function readConfig(): Promise<AgentConfig> {
   const bad = (msg: string): never => {
     throw new OcfError(OCF.ERR_CONFIGURED, msg);
@@ -104,8 +181,7 @@ export async function readConfig(): Promise<AgentConfig> {
   if (!Number.isInteger(port) || port < 1 || port > 65535) bad(`witness_port must be a TCP port, not ${JSON.stringify(param('witness_port', ''))}`);
   const epm = param('epm', DEFAULTS.epm);
   if (epm !== 'off' && !/^(\[[^\]]+\]|[^:\s]*):\d{1,5}$/.test(epm)) bad(`epm must be HOST:PORT or off, not ${JSON.stringify(epm)}`);
-  const auth = param('auth', DEFAULTS.auth);
-  if (auth !== 'none') bad(`auth ${JSON.stringify(auth)} is not supported yet; use none`);
+  const auth = readAuth(bad);
   const logLevel = param('log_level', DEFAULTS.log_level);
   if (!LEVELS.includes(logLevel)) bad(`log_level must be one of ${LEVELS.join(', ')}`);
   const logFile = param('log_file', DEFAULTS.log_file);
@@ -163,6 +239,79 @@ function checkInstalled(cfg: AgentConfig): void {
   }
 }
 
+/** Runs a command briefly; true when it exits 0. */
+function succeeds(cmd: string, args: string[]): boolean {
+  const r = spawnSync(cmd, args, { stdio: 'ignore', timeout: 5000 });
+  return r.status === 0;
+}
+
+/**
+ * Start and validate-all: can the credential source work on this node? The account file is read
+ * and checked as witnessd will (service/auth/accounts/file.ts), so a file witnessd would refuse
+ * fails here with the same reason instead of as "witnessd exited during start". Codes as in
+ * ClusterLabs' conventions: a file that is not there is missing on this node (OCF_ERR_INSTALLED,
+ * the cluster tries another node), one we may not read is OCF_ERR_PERM, a file that is there but
+ * unusable (mode, owner, a bad line, no account) is a configuration error (OCF_ERR_CONFIGURED);
+ * winbind's programs missing is OCF_ERR_INSTALLED, winbindd not answering is OCF_ERR_GENERIC (a
+ * state that may pass: Pacemaker's recovery applies).
+ */
+async function checkCredentials(cfg: AgentConfig): Promise<void> {
+  const a = cfg.auth;
+  if (a.mode === 'none') return;
+  if (a.mode === 'accounts') {
+    const file = a.accounts ?? '';
+    try {
+      fs.accessSync(file, fs.constants.R_OK);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') throw new OcfError(OCF.ERR_INSTALLED, `the account file ${file} does not exist on this node: make it with 'witnessctl user add DOMAIN\\USER --accounts ${file}' and copy it to every node (mode 0600)`);
+      if (code === 'EACCES') throw new OcfError(OCF.ERR_PERM, `the account file ${file} is not readable by uid ${process.geteuid?.() ?? '?'}`);
+      throw new OcfError(OCF.ERR_INSTALLED, `the account file ${file}: ${(err as Error).message}`);
+    }
+    const { readAccountFile, AccountFileError } = await import('../service/auth/accounts/file.ts');
+    let accounts;
+    try {
+      ({ accounts } = await readAccountFile(file));
+    } catch (err) {
+      if (err instanceof AccountFileError) throw new OcfError(OCF.ERR_CONFIGURED, `account file: ${err.message}`);
+      throw new OcfError(OCF.ERR_INSTALLED, `the account file ${file}: ${(err as Error).message}`);
+    }
+    if (accounts.length === 0) throw new OcfError(OCF.ERR_CONFIGURED, `the account file ${file} holds no account, so no client could register: add one with 'witnessctl user add DOMAIN\\USER --accounts ${file}'`);
+    return;
+  }
+  // winbind, chosen or by default.
+  const how = a.explicit ? 'auth=winbind' : 'auth is not set, so it is winbind,';
+  const instead = `Or set ${ACCOUNTS_HINT}, or ${NONE_HINT}`;
+  for (const prog of ['ntlm_auth', 'wbinfo']) {
+    if (!onPath(prog)) throw new OcfError(OCF.ERR_INSTALLED, `${how} but ${prog} is not installed on this node (Debian: apt install winbind). ${instead}`);
+  }
+  if (a.smbConf !== null) {
+    try {
+      fs.accessSync(a.smbConf, fs.constants.R_OK);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new OcfError(code === 'EACCES' ? OCF.ERR_PERM : OCF.ERR_INSTALLED, `smb_conf ${a.smbConf}: ${code === 'ENOENT' ? 'no such file on this node' : (err as Error).message}`);
+    }
+  }
+  // wbinfo finds winbindd by its socket (Debian 12's wbinfo takes no --configfile), as witnessd does.
+  if (!succeeds('wbinfo', ['--ping'])) {
+    throw new OcfError(OCF.ERR_GENERIC, `${how} but winbindd does not answer on this node (wbinfo --ping failed): start winbind (joined to the domain, or with local Samba users). ${instead}`);
+  }
+}
+
+/** witnessd's authentication options. */
+function authFlags(a: AuthSettings): string[] {
+  if (a.mode === 'none') return ['--auth', 'none'];
+  return [
+    '--auth', a.mode,
+    ...(a.mode === 'accounts' && a.accounts !== null ? ['--accounts', a.accounts] : []),
+    ...(a.mode === 'winbind' && a.smbConf !== null ? ['--smb-conf', a.smbConf] : []),
+    '--min-auth-level', a.minLevel,
+    ...(a.allow.length > 0 ? ['--allow', a.allow.join(',')] : []),
+    ...(a.allowNtlmV1 ? ['--allow-ntlmv1'] : []),
+  ];
+}
+
 function agentFlags(cfg: AgentConfig): string[] {
   const flags = ['--db', cfg.db, '--ip-agents', cfg.ipAgents, '--log-level', cfg.logLevel];
   if (cfg.shares.trim() !== '') flags.push('--shares', cfg.shares);
@@ -213,7 +362,7 @@ function service(cfg: AgentConfig | null): DaemonSpec {
       '--listen', `${c.listenAddress.includes(':') ? `[${c.listenAddress}]` : c.listenAddress}:${c.witnessPort}`,
       '--epm', c.epm,
       '--netname', ...c.netnames,
-      '--auth', c.auth,
+      ...authFlags(c.auth),
       '--log-level', c.logLevel,
       '--force-unregister-after', String(c.forceUnregisterAfter),
       ...onNodeFlag(),
@@ -270,6 +419,8 @@ async function start(): Promise<OcfExitCode> {
   checkInstalled(cfg);
   const daemons = [watcher(cfg), service(cfg)];
   if (daemons.every((d) => daemonState(d).state === 'running')) return OCF.SUCCESS;
+  await checkCredentials(cfg);
+  if (cfg.auth.mode === 'none') ocfLog('warning', 'auth=none: witnessd serves unauthenticated clients (tests only)');
   await syncNow(cfg);
   const budget = Math.max(4000, timeoutMs(30_000) - 5000);
   for (const d of daemons) {
@@ -296,6 +447,7 @@ async function stop(): Promise<OcfExitCode> {
 async function validateAll(): Promise<OcfExitCode> {
   const cfg = await readConfig();
   if (checkLevel() >= 10) checkInstalled(cfg);
+  await checkCredentials(cfg);
   return OCF.SUCCESS;
 }
 
