@@ -122,6 +122,8 @@ EOF
 $DC_IP $DC_NAME.$REALM_LC $DC_NAME
 $MEMBER_IP $MEMBER_NAME.$REALM_LC $MEMBER_NAME
 EOF
+  # The NetName whose cifs/ SPNs the member holds resolves to the member too.
+  [ "$MEMBER_NAME" = "${NETNAME,,}" ] || echo "$MEMBER_IP ${NETNAME,,}.$REALM_LC ${NETNAME,,}" >> "$DIR/hosts"
   printf 'search %s\nnameserver %s\n' "$REALM_LC" "$DC_IP" > "$DIR/resolv.conf"
   # No smb.conf of Debian's is read: every daemon and tool here gets -s with one of these.
   cat > "$M/smb.conf" <<EOF
