@@ -35,17 +35,40 @@ function run(cmd: string, args: string[]): Promise<string | null> {
   });
 }
 
-/** What NTLM's CHALLENGE says about us: the NetName as the computer, the domain the clients log on to. */
+/** Samba's global settings that name this server, from `testparm` (null when Samba is not installed). */
+async function sambaNames(smbConf: string | null): Promise<Record<string, string> | null> {
+  const out = await run('testparm', ['-s', '-v', '--section-name=global', ...(smbConf !== null ? [smbConf] : [])]);
+  if (out === null) return null;
+  const names: Record<string, string> = {};
+  for (const m of out.matchAll(/^\s*(netbios name|workgroup|security|realm) = (.*)$/gm)) names[m[1] ?? ''] = (m[2] ?? '').trim();
+  return names;
+}
+
+/**
+ * What NTLM's CHALLENGE says about us (its target info, which the client copies into its NTLMv2
+ * blob). Through winbind these must be Samba's own names: an AD DC checks that the blob's
+ * NetBIOS computer name is the member's (its secure channel account) and refuses the logon
+ * otherwise; a standalone server's accounts live in the domain named after its NetBIOS name.
+ * With the account file: the NetName, and the configured domain (default WORKGROUP).
+ */
 async function targetNames(cfg: AuthConfig, netname: string): Promise<Pick<NtlmAcceptorOptions, 'netbiosComputer' | 'netbiosDomain' | 'dnsComputer' | 'dnsDomain'>> {
+  let computer = netname.toUpperCase().slice(0, 15);
   let domain = cfg.domain;
-  if (domain === null && cfg.mode === 'winbind') domain = await run('wbinfo', ['--own-domain']);
-  const dnsDomain = (cfg.dnsDomain ?? '').toLowerCase();
-  const computer = netname.toUpperCase().slice(0, 15);
+  let dnsDomain = cfg.dnsDomain;
+  if (cfg.mode === 'winbind') {
+    const samba = await sambaNames(cfg.smbConf);
+    const nb = samba?.['netbios name'];
+    if (nb !== undefined && nb !== '') computer = nb.toUpperCase();
+    const member = /^(ads|domain)$/i.test(samba?.['security'] ?? '');
+    domain ??= member ? (samba?.['workgroup'] ?? null) : computer;
+    if (member) dnsDomain ??= samba?.['realm'] ?? null;
+  }
+  const dns = (dnsDomain ?? '').toLowerCase();
   return {
     netbiosComputer: computer,
     netbiosDomain: (domain ?? 'WORKGROUP').toUpperCase(),
-    dnsComputer: dnsDomain === '' ? computer.toLowerCase() : `${computer.toLowerCase()}.${dnsDomain}`,
-    dnsDomain,
+    dnsComputer: dns === '' ? computer.toLowerCase() : `${computer.toLowerCase()}.${dns}`,
+    dnsDomain: dns,
   };
 }
 
@@ -77,7 +100,7 @@ export async function setupSecurity(cfg: AuthConfig, netnames: string[], logger:
       factory,
       authorize: accessCheck({ minLevel: cfg.minLevel, allow: cfg.allow }),
       source,
-      describe: { source: source.name, mechanisms: ['ntlmssp', 'spnego(ntlmssp)'], minLevel: cfg.minLevel, allow: cfg.allow.length > 0 ? cfg.allow : 'any authenticated user', ntlmv1: cfg.allowNtlmV1, domain: names.netbiosDomain },
+      describe: { source: source.name, mechanisms: ['ntlmssp', 'spnego(ntlmssp)'], minLevel: cfg.minLevel, allow: cfg.allow.length > 0 ? cfg.allow : 'any authenticated user', ntlmv1: cfg.allowNtlmV1, computer: names.netbiosComputer, domain: names.netbiosDomain },
       close: () => source.close(),
     };
   } catch (err) {

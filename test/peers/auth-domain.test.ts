@@ -1,0 +1,47 @@
+// A domain user authenticates: an Active Directory domain from Debian's samba-ad-dc provisioned in
+// network namespaces (test/domain/), a member server joined with `net ads join` and its winbindd,
+// and witnessd --auth winbind --smb-conf <the member's>. python3-samba logs on as WITNESS\user;
+// the NTLMv2 response goes witnessd → ntlm_auth → the member's winbindd → the DC (netlogon), and
+// the session key comes back the same way. The DC checks that the blob names the member, so this
+// also proves our CHALLENGE carries Samba's own names.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { domainPrerequisitesMissing, startDomain, type Domain } from '../domain/domain.ts';
+import { runPy, startWitnessd, twoNodeView, type Witnessd } from './peers.ts';
+
+describe('authentication of an Active Directory domain user through winbind', { timeout: 300_000, skip: domainPrerequisitesMissing() ?? false }, () => {
+  let d: Domain;
+  let w: Witnessd;
+  before(async () => {
+    d = await startDomain();
+    const env = d.wbclientPreloadEnv();
+    assert.ok(env, 'libnss-wrapper is needed to reach the member\'s winbindd from here');
+    w = await startWitnessd({ view: twoNodeView(), auth: ['--auth', 'winbind', '--smb-conf', d.smbConf], env });
+  });
+  after(async () => {
+    await w?.stop();
+    await d?.stop();
+  });
+
+  it('names itself as the member in its CHALLENGE (Samba\'s netbios name and workgroup)', () => {
+    assert.match(w.logs(), new RegExp(`"source":"winbind".*"computer":"${d.memberName.toUpperCase()}","domain":"${d.domain}"`));
+  });
+
+  for (const options of [['sign'], ['seal', 'ntlm']]) {
+    it(`python3-samba [${options.join(',')}] as the domain user: registers; the identity is the domain user`, async () => {
+      const r = await runPy([
+        { op: 'connect', conn: 'a', port: w.port, user: d.user, password: d.password, domain: d.domain, options },
+        { op: 'GetInterfaceList', conn: 'a' },
+        { op: 'RegisterEx', conn: 'a', version: 0x20000, net: 'FILESRV', share: null, ip: '127.0.0.2', client: `dom-${options.join('-')}`, flags: 0, timeout: 60 },
+      ]);
+      assert.ok(r.every((x) => x.ok), `${JSON.stringify(r)}\n${w.logs().slice(-3000)}`);
+      assert.match(w.logs(), new RegExp(`"user":"${d.domain}\\\\\\\\${d.user}".*client authenticated`, 'i'));
+    });
+  }
+
+  it('a wrong domain password is refused with the DC\'s reason in the log', async () => {
+    const r = await runPy([{ op: 'connect', conn: 'a', port: w.port, user: d.user, password: 'not-the-password', domain: d.domain, options: ['sign', 'ntlm'] }, { op: 'GetInterfaceList', conn: 'a' }]);
+    assert.notEqual(r[1]?.ok, true);
+    assert.match(w.logs(), /"code":"logon-failure","error":"winbind: [^"]*"/);
+  });
+});
