@@ -1,5 +1,5 @@
 // Benchmark: end to end on a real 3-node cluster. A python3-samba client (in the test network's
-// hub namespace) registers with the witness on one node for the floating IP, which lives on another
+// hub namespace), authenticated and signing, registers with the witness on one node for the floating IP, which lives on another
 // node; `crm_resource --move` moves the IP to the third node; we measure until the client's
 // AsyncNotify returns RESOURCE_CHANGE UNAVAILABLE:
 //   - from the moment the CIB records the stop (an independent CIB subscriber on node 1 sees it);
@@ -12,7 +12,7 @@ import path from 'node:path';
 import { parseCib } from '../agent/cib/parse.ts';
 import { FrameParser } from '../agent/watch.ts';
 import { WitnessVersion } from '../service/swn/constants.ts';
-import { createWitnessCluster, harness, onNode, requireBuild, ROOT, STORE, until } from '../test/cluster/harness.ts';
+import { clientCreds, createWitnessCluster, harness, onNode, requireBuild, ROOT, STORE, until } from '../test/cluster/harness.ts';
 import { runPy } from '../test/peers/peers.ts';
 
 const ITER = Number(process.argv[2] ?? 10);
@@ -45,7 +45,7 @@ try {
     const kb = Number(b.slice(1));
     const name = `bench-${i}`;
     const client = runPy([
-      { op: 'connect', conn: 'w', host: `198.18.0.${kb}`, port: 5999 },
+      { op: 'connect', conn: 'w', host: `198.18.0.${kb}`, port: 5999, ...clientCreds() }, // signed, as the witness requires
       { op: 'RegisterEx', conn: 'w', version: WitnessVersion.V2, net: 'FILESRV', share: null, ip: VIP, client: name, flags: 0, timeout: 120, save: 'h' },
       { op: 'AsyncNotify', conn: 'w', handle: 'h' },
     ], 120_000, ['ip', 'netns', 'exec', 'pwci-hub']);

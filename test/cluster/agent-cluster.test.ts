@@ -5,7 +5,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import type { ClusterEvent } from '../../store/types.ts';
-import { createWitnessCluster, harness, onNode, requireBuild, ROOT, sh, show, STORE, until } from './harness.ts';
+import { clientCreds, createWitnessCluster, harness, onNode, requireBuild, ROOT, RPCCLIENT_USER, sh, show, STORE, until } from './harness.ts';
 import { runPy, type PyResult, type PyStep } from '../peers/peers.ts';
 import { ChangeType, MessageType, WinError, WitnessVersion } from '../../service/swn/constants.ts';
 
@@ -29,13 +29,14 @@ function ctl(k: number, ...args: string[]): Promise<string> {
 }
 
 /**
- * A python3-samba client (from the hub namespace) registered for VIP with node k's witness, then
- * `waits` AsyncNotify calls one after the other; resolves with every step's result.
+ * A python3-samba client (from the hub namespace), authenticated with the clusters' account and
+ * signing, registered for VIP with node k's witness, then `waits` AsyncNotify calls one after the
+ * other; resolves with every step's result.
  */
 function witnessClient(k: number, name: string, waits: number, o: { keepAlive?: number } = {}): Promise<PyResult[]> {
   const notify: PyStep = { op: 'AsyncNotify', conn: 'w', handle: 'h' };
   return runPy([
-    { op: 'connect', conn: 'w', host: `198.18.0.${k}`, port: 5999 },
+    { op: 'connect', conn: 'w', host: `198.18.0.${k}`, port: 5999, ...clientCreds() },
     { op: 'RegisterEx', conn: 'w', version: WitnessVersion.V2, net: 'FILESRV', share: null, ip: VIP, client: name, flags: 0, timeout: o.keepAlive ?? 120, save: 'h' },
     ...Array.from({ length: waits }, () => notify),
   ], 120_000, ['ip', 'netns', 'exec', 'pwci-hub']);
@@ -69,10 +70,13 @@ describe('witness agent on a real 3-node Pacemaker cluster', { timeout: 300_000 
     }
   });
 
-  it('witnessd answers on every node through its endpoint mapper, flagging the IP usable for witness registration only on the nodes that do not host it', async () => {
+  it('witnessd answers authenticated clients on every node through its endpoint mapper, flagging the IP usable for witness registration only on the nodes that do not host it; anonymous ones are refused', async () => {
     const host = (await onNode(1, 'crm_resource', '--locate', '-r', 'vip', '-Q')).trim();
     for (const k of NODES) {
-      const r = await sh('ip', ['netns', 'exec', 'pwci-hub', 'rpcclient', '-U%', '-c', 'GetInterfaceList', `ncacn_ip_tcp:198.18.0.${k}`]);
+      const anon = await sh('ip', ['netns', 'exec', 'pwci-hub', 'rpcclient', '-U%', '-c', 'GetInterfaceList', `ncacn_ip_tcp:198.18.0.${k}`]);
+      assert.notEqual(anon.code, 0, anon.stdout + anon.stderr);
+      assert.match(anon.stdout + anon.stderr, /ACCESS_DENIED/, `node ${k} refuses an anonymous client`);
+      const r = await sh('ip', ['netns', 'exec', 'pwci-hub', 'rpcclient', `-U${RPCCLIENT_USER}`, '-c', 'GetInterfaceList', `ncacn_ip_tcp:198.18.0.${k}[sign]`]);
       assert.equal(r.code, 0, r.stdout + r.stderr);
       const line = r.stdout.split('\n').find((l) => l.includes(VIP)) ?? '';
       // rpcclient prints '*' for INTERFACE_WITNESS and '+' for IPv4, then the group (node) name.
@@ -95,11 +99,11 @@ describe('witness agent on a real 3-node Pacemaker cluster', { timeout: 300_000 
     assert.deepEqual(msg(r[2]), [{ name: 'FILESRV', change: ChangeType.UNAVAILABLE }], JSON.stringify(r));
     assert.deepEqual(msg(r[3]), [{ name: 'FILESRV', change: ChangeType.AVAILABLE }], JSON.stringify(r));
     const audit = await until('the audit rows on ' + b, 10_000, async () => {
-      const rows = JSON.parse(await ctl(kb, 'audit', '--json')) as { clientName: string; summary: string; outcome: string; latencyMs: number | null }[];
+      const rows = JSON.parse(await ctl(kb, 'audit', '--json')) as { clientName: string; summary: string; outcome: string; latencyMs: number | null; identity: string | null }[];
       const mine = rows.filter((x) => x.clientName === 'cluster-client');
       return mine.length >= 2 ? mine : null;
     });
-    assert.deepEqual(audit.map((x) => [x.summary, x.outcome]), [['FILESRV UNAVAILABLE', 'delivered'], ['FILESRV AVAILABLE', 'delivered']]);
+    assert.deepEqual(audit.map((x) => [x.summary, x.outcome, x.identity]), [['FILESRV UNAVAILABLE', 'delivered', 'PWCI\\witness-client'], ['FILESRV AVAILABLE', 'delivered', 'PWCI\\witness-client']]);
     await onNode(1, 'pcs', 'resource', 'clear', 'vip');
     await onNode(1, 'crm_resource', '--wait', '--timeout=60');
   });

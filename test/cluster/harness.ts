@@ -1,6 +1,7 @@
 // TypeScript side of test/cluster/harness.sh, for node:test files.
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ClusterEvent, ClusterView } from '../../store/types.ts';
@@ -65,15 +66,58 @@ export function requireBuild(): void {
 }
 
 /**
- * The set-up every cluster test and benchmark shares: this checkout's agent installed, resources
- * kept where they are once placed (so clearing a move does not move them back), the witness
- * created as a clone with pcs, and one IPaddr2 on eth0, all started.
+ * The account file on every node (each node's /var/lib/pacemaker-witness is its own, see
+ * harness.sh; a real cluster would keep it in /etc/pacemaker-witness, which the harness does not
+ * make private, so the host's /etc stays untouched).
+ */
+export const ACCOUNTS = '/var/lib/pacemaker-witness/accounts';
+
+/** The one account clients of the test clusters authenticate with. */
+export const CLIENT = { domain: 'PWCI', user: 'witness-client', password: 'Pwci-Client.42' } as const;
+
+/** python3-samba connect-step options: the account, signed (integrity, the witness's minimum). */
+export function clientCreds(): { user: string; password: string; domain: string; options: string[] } {
+  return { user: CLIENT.user, password: CLIENT.password, domain: CLIENT.domain, options: ['sign'] };
+}
+
+/** rpcclient's -U value for the account. */
+export const RPCCLIENT_USER = `${CLIENT.domain}\\${CLIENT.user}%${CLIENT.password}`;
+
+/** Number of nodes the harness set up. */
+function nodeCount(): number {
+  const n = Number(fs.readFileSync(path.join(process.env['PWCI_BASE'] ?? '/tmp/pwci', 'count'), 'utf8').trim());
+  if (!Number.isInteger(n) || n < 1) throw new Error('the harness has no nodes: run harness.sh up N first');
+  return n;
+}
+
+/**
+ * The admin's way: one account file made with `witnessctl user add` (password on stdin), copied
+ * to every node with mode 0600, owned by root.
+ */
+export async function installAccounts(): Promise<void> {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pwci-accounts-'));
+  try {
+    const file = path.join(tmp, 'accounts');
+    const r = spawnSync(path.join(ROOT, 'bin/witnessctl'), ['user', 'add', `${CLIENT.domain}\\${CLIENT.user}`, '--accounts', file], { input: `${CLIENT.password}\n`, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`witnessctl user add failed: ${r.stdout}${r.stderr}`);
+    for (let k = 1; k <= nodeCount(); k++) await onNode(k, 'install', '-m', '0600', '-o', 'root', '-g', 'root', file, ACCOUNTS);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The set-up every cluster test and benchmark shares: this checkout's agent installed, the account
+ * file on every node, resources kept where they are once placed (so clearing a move does not move
+ * them back), the witness created as a clone with pcs (clients authenticate against the account
+ * file), and one IPaddr2 on eth0, all started.
  */
 export async function createWitnessCluster(vip: string): Promise<void> {
   const inst = await sh('bash', [path.join(ROOT, 'ocf/install.sh')]);
   if (inst.code !== 0) throw new Error(`ocf/install.sh failed: ${inst.stderr}`);
+  await installAccounts();
   await onNode(1, 'crm_attribute', '-t', 'rsc_defaults', '-n', 'resource-stickiness', '-v', '100');
-  await onNode(1, 'pcs', 'resource', 'create', 'witness', 'ocf:witness:witnessd', 'netname=FILESRV', 'clone');
+  await onNode(1, 'pcs', 'resource', 'create', 'witness', 'ocf:witness:witnessd', 'netname=FILESRV', `accounts=${ACCOUNTS}`, 'clone');
   await onNode(1, 'pcs', 'resource', 'create', 'vip', 'ocf:heartbeat:IPaddr2', `ip=${vip}`, 'cidr_netmask=24', 'nic=eth0', 'op', 'monitor', 'interval=5s');
   await onNode(1, 'crm_resource', '--wait', '--timeout=90');
 }
