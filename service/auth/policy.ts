@@ -15,8 +15,9 @@ export interface AccessPolicy {
   /** The lowest auth level accepted (default integrity). Packet (4) is below integrity, as MS-SWN says. */
   minLevel: MinAuthLevel;
   /**
-   * Who may call, when not empty: `DOMAIN\user`, `user` (in any domain) or `@group` (a group name
-   * or SID the credential source reported), each case-insensitive. Empty: any authenticated user.
+   * Who may call, when not empty: `DOMAIN\user`, `user` (in any domain) or `@group` (a group's SID,
+   * DOMAIN\group or bare name, as winbind reports the user's groups), each case-insensitive.
+   * Empty: any authenticated user.
    */
   allow: string[];
 }
@@ -25,7 +26,8 @@ export interface AccessPolicy {
 export function allowed(id: Identity, allow: readonly string[]): boolean {
   const full = principalName(id).toLowerCase();
   const user = id.user.toLowerCase();
-  const groups = new Set(id.groups.map((g) => g.toLowerCase()));
+  // A group is named by its SID, DOMAIN\group, or the bare group name.
+  const groups = new Set(id.groups.flatMap((g) => [g.toLowerCase(), g.slice(g.lastIndexOf('\\') + 1).toLowerCase()]));
   return allow.some((entry) => {
     const e = entry.toLowerCase();
     if (e.startsWith('@')) return groups.has(e.slice(1));

@@ -14,6 +14,7 @@ import { accessCheck } from './policy.ts';
 import { SpnegoAcceptor } from './spnego/acceptor.ts';
 import { Oid } from './spnego/tokens.ts';
 import { WinbindSource } from './winbind.ts';
+import { WinbindGroups } from './winbind-groups.ts';
 
 export interface Security {
   /** Acceptor contexts for the RPC servers. */
@@ -87,7 +88,9 @@ async function openSource(cfg: AuthConfig, logger: Logger): Promise<NtlmCredenti
 /** null for --auth none: authenticated binds are then refused and every call runs unauthenticated. */
 export async function setupSecurity(cfg: AuthConfig, netnames: string[], logger: Logger): Promise<Security | null> {
   if (cfg.mode === 'none') return null;
-  const source = await openSource(cfg, logger);
+  let source = await openSource(cfg, logger);
+  // Groups are asked of winbind only when the allow-list names some.
+  if (cfg.mode === 'winbind' && cfg.allow.some((a) => a.startsWith('@'))) source = new WinbindGroups({ logger: logger.child({ source: 'winbind-groups' }) }).decorate(source);
   try {
     const names = await targetNames(cfg, netnames[0] ?? 'WITNESS');
     const ntlm = (): SecurityContext => new NtlmAcceptor({ source, ...names, allowNtlmV1: cfg.allowNtlmV1 });

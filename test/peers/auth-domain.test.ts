@@ -39,6 +39,20 @@ describe('authentication of an Active Directory domain user through winbind', { 
     });
   }
 
+  it('an allow-list of groups: winbind tells the user\'s groups; Domain Users may register, Domain Admins only is refused', async () => {
+    const env = d.wbclientPreloadEnv() ?? {};
+    for (const [group, ok] of [['@Domain Users', true], [`@${d.domain}\\Domain Admins`, false]] as const) {
+      const only = await startWitnessd({ view: twoNodeView(), auth: ['--auth', 'winbind', '--smb-conf', d.smbConf, '--allow', group], env });
+      try {
+        const r = await runPy([{ op: 'connect', conn: 'a', port: only.port, user: d.user, password: d.password, domain: d.domain, options: ['sign'] }, { op: 'GetInterfaceList', conn: 'a' }]);
+        assert.equal(r[1]?.ok, ok, `${group}: ${JSON.stringify(r)}\n${only.logs().slice(-2000)}`);
+        if (!ok) assert.match(only.logs(), /is not in the allow-list/);
+      } finally {
+        await only.stop();
+      }
+    }
+  });
+
   it('a wrong domain password is refused with the DC\'s reason in the log', async () => {
     const r = await runPy([{ op: 'connect', conn: 'a', port: w.port, user: d.user, password: 'not-the-password', domain: d.domain, options: ['sign', 'ntlm'] }, { op: 'GetInterfaceList', conn: 'a' }]);
     assert.notEqual(r[1]?.ok, true);

@@ -99,7 +99,7 @@ describe('witnessctl', { timeout: 120_000 }, () => {
       ['mover-b', MessageType.CLIENT_MOVE, 'delivered'],
       ['sharer', MessageType.SHARE_MOVE, 'delivered'],
     ]);
-    assert.match(ctl(w.db, 'audit').out, /mover-a CLIENT_MOVE "admin client-move to n1" event=- latency=-ms delivered \(witness n1\)/);
+    assert.match(ctl(w.db, 'audit').out, /mover-a CLIENT_MOVE "admin client-move to n1" event=- latency=-ms delivered \(witness n1, user -\)/);
     assert.equal(ctl(w.db, 'events').code, 0);
   });
 });

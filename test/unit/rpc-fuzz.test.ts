@@ -111,7 +111,7 @@ describe('seeded fuzzing of the security layer', () => {
     let verified = 0;
     for (let i = 0; i < 2_000; i++) {
       const s = sessions[i % sessions.length]!;
-      const clientPdus = s.pdus.filter((p) => p.from === 'client').map((p) => Buffer.from(p.bytes));
+      const clientPdus: Buffer[] = s.pdus.filter((p) => p.from === 'client').map((p) => Buffer.from(p.bytes));
       const victim = Math.floor(rand() * clientPdus.length);
       clientPdus[victim] = mutate(rand, clientPdus[victim]!);
       const n = new Negotiator({
