@@ -4,6 +4,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT, requireBuild } from '../cluster/harness.ts';
@@ -14,8 +15,8 @@ fs.chmodSync(tmp, 0o755);
 // An agent shim like the installed one, pointing at this checkout.
 const agent = path.join(tmp, 'witnessd');
 const cib = path.join(tmp, 'cib.xml');
-// A port for the witness service that nothing else on the machine uses during the test.
-const PORT = 46000 + (process.pid % 1000);
+// A port for the witness service that nothing else on the machine uses during the test (set in before()).
+let PORT = 0;
 const accounts = path.join(tmp, 'accounts');
 const USER = { domain: 'PWTEST', user: 'agent', password: 'Agent-Test.7' };
 
@@ -23,6 +24,23 @@ const USER = { domain: 'PWTEST', user: 'agent', password: 'Agent-Test.7' };
 function makeAccounts(file: string, who: { domain: string; user: string; password: string } = USER): void {
   const r = spawnSync(path.join(ROOT, 'bin/witnessctl'), ['user', 'add', `${who.domain}\\${who.user}`, '--accounts', file], { input: `${who.password}\n`, encoding: 'utf8' });
   assert.equal(r.status, 0, r.stdout + r.stderr);
+}
+
+/**
+ * A TCP port free on 127.0.0.1, below the ephemeral range (32768-60999 here) so that no client's
+ * outgoing connection can take it between this check and the listen (benchmarks on the same machine
+ * open thousands of connections).
+ */
+async function freePort(from: number): Promise<number> {
+  for (let port = from; port < from + 2000; port++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const srv = net.createServer();
+      srv.once('error', () => { resolve(false); });
+      srv.listen(port, '127.0.0.1', () => { srv.close(() => { resolve(true); }); });
+    });
+    if (ok) return port;
+  }
+  throw new Error(`no free port from ${from}`);
 }
 
 interface Res { code: number; stdout: string; stderr: string }
@@ -51,8 +69,9 @@ function run(action: string, env: Record<string, string> = {}, opts: { user?: st
 }
 
 describe('ocf:witness:witnessd', { timeout: 120_000 }, () => {
-  before(() => {
+  before(async () => {
     requireBuild();
+    PORT = await freePort(20000 + (process.pid % 4000));
     fs.writeFileSync(agent, fs.readFileSync(path.join(ROOT, 'ocf/witnessd'), 'utf8').replace('@WITNESS_ROOT@', ROOT).replace('@NODE@', process.execPath), { mode: 0o755 });
     fs.copyFileSync(new URL('../fixtures/cib/01-started.xml', import.meta.url), cib);
     makeAccounts(accounts);

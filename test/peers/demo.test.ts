@@ -6,10 +6,28 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { ChangeType, MessageType, WitnessVersion } from '../../service/swn/constants.ts';
 import { requireBuild } from '../cluster/harness.ts';
 import { ROOT, runPy } from './peers.ts';
+
+/**
+ * A TCP port free on 127.0.0.1, below the ephemeral range (32768-60999 here) so that no client's
+ * outgoing connection can take it between this check and the listen (benchmarks on the same machine
+ * open thousands of connections).
+ */
+async function freePort(from: number): Promise<number> {
+  for (let port = from; port < from + 2000; port++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const srv = net.createServer();
+      srv.once('error', () => { resolve(false); });
+      srv.listen(port, '127.0.0.1', () => { srv.close(() => { resolve(true); }); });
+    });
+    if (ok) return port;
+  }
+  throw new Error(`no free port from ${from}`);
+}
 
 /** A printed shell command, run as printed. */
 function shell(line: string): { code: number; out: string } {
@@ -50,7 +68,7 @@ class Interactive {
 describe('bin/witness-demo', { timeout: 90_000 }, () => {
   it('starts with authentication on; the printed rpcclient commands work with the printed account, an anonymous client is refused, and a failover completes a pending AsyncNotify; Ctrl-C cleans up', async () => {
     requireBuild();
-    const port = 47000 + (process.pid % 1000);
+    const port = await freePort(24000 + (process.pid % 4000));
     const demo = spawn(path.join(ROOT, 'bin/witness-demo'), ['--interval', '2', '--port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     demo.stdout.on('data', (d: Buffer) => { out += d.toString(); });
