@@ -14,7 +14,8 @@ import { Deframer } from './framing.ts';
 import { DEFERRED, RpcFault, type RpcInterfaceDef } from './interface.ts';
 import type { LimitLog } from './limit-log.ts';
 import { faultPdu, Negotiator, signsPdus, type AuthSession, type Outcome } from './negotiation.ts';
-import { FaultStatus, HEADER_SIZE, parseFragment, parseHeader, PFC, PType, type FragmentLayout, type Pdu, type RequestPdu, type SyntaxId } from './pdu.ts';
+import { FaultStatus, HEADER_SIZE, parseFragment, parseHeader, PFC, PType, RejectReason, serializePdu, type FragmentLayout, type Header, type Pdu, type RequestPdu, type SyntaxId } from './pdu.ts';
+import type { ByteBudget } from './byte-budget.ts';
 import { protectResponse, ProtectionError, unprotectRequest } from './protection.ts';
 import { NDR20 } from './syntaxes.ts';
 import { checkVerificationTrailer } from './verification-trailer.ts';
@@ -30,6 +31,12 @@ export interface RpcLimits {
   maxRequestBytes: number;
   /** A connection that has not bound within this time is closed. */
   bindTimeoutMs: number;
+  /** Bytes held for unfinished input across all connections (partial frames, fragments being reassembled). */
+  maxPendingBytes: number;
+  /** A call whose fragments (or a frame whose bytes) stop arriving for this long closes its connection. */
+  partialTimeoutMs: number;
+  /** A bound connection with no call in flight (no pending AsyncNotify either) for this long is closed. */
+  idleTimeoutMs: number;
 }
 
 /** What a connection needs of its server. */
@@ -38,10 +45,20 @@ export interface ConnectionHost {
   readonly logger: Logger;
   readonly limitLog: LimitLog;
   readonly security: SecurityContextFactory | null;
+  /** Bytes held for unfinished input, shared by every connection. */
+  readonly pending: ByteBudget;
   findInterface(s: SyntaxId): RpcInterfaceDef | undefined;
-  /** Adds the connection to association group `id` (0: a new one); its id, or null when it cannot join. */
-  join(id: number, c: Connection): number | null;
+  /**
+   * Adds the connection to association group `id` (0: a new one); its id, or null when it cannot
+   * join (unknown group, or one that belongs to another client host).
+   */
+  join(id: number, c: Connection, remoteHost: string): number | null;
   leave(association: number, c: Connection): void;
+  /**
+   * A security context of the connection completed for `principal`: null when the association may
+   * be used by it, else why not (an association belongs to the first principal that used it).
+   */
+  admit(association: number, principal: string): string | null;
 }
 
 export class Connection {
@@ -56,11 +73,22 @@ export class Connection {
   private readonly partialSessions = new Map<number, AuthSession | null>();
   private bindTimer: NodeJS.Timeout | null;
   private isClosed = false;
+  /** Ending after a refusal: nothing more is read or dispatched. */
+  private closing = false;
   /** A bind-phase PDU is waiting for its security mechanism: later fragments queue behind it. */
   private waiting = false;
   private queue: Buffer[] = [];
+  private queuedBytes = 0;
+  /** What this connection has told the server-wide budget it holds. */
+  private heldBytes = 0;
+  /** When the deframer last went from empty to holding a partial frame. */
+  private partialFrameSince: number | null = null;
+  /** Last time the client sent something or a call of it ended. */
+  lastActivity = Date.now();
+  private readonly remoteHost: string;
   private readonly site: CallSite;
   private logInstance: Logger | null = null;
+  private lastRequestCallId: number | null = null;
 
   constructor(host: ConnectionHost, socket: net.Socket, id: number) {
     this.host = host;
@@ -68,6 +96,7 @@ export class Connection {
     this.id = id;
     const lim = host.limits;
     this.deframer = new Deframer(lim.maxFragment);
+    this.remoteHost = socket.remoteAddress ?? '?';
     const localAddress = socket.localAddress ?? '0.0.0.0';
     const localPort = socket.localPort ?? 0;
     this.site = {
@@ -83,10 +112,14 @@ export class Connection {
       associate: (assocId) => {
         // A bind whose auth step finished after the client left must not join anything.
         if (this.isClosed) return null;
-        const a = host.join(assocId, this);
+        const a = host.join(assocId, this, this.remoteHost);
         if (a !== null) this.site.association = a;
         return a;
       },
+      leave: (assocId) => {
+        host.leave(assocId, this);
+      },
+      admit: (principal) => (this.neg.association === null ? null : host.admit(this.neg.association, principal)),
       security: host.security,
       maxSessions: lim.maxAuthContextsPerConnection,
       secondaryAddress: String(localPort),
@@ -123,10 +156,43 @@ export class Connection {
     this.socket.destroy();
   }
 
+  /** No call in flight and nothing being negotiated: closing it loses the client nothing it waits for. */
+  get idle(): boolean {
+    return this.calls.size === 0 && !this.waiting && this.partialFrameSince === null && (this.reassemblerInstance?.oldestStart ?? null) === null;
+  }
+
+  get bound(): boolean {
+    return this.neg.bound;
+  }
+
+  /**
+   * The server's periodic check: a partial call or frame that stopped arriving, or a bound
+   * connection idle for too long, is closed (with a log line). Returns true when it closed.
+   */
+  sweep(now: number): boolean {
+    if (this.isClosed) return false;
+    const lim = this.host.limits;
+    const partialSince = Math.min(this.partialFrameSince ?? Infinity, this.reassemblerInstance?.oldestStart ?? Infinity);
+    if (now - partialSince > lim.partialTimeoutMs) {
+      this.host.limitLog.warn('partial-timeout', { remote: this.site.remote, ms: lim.partialTimeoutMs }, 'a partial request stopped arriving; closing the connection');
+      this.destroy('partial request timed out');
+      return true;
+    }
+    if (this.neg.bound && this.idle && now - this.lastActivity > lim.idleTimeoutMs) {
+      this.host.limitLog.warn('idle-timeout', { remote: this.site.remote, ms: lim.idleTimeoutMs }, 'a bound connection was idle too long; closing it');
+      this.destroy('idle');
+      return true;
+    }
+    return false;
+  }
+
   /** The socket is gone: abort its calls and leave the association (maybe running it down). */
   closed(): void {
     this.isClosed = true;
     this.queue = [];
+    this.queuedBytes = 0;
+    this.host.pending.update(this.heldBytes, 0);
+    this.heldBytes = 0;
     if (this.bindTimer) clearTimeout(this.bindTimer);
     for (const call of this.calls.values()) call.cancel();
     this.calls.clear();
@@ -151,8 +217,22 @@ export class Connection {
 
   /** Sends what is queued, then closes: the end of the connection after a refusal. */
   private closeAfterSend(why: string): void {
+    if (this.isClosed || this.closing) return;
+    // Stop reading and end gracefully: destroying a socket whose client is still sending resets
+    // it, and the client's kernel then drops our last PDU (the fault saying why) unread. What was
+    // held for this connection's unfinished input is released now; the socket goes for good when
+    // the client closes its side, or after a short grace.
+    this.closing = true;
+    this.queue = [];
+    this.queuedBytes = 0;
+    this.host.pending.update(this.heldBytes, 0);
+    this.heldBytes = 0;
+    this.log.debug({ why }, 'closing connection');
+    this.socket.pause();
     this.socket.end();
-    this.destroy(why);
+    setTimeout(() => {
+      this.socket.destroy();
+    }, 2000).unref();
   }
 
   /** The one fatal-error path: a log line, a fault when the call can be named, and the connection closes. */
@@ -171,6 +251,8 @@ export class Connection {
   }
 
   private onData(chunk: Buffer): void {
+    if (this.closing) return;
+    this.lastActivity = Date.now();
     let frags: Buffer[];
     try {
       frags = this.deframer.push(chunk);
@@ -178,28 +260,60 @@ export class Connection {
       this.fatal(err, null);
       return;
     }
+    if (this.deframer.bufferedBytes === 0) this.partialFrameSince = null;
+    else this.partialFrameSince ??= this.lastActivity;
     if (this.waiting) {
-      for (const f of frags) this.queue.push(f);
-      return;
-    }
-    for (let i = 0; i < frags.length; i++) {
-      const f = frags[i];
-      if (!f || this.isClosed) return;
-      this.process(f);
-      if (this.waiting) {
-        for (let j = i + 1; j < frags.length; j++) {
-          const rest = frags[j];
-          if (rest) this.queue.push(rest);
+      for (const f of frags) this.enqueue(f);
+    } else {
+      for (let i = 0; i < frags.length; i++) {
+        const f = frags[i];
+        if (!f || this.isClosed || this.closing) return;
+        this.process(f);
+        if (this.waiting) {
+          for (let j = i + 1; j < frags.length; j++) {
+            const rest = frags[j];
+            if (rest) this.enqueue(rest);
+          }
+          break;
         }
-        return;
       }
     }
+    this.account();
+  }
+
+  private enqueue(f: Buffer): void {
+    this.queue.push(f);
+    this.queuedBytes += f.length;
+  }
+
+  /**
+   * Reports what the connection holds for unfinished input to the server-wide budget; a
+   * connection that would take it past the limit is refused and closed (the others are not).
+   */
+  private account(): void {
+    if (this.isClosed || this.closing) return;
+    const now = this.deframer.bufferedBytes + (this.reassemblerInstance?.heldBytes ?? 0) + this.queuedBytes;
+    if (now === this.heldBytes) return;
+    if (!this.host.pending.update(this.heldBytes, now)) {
+      this.host.limitLog.warn('pending-bytes', { remote: this.site.remote, holds: now, used: this.host.pending.used, max: this.host.pending.max }, 'unfinished input of all clients would exceed its budget; closing this connection');
+      // The fault names the call asking for more: the fragment still arriving, else the last one read.
+      const callId = this.deframer.partialCallId() ?? this.lastRequestCallId;
+      if (callId !== null) this.fault(callId, 0, FaultStatus.SERVER_TOO_BUSY, PFC.DID_NOT_EXECUTE);
+      this.closeAfterSend('pending-bytes budget');
+      return;
+    }
+    this.heldBytes = now;
   }
 
   /** Runs one fragment; when it has to wait (an auth step), stops reading until it is done. */
   private process(f: Buffer): void {
     let pending: Promise<void> | undefined;
     try {
+      const h = parseHeader(f);
+      if (h.bigEndian) {
+        this.refuseBigEndian(h);
+        return;
+      }
       const { pdu, layout } = parseFragment(f);
       pending = this.dispatch(pdu, layout);
     } catch (err) {
@@ -222,11 +336,31 @@ export class Connection {
   }
 
   private drain(): void {
-    while (!this.waiting && !this.isClosed) {
+    while (!this.waiting && !this.isClosed && !this.closing) {
       const f = this.queue.shift();
-      if (!f) return;
+      if (!f) break;
+      this.queuedBytes -= f.length;
       this.process(f);
     }
+    this.account();
+  }
+
+  /**
+   * A big-endian PDU (its header read in its own byte order): a bind gets bind_nak "user data not
+   * readable", a request fault nca_s_unsupported_type (not executed); anything else closes.
+   */
+  private refuseBigEndian(h: Header): void {
+    this.host.limitLog.warn('big-endian', { remote: this.site.remote, ptype: h.ptype, callId: h.callId }, 'a big-endian PDU refused (only little-endian NDR is served)');
+    if (h.ptype === PType.BIND && !this.neg.bound) {
+      this.send([serializePdu({ ptype: PType.BIND_NAK, versionMinor: 0, flags: PFC.FIRST_FRAG | PFC.LAST_FRAG, callId: h.callId, reason: RejectReason.USER_DATA_NOT_READABLE, versions: [{ major: 5, minor: 0 }] })]);
+      return;
+    }
+    if (h.ptype === PType.REQUEST && this.neg.bound) {
+      this.fault(h.callId, 0, FaultStatus.UNSUPPORTED_TYPE, PFC.DID_NOT_EXECUTE);
+      return;
+    }
+    if (h.ptype === PType.ALTER_CONTEXT) this.fault(h.callId, 0, FaultStatus.UNSUPPORTED_TYPE, PFC.DID_NOT_EXECUTE);
+    this.closeAfterSend('big-endian PDU');
   }
 
   private dispatch(p: Pdu, layout: FragmentLayout): Promise<void> | undefined {
@@ -298,6 +432,7 @@ export class Connection {
   }
 
   private onRequest(frag: RequestPdu, layout: FragmentLayout): void {
+    this.lastRequestCallId = frag.callId;
     let session: AuthSession | null;
     try {
       session = unprotectRequest(this.neg, frag, layout);
@@ -394,6 +529,7 @@ export class Connection {
     if (call.done) return;
     call.done = true;
     this.calls.delete(call.callId);
+    this.lastActivity = Date.now();
     if (!stub) {
       this.send([this.faultFor(err, call)]);
       return;

@@ -11,6 +11,8 @@ interface Partial {
   first: RequestPdu;
   parts: Buffer[];
   size: number;
+  /** When its first fragment arrived (ms): a call whose fragments stop coming is timed out. */
+  startedAt: number;
 }
 
 export class Reassembler {
@@ -18,9 +20,19 @@ export class Reassembler {
   private readonly maxBytes: number;
   private readonly maxCalls: number;
 
+  /** Bytes held for calls still arriving (for the server-wide memory budget). */
+  heldBytes = 0;
+
   constructor(maxBytes: number, maxCalls = 8) {
     this.maxBytes = maxBytes;
     this.maxCalls = maxCalls;
+  }
+
+  /** When the oldest call still arriving started (ms), or null when none is. */
+  get oldestStart(): number | null {
+    let oldest: number | null = null;
+    for (const c of this.calls.values()) if (oldest === null || c.startedAt < oldest) oldest = c.startedAt;
+    return oldest;
   }
 
   /** Returns the whole request once its last fragment arrived, else null. */
@@ -35,25 +47,31 @@ export class Reassembler {
     if (first) {
       if (c) throw new RpcDecodeError(`call ${p.callId}: a second first fragment`);
       if (this.calls.size >= this.maxCalls) throw new RpcDecodeError(`more than ${this.maxCalls} fragmented requests in flight`);
-      c = { first: p, parts: [], size: 0 };
+      // The header fields only: the fragment's stub lies in the socket's chunk, which must not
+      // stay alive (uncounted) for as long as the call is being reassembled.
+      c = { first: { ...p, stub: Buffer.alloc(0) }, parts: [], size: 0, startedAt: Date.now() };
       this.calls.set(p.callId, c);
     } else if (!c) {
       throw new RpcDecodeError(`call ${p.callId}: a fragment without a first fragment`);
     } else if (p.opnum !== c.first.opnum || p.contextId !== c.first.contextId) {
       throw new RpcDecodeError(`call ${p.callId}: fragments disagree on opnum or context`);
     }
-    c.size += p.stub.length;
-    if (c.size > this.maxBytes) {
-      this.calls.delete(p.callId);
+    if (c.size + p.stub.length > this.maxBytes) {
+      this.drop(p.callId);
       throw new RpcDecodeError(`call ${p.callId}: request larger than ${this.maxBytes} bytes`);
     }
-    c.parts.push(p.stub);
+    c.parts.push(Buffer.from(p.stub)); // copied, for the same reason
+    c.size += p.stub.length;
+    this.heldBytes += p.stub.length;
     if (!last) return null;
-    this.calls.delete(p.callId);
+    this.drop(p.callId);
     return { ...c.first, flags: c.first.flags | PFC.LAST_FRAG, stub: Buffer.concat(c.parts) };
   }
 
   drop(callId: number): void {
+    const c = this.calls.get(callId);
+    if (!c) return;
+    this.heldBytes -= c.size;
     this.calls.delete(callId);
   }
 }

@@ -2,7 +2,7 @@
 // header that cannot be one, is an error before anything is buffered for it.
 
 import { RpcDecodeError } from './errors.ts';
-import { HEADER_SIZE } from './pdu.ts';
+import { HEADER_SIZE, isBigEndian } from './pdu.ts';
 
 export class Deframer {
   private pending: Buffer[] = [];
@@ -18,6 +18,13 @@ export class Deframer {
     return this.buffered;
   }
 
+  /** The call_id of the fragment still arriving, when its header is in (for a refusal that names it). */
+  partialCallId(): number | null {
+    if (this.buffered < HEADER_SIZE) return null;
+    const head = this.peek(HEADER_SIZE);
+    return isBigEndian(head[4] ?? 0x10) ? head.readUInt32BE(12) : head.readUInt32LE(12);
+  }
+
   /** Feeds a chunk; returns every fragment it completes (possibly none, possibly several). */
   push(chunk: Buffer): Buffer[] {
     if (chunk.length > 0) {
@@ -28,7 +35,9 @@ export class Deframer {
     while (this.buffered >= HEADER_SIZE) {
       const head = this.peek(HEADER_SIZE);
       if (head[0] !== 5) throw new RpcDecodeError(`not a DCE/RPC fragment: rpc_vers ${head[0] ?? 0}`);
-      const len = head.readUInt16LE(8);
+      // frag_length is in the sender's byte order: read it right, so a big-endian PDU can be
+      // framed and refused cleanly instead of derailing the stream.
+      const len = isBigEndian(head[4] ?? 0x10) ? head.readUInt16BE(8) : head.readUInt16LE(8);
       if (len < HEADER_SIZE) throw new RpcDecodeError(`frag_length ${len} is shorter than the header`);
       if (len > this.maxFragment) throw new RpcDecodeError(`frag_length ${len} exceeds the ${this.maxFragment}-byte limit`);
       if (this.buffered < len) break;

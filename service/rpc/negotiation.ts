@@ -36,6 +36,10 @@ const MIN_FRAG = 1432; // MS-RPCE: max_xmit_frag/max_recv_frag must be at least 
 /** Bind-time features this server implements, and so grants when offered. */
 const SUPPORTED_FEATURES = BindTimeFeature.SECURITY_CONTEXT_MULTIPLEXING | BindTimeFeature.KEEP_CONNECTION_ON_ORPHAN;
 
+/** Presentation contexts one bind may propose, and one connection may hold (Windows proposes 2–3). */
+export const MAX_CONTEXTS_PER_BIND = 32;
+export const MAX_CONTEXTS_PER_CONNECTION = 64;
+
 /** Auth padding aligns the sec_trailer to 16 bytes from the start of the stub (as Windows and Samba do). */
 export const AUTH_PAD_ALIGN = 16;
 
@@ -59,6 +63,10 @@ export interface NegotiatorDeps {
   findInterface(s: SyntaxId): RpcInterfaceDef | undefined;
   /** Joins association group `id` (0: a new group); returns the group's id, or null when it cannot be joined. */
   associate(id: number): number | null;
+  /** Leaves the group again (a bind taken back). */
+  leave?(association: number): void;
+  /** A context completed for `principal`: null when it may use the connection's association, else why not. */
+  admit?(principal: string): string | null;
   /** Makes acceptor contexts; null: authenticated binds are refused (bind_nak). */
   security: SecurityContextFactory | null;
   /** Security contexts one connection may build (default 4). */
@@ -123,6 +131,10 @@ export class Negotiator {
 
   bind(p: BindPdu): Outcome | Promise<Outcome> {
     if (this.bound) return { reply: this.nak(p, RejectReason.NOT_SPECIFIED), fatal: null };
+    if (p.contexts.length > MAX_CONTEXTS_PER_BIND) {
+      this.deps.log().info({ contexts: p.contexts.length, max: MAX_CONTEXTS_PER_BIND }, 'bind refused: too many presentation contexts');
+      return { reply: this.nak(p, RejectReason.LOCAL_LIMIT_EXCEEDED), fatal: null };
+    }
     const decision = this.decide(p);
     if (!p.auth) return this.finishBind(p, decision, null, null);
     const auth = p.auth;
@@ -147,7 +159,7 @@ export class Negotiator {
     if (this.bound) return { reply: this.nak(p, RejectReason.NOT_SPECIFIED), fatal: null };
     const assoc = this.deps.associate(p.assocGroupId);
     if (assoc === null) {
-      this.deps.log().info({ assocGroupId: p.assocGroupId }, 'bind to an unknown association group refused');
+      this.deps.log().info({ assocGroupId: p.assocGroupId }, 'bind to an association group it may not join refused (unknown, or another client host\'s)');
       return { reply: this.nak(p, RejectReason.NOT_SPECIFIED), fatal: null };
     }
     this.association = assoc;
@@ -172,6 +184,8 @@ export class Negotiator {
       results: decision.results,
       auth: session ? this.verifier(session, token) : null,
     });
+    // The ack must fit in what the client said it can receive (its max_recv_frag).
+    if (reply.length > this.maxXmit) return this.undoBind(p, `a ${reply.length}-byte bind_ack would exceed the client's max_recv_frag ${this.maxXmit}`);
     return { reply, fatal: null };
   }
 
@@ -220,6 +234,9 @@ export class Negotiator {
   }
 
   private finishAlter(p: BindPdu, decision: ContextDecision, session: AuthSession | null, token: Buffer | null, extraFlags = 0): Outcome {
+    if (p.contexts.length > MAX_CONTEXTS_PER_BIND || this.contexts.size + decision.accepted.length > MAX_CONTEXTS_PER_CONNECTION) {
+      return this.alterFault(p, FaultStatus.ACCESS_DENIED, `too many presentation contexts (at most ${MAX_CONTEXTS_PER_BIND} per alter_context, ${MAX_CONTEXTS_PER_CONNECTION} per connection)`);
+    }
     this.commit(decision, false);
     const results = decision.results;
     const reply = serializePdu({
@@ -236,6 +253,19 @@ export class Negotiator {
       auth: session ? this.verifier(session, token) : null,
     });
     return { reply, fatal: null };
+  }
+
+  /** Takes back a bind that was accepted but whose ack cannot be sent; the client gets a bind_nak. */
+  private undoBind(p: BindPdu, why: string): Outcome {
+    this.deps.log().info({ why }, 'bind refused');
+    if (this.association !== null) this.deps.leave?.(this.association);
+    this.association = null;
+    this.contexts.clear();
+    this.sessions.clear();
+    this.headerSigning = false;
+    this.clientHeaderSigning = false;
+    this.features = 0;
+    return { reply: this.nak(p, RejectReason.LOCAL_LIMIT_EXCEEDED), fatal: null };
   }
 
   private alterFault(p: BindPdu, status: number, why: string): Outcome {
@@ -337,6 +367,14 @@ export class Negotiator {
   private logAuthProgress(s: AuthSession, leg: string): void {
     if (!s.ctx.complete) return;
     const id = s.ctx.identity;
+    // An association belongs to the principal that first authenticated on it: another one may
+    // not use its context handles (joining it by its id is not enough).
+    const refused = id ? (this.deps.admit?.(principalName(id)) ?? null) : null;
+    if (refused !== null) {
+      s.failed = refused;
+      this.deps.log().warn({ leg, user: id ? principalName(id) : null, association: this.association, why: refused }, 'authenticated, but refused on this association; its calls will be refused');
+      return;
+    }
     this.deps.log().info({ leg, mech: s.ctx.mechanism, authType: s.type, authLevel: s.level, authContextId: s.contextId, user: id ? principalName(id) : null, workstation: id?.workstation ?? null }, 'client authenticated');
   }
 

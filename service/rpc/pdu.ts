@@ -1,6 +1,8 @@
 // Connection-oriented DCE/RPC PDUs (C706 chapter 12, MS-RPCE §2.2.2): parsePdu(buf) → typed
 // PDU, serializePdu(pdu) → bytes. Little-endian data representation only: every client we serve
-// (Windows, Samba, cifs.ko's helper) sends it, and a big-endian request is refused cleanly.
+// (Windows, Samba, cifs.ko's helper) sends it. A big-endian PDU's header is still read (its
+// frag_length and call_id, so the framing holds and the refusal names the call), and the
+// connection refuses it cleanly: bind_nak for a bind, a fault for a request.
 //
 // Layout: a 16-byte common header (rpc_vers 5, rpc_vers_minor 0|1, ptype, pfc_flags,
 // packed_drep[4], frag_length, auth_length, call_id), a body that depends on ptype, and, when
@@ -53,6 +55,8 @@ export const RejectReason = {
   TEMPORARY_CONGESTION: 1,
   LOCAL_LIMIT_EXCEEDED: 2,
   PROTOCOL_VERSION_NOT_SUPPORTED: 4,
+  /** C706: the server cannot read the data (here: a big-endian data representation). */
+  USER_DATA_NOT_READABLE: 6,
   AUTHENTICATION_TYPE_NOT_RECOGNIZED: 8,
   INVALID_CHECKSUM: 9,
 } as const;
@@ -66,6 +70,7 @@ export const FaultStatus = {
   OP_RNG_ERROR: 0x1c010002, // opnum out of range → RPC_S_PROCNUM_OUT_OF_RANGE at the client
   UNK_IF: 0x1c010003, // unknown interface
   PROTO_ERROR: 0x1c01000b,
+  UNSUPPORTED_TYPE: 0x1c010017, // nca_s_unsupported_type: a data representation we do not serve
   REMOTE_NO_MEMORY: 0x1c00001b, // nca_s_fault_remote_no_memory
   UNSPEC_REJECT: 0x1c000009, // nca_s_fault_unspec_reject
   SERVER_TOO_BUSY: 0x000006bb, // RPC_S_SERVER_TOO_BUSY
@@ -153,24 +158,34 @@ export interface Header {
   fragLength: number;
   authLength: number;
   callId: number;
+  /** The integer representation is big-endian (drep[0] high nibble 0): read, but not served. */
+  bigEndian: boolean;
 }
 
-/** Reads and checks the common header. */
+/** True when a header's drep says big-endian integers (C706 §14.1: the high nibble of drep[0] is 0). */
+export function isBigEndian(drep0: number): boolean {
+  return drep0 >> 4 === 0;
+}
+
+/** Reads and checks the common header (in either byte order). */
 export function parseHeader(buf: Buffer): Header {
   if (buf.length < HEADER_SIZE) throw new RpcDecodeError(`PDU header: need 16 bytes, ${buf.length} left`);
   const vers = buf.readUInt8(0);
   const minor = buf.readUInt8(1);
   if (vers !== 5 || minor > 1) throw new RpcDecodeError(`unsupported RPC version ${vers}.${minor}`);
+  const drep0 = buf.readUInt8(4);
+  if (drep0 >> 4 > 1) throw new RpcDecodeError(`unknown integer representation in drep 0x${drep0.toString(16)}`);
+  const be = isBigEndian(drep0);
   const h: Header = {
     versionMinor: minor,
     ptype: buf.readUInt8(2),
     flags: buf.readUInt8(3),
     drep: buf.subarray(4, 8),
-    fragLength: buf.readUInt16LE(8),
-    authLength: buf.readUInt16LE(10),
-    callId: buf.readUInt32LE(12),
+    fragLength: be ? buf.readUInt16BE(8) : buf.readUInt16LE(8),
+    authLength: be ? buf.readUInt16BE(10) : buf.readUInt16LE(10),
+    callId: be ? buf.readUInt32BE(12) : buf.readUInt32LE(12),
+    bigEndian: be,
   };
-  if ((h.drep[0] ?? 0) >> 4 !== 1) throw new RpcDecodeError('big-endian data representation is not supported');
   if (h.fragLength < HEADER_SIZE) throw new RpcDecodeError(`frag_length ${h.fragLength} is shorter than the header`);
   return h;
 }
@@ -246,6 +261,7 @@ export function parseFragment(buf: Buffer): ParsedFragment {
 /** Parses one whole fragment (exactly frag_length bytes, as the Deframer delivers them). */
 export function parsePdu(buf: Buffer): Pdu {
   const h = parseHeader(buf);
+  if (h.bigEndian) throw new RpcDecodeError('big-endian data representation is not supported');
   if (h.fragLength !== buf.length) throw new RpcDecodeError(`frag_length ${h.fragLength} but the fragment holds ${buf.length} bytes`);
   const common: Common = { versionMinor: h.versionMinor, flags: h.flags, callId: h.callId };
   const r = new ByteReader(buf, HEADER_SIZE);
@@ -259,8 +275,9 @@ export function parsePdu(buf: Buffer): Pdu {
       const assocGroupId = body.u32('assoc_group_id');
       const n = body.u8('n_context_elem');
       body.skip(3, 'p_context_elem reserved');
-      // Each element takes at least 44 bytes: check the count before building anything.
-      body.need(n * 44, `${n} presentation context elements`);
+      // Each element takes at least 24 bytes (44 with one transfer syntax): check the count
+      // before building anything.
+      body.need(n * 24, `${n} presentation context elements`);
       const contexts: ContextElement[] = [];
       for (let i = 0; i < n; i++) {
         const contextId = body.u16('p_cont_id');

@@ -2,10 +2,13 @@
 // and their association groups. What happens on one connection is in connection.ts; binds and
 // security negotiation in negotiation.ts; per-PDU protection in protection.ts.
 
+import crypto from 'node:crypto';
 import net from 'node:net';
 import type { Logger } from 'pino';
 import type { SecurityContextFactory } from '../auth/context.ts';
+import { ByteBudget } from './byte-budget.ts';
 import { Connection, type ConnectionHost, type RpcLimits } from './connection.ts';
+import { connectionsAllowedBy, openFilesLimit } from './fd-limit.ts';
 import type { RpcInterfaceDef } from './interface.ts';
 import { LimitLog } from './limit-log.ts';
 import type { SyntaxId } from './pdu.ts';
@@ -18,11 +21,22 @@ export interface RpcServerOptions {
   limits: RpcLimits;
   /** Acceptor contexts for authenticated binds; absent or null: such binds get a bind_nak. */
   security?: SecurityContextFactory | null;
+  /**
+   * This server's share of the connections the process's descriptor limit allows (the witness
+   * and the endpoint mapper share one process). Default 1.
+   */
+  connectionShare?: number;
+  /** The server-wide budget of unfinished input; servers of one process may share one. */
+  pending?: ByteBudget;
 }
 
 interface Association {
   id: number;
   connections: Set<Connection>;
+  /** The client host that created it: only connections from there may join. */
+  host: string;
+  /** The first principal authenticated on it (null until one is): only it may use it. */
+  principal: string | null;
 }
 
 export class RpcServer implements ConnectionHost {
@@ -30,16 +44,33 @@ export class RpcServer implements ConnectionHost {
   private readonly server: net.Server;
   private readonly connections = new Set<Connection>();
   readonly associations = new Map<number, Association>();
-  private nextAssoc = 0x1234;
   private nextConn = 1;
   readonly limitLog: LimitLog;
+  readonly pending: ByteBudget;
+  /** Connections this server accepts: the configured limit, or less when descriptors are fewer. */
+  readonly maxConnections: number;
+  private readonly sweeper: NodeJS.Timeout;
 
   constructor(opts: RpcServerOptions) {
     this.opts = opts;
     this.limitLog = new LimitLog(opts.logger);
+    this.pending = opts.pending ?? new ByteBudget(opts.limits.maxPendingBytes);
+    const allowed = connectionsAllowedBy(openFilesLimit());
+    const share = opts.connectionShare ?? 1;
+    this.maxConnections = allowed === null ? opts.limits.maxConnections : Math.max(1, Math.min(opts.limits.maxConnections, Math.floor(allowed * share)));
+    if (this.maxConnections < opts.limits.maxConnections) {
+      opts.logger.info({ configured: opts.limits.maxConnections, maxConnections: this.maxConnections, openFilesLimit: openFilesLimit() }, 'connection limit lowered to what the descriptor limit allows');
+    }
     this.server = net.createServer({ noDelay: true }, (s) => {
       this.accept(s);
     });
+    // One sweep for every connection's partial and idle timeouts (no timer per connection).
+    const every = Math.max(250, Math.min(5000, Math.floor(Math.min(opts.limits.partialTimeoutMs, opts.limits.idleTimeoutMs) / 4)));
+    this.sweeper = setInterval(() => {
+      const now = Date.now();
+      for (const c of this.connections) c.sweep(now);
+    }, every);
+    this.sweeper.unref();
   }
 
   get limits(): RpcLimits {
@@ -74,6 +105,7 @@ export class RpcServer implements ConnectionHost {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.sweeper);
     await new Promise<void>((resolve) => {
       this.server.close(() => {
         resolve();
@@ -83,8 +115,9 @@ export class RpcServer implements ConnectionHost {
   }
 
   private accept(socket: net.Socket): void {
-    if (this.connections.size >= this.opts.limits.maxConnections) {
-      this.limitLog.warn('connections', { remote: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`, max: this.opts.limits.maxConnections }, 'connection limit reached; refusing a connection');
+    const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
+    if (this.connections.size >= this.maxConnections && !this.evictIdle(remote)) {
+      this.limitLog.warn('connections', { remote, max: this.maxConnections }, 'connection limit reached and no idle connection to close; refusing a connection');
       socket.destroy();
       return;
     }
@@ -96,18 +129,61 @@ export class RpcServer implements ConnectionHost {
     });
   }
 
-  join(id: number, c: Connection): number | null {
+  /**
+   * At the limit, the connection idle longest makes room: one with no call in flight (a client
+   * waiting for a notification has its AsyncNotify in flight and is never chosen), unbound ones
+   * first. The Set keeps connections oldest first, so the scan usually stops early.
+   */
+  private evictIdle(forRemote: string): boolean {
+    let victim: Connection | null = null;
+    for (const c of this.connections) {
+      if (!c.idle) continue;
+      if (!c.bound) {
+        victim = c;
+        break;
+      }
+      if (victim === null || c.lastActivity < victim.lastActivity) victim = c;
+    }
+    if (!victim) return false;
+    this.limitLog.warn('connections', { remote: forRemote, max: this.maxConnections }, 'connection limit reached; closing the longest-idle connection to make room');
+    victim.destroy('evicted for a new connection at the limit');
+    this.connections.delete(victim);
+    return true;
+  }
+
+  /** Association group ids are random (MS-RPCE leaves them to the server): not to be guessed. */
+  private newAssociationId(): number {
+    for (;;) {
+      const id = crypto.randomInt(1, 0xffffffff);
+      if (!this.associations.has(id)) return id;
+    }
+  }
+
+  join(id: number, c: Connection, remoteHost: string): number | null {
     let a: Association | undefined;
     if (id !== 0) {
       a = this.associations.get(id);
-      if (!a) return null;
+      // Only the client that made an association may add connections to it (MS-RPCE
+      // §3.3.1.5.7 leaves the check to the server): the same host, and once authenticated the
+      // same principal (admit).
+      if (!a || a.host !== remoteHost) return null;
     } else {
-      // Association group ids are opaque to clients; sequential ids are fine (no secrets in them).
-      a = { id: this.nextAssoc++, connections: new Set() };
+      a = { id: this.newAssociationId(), connections: new Set(), host: remoteHost, principal: null };
       this.associations.set(a.id, a);
     }
     a.connections.add(c);
     return a.id;
+  }
+
+  admit(id: number, principal: string): string | null {
+    const a = this.associations.get(id);
+    if (!a) return null;
+    const p = principal.toLowerCase();
+    if (a.principal === null) {
+      a.principal = p;
+      return null;
+    }
+    return a.principal === p ? null : `association ${id} belongs to another principal`;
   }
 
   leave(id: number, c: Connection): void {

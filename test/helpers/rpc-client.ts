@@ -92,9 +92,10 @@ export class RawClient {
     socket.on('error', () => { /* close follows */ });
   }
 
-  static connect(port: number, host = '127.0.0.1'): Promise<RawClient> {
+  /** `localAddress`: the client's own address (another loopback address plays another client host). */
+  static connect(port: number, host = '127.0.0.1', localAddress?: string): Promise<RawClient> {
     return new Promise((resolve, reject) => {
-      const s = net.connect({ port, host, noDelay: true }, () => { resolve(new RawClient(s)); });
+      const s = net.connect({ port, host, noDelay: true, ...(localAddress !== undefined ? { localAddress } : {}) }, () => { resolve(new RawClient(s)); });
       s.once('error', reject);
     });
   }
@@ -102,6 +103,11 @@ export class RawClient {
   /** The level the connection's calls are protected at (AuthLevel.NONE before an authenticated bind). */
   get level(): number {
     return this.auth?.level ?? AuthLevel.NONE;
+  }
+
+  /** The next PDU the server sends for `callId` (for PDUs sent with write()). */
+  replyTo(callId: number): Promise<Pdu> {
+    return this.expect(callId);
   }
 
   private expect(callId: number): Promise<Pdu> {

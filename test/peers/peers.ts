@@ -63,6 +63,8 @@ export interface WitnessdOptions {
   nodeArgs?: string[];
   /** Authentication options (default ['--auth', 'none']), e.g. ['--accounts', FILE]. */
   auth?: string[];
+  /** A command that runs node, e.g. ['prlimit', '--nofile=300:300'] for a lower descriptor limit. */
+  prefix?: string[];
 }
 
 /** Starts witnessd from source on loopback with a fresh store holding `view`. */
@@ -71,7 +73,8 @@ export async function startWitnessd(o: WitnessdOptions = {}): Promise<Witnessd> 
   const db = o.db ?? path.join(dir, 'state.db');
   if (o.db === undefined) writeView(db, o.view ?? twoNodeView());
   const args = [...WITNESSD_NODE_FLAGS, ...(o.nodeArgs ?? []), '--import', 'tsx', path.join(ROOT, 'service/main.ts'), '--db', db, '--listen', `127.0.0.1:${o.port ?? 0}`, '--epm', o.epm ?? 'off', '--netname', o.netname ?? 'FILESRV', '--node', o.node ?? 'n1', ...(o.auth ?? ['--auth', 'none']), ...(o.extra ?? ['--log-level', 'debug'])];
-  const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...(o.env ?? {}) } });
+  const argv = [...(o.prefix ?? []), process.execPath, ...args];
+  const proc = spawn(argv[0] ?? process.execPath, argv.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...(o.env ?? {}) } });
   let out = '';
   proc.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
   proc.stderr?.on('data', (d: Buffer) => { out += d.toString(); });

@@ -98,6 +98,6 @@ describe('PDU golden bytes', () => {
   it('refuses absurd counts before allocating', () => {
     const b = Buffer.from(fixture('epm-bind-features'));
     b[24] = 255; // n_context_elem
-    assert.throws(() => parsePdu(b), new RpcDecodeError(`255 presentation context elements: need ${255 * 44} bytes, ${b.length - 28} left`));
+    assert.throws(() => parsePdu(b), new RpcDecodeError(`255 presentation context elements: need ${255 * 24} bytes, ${b.length - 28} left`));
   });
 });
