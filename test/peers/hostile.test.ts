@@ -216,3 +216,36 @@ describe('descriptor limit lowered with prlimit', { timeout: 300_000 }, () => {
   });
 });
 
+
+describe('association groups and identities', { timeout: 120_000 }, () => {
+  it('another user may not use an association by naming its id, even from the same host', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-assoc-'));
+    const accounts = path.join(dir, 'accounts');
+    for (const [user, pw] of [['alice', 'A-pass.1'], ['bob', 'B-pass.1']] as const) {
+      const r = spawnSync(process.execPath, ['--import', 'tsx', 'service/ctl-main.ts', 'user', 'add', `WG\\${user}`, '--accounts', accounts], { input: `${pw}\n`, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+    }
+    const w = await startWitnessd({ auth: ['--accounts', accounts], extra: ['--log-level', 'info'] });
+    const clients: RawClient[] = [];
+    try {
+      const connect = async (user: string, password: string, assoc: number): Promise<RawClient> => {
+        const c = await RawClient.connect(w.port);
+        clients.push(c);
+        assert.equal((await c.bind(assoc, false, { user, password, domain: 'WG' })).ptype, PType.BIND_ACK);
+        return c;
+      };
+      const a = await connect('alice', 'A-pass.1', 0);
+      assert.equal((await a.call(0, Buffer.alloc(0))).ptype, PType.RESPONSE);
+      const again = await connect('alice', 'A-pass.1', a.assocGroupId);
+      assert.equal((await again.call(0, Buffer.alloc(0))).ptype, PType.RESPONSE, 'the same user joins its association');
+      const bob = await connect('bob', 'B-pass.1', a.assocGroupId);
+      const f = await bob.call(0, Buffer.alloc(0));
+      assert.ok(f.ptype === PType.FAULT && f.status === FaultStatus.ACCESS_DENIED, JSON.stringify(f));
+      await logged(w, /authenticated, but refused on this association/);
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+      await w.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
