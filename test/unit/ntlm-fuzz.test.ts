@@ -8,18 +8,7 @@ import { NtlmAcceptor } from '../../service/auth/ntlm/acceptor.ts';
 import { authenticateMessage, ClientSession, CLIENT_SEAL_FLAGS, negotiateMessage } from '../fixtures/ntlm/client.ts';
 import { loadSession, sessionTokens } from '../fixtures/ntlm/sessions.ts';
 import { TableSource } from '../fixtures/ntlm/source.ts';
-
-/** mulberry32: a small seeded PRNG, so a failure can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../helpers/prng.ts';
 
 const SERVER_CHALLENGE = Buffer.from('8899aabbccddeeff', 'hex');
 const NOW = 1_790_000_000_000;

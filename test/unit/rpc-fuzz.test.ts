@@ -20,18 +20,7 @@ import { pinnedNtlm } from '../fixtures/ntlm/pinned.ts';
 import { decodeAsyncNotifyResponse, decodeHandle, decodeInterfaceListResponse, decodeRegister, decodeRegisterEx } from '../../service/swn/codec.ts';
 import { decodeIpAddrInfoList, decodeResourceChanges, MessageDecodeError } from '../../service/swn/messages.ts';
 import { parseMapTower, TowerError } from '../../service/epm/tower.ts';
-
-/** mulberry32: small, seedable, good enough to drive mutations reproducibly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../helpers/prng.ts';
 
 function mutate(rand: () => number, input: Buffer): Buffer {
   const b = Buffer.from(input);

@@ -19,6 +19,7 @@ import {
 } from '../../service/auth/spnego/tokens.ts';
 import { CLIENT_TOKENS, SESSIONS, capturedToken } from '../fixtures/spnego/captures.ts';
 import { FAKE_IDENTITY, FakeMech, fakeSignature, type FakeMechOptions } from '../fixtures/spnego/fake-mech.ts';
+import { prng } from '../helpers/prng.ts';
 
 interface Spec {
   oid: string;
@@ -384,18 +385,6 @@ describe('SPNEGO acceptor: refusals', () => {
 });
 
 describe('SPNEGO acceptor: seeded fuzzing over mutated captured tokens', () => {
-  // mulberry32: small, seeded, reproducible.
-  function prng(seed: number): () => number {
-    let a = seed >>> 0;
-    return () => {
-      a = (a + 0x6d2b79f5) >>> 0;
-      let t = a;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
-
   function mutate(src: Buffer, rnd: () => number): Buffer {
     const b = Buffer.from(src);
     const pick = (n: number): number => Math.floor(rnd() * n);
