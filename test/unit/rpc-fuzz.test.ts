@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { RpcDecodeError } from '../../service/rpc/errors.ts';
 import { Deframer } from '../../service/rpc/framing.ts';
-import { parseFragment, parsePdu } from '../../service/rpc/pdu.ts';
+import { parseFragment, parsePdu, serializePdu } from '../../service/rpc/pdu.ts';
+import { NDR20 } from '../../service/rpc/syntaxes.ts';
 import pino from 'pino';
 import { NtlmAcceptor } from '../../service/auth/ntlm/acceptor.ts';
 import { SpnegoAcceptor } from '../../service/auth/spnego/acceptor.ts';
@@ -35,8 +36,25 @@ function mutate(rand: () => number, input: Buffer): Buffer {
   return b;
 }
 
-const fixtures = fs.readdirSync(new URL('../fixtures/rpc/', import.meta.url)).filter((f) => f.endsWith('.hex'))
+const captured = fs.readdirSync(new URL('../fixtures/rpc/', import.meta.url)).filter((f) => f.endsWith('.hex'))
   .map((f) => Buffer.from(fs.readFileSync(new URL(`../fixtures/rpc/${f}`, import.meta.url), 'utf8').trim(), 'hex'));
+
+/** Seeds built for the hostile cases (test/peers/hostile.test.ts): odd binds a real client never sends. */
+function structuredSeeds(): Buffer[] {
+  const iface = { uuid: WITNESS_INTERFACE.uuid, version: 1, minor: 1 };
+  const bind = (contexts: { contextId: number; abstract: typeof iface; transfers: (typeof iface)[] }[]): Buffer =>
+    serializePdu({ ptype: 11, versionMinor: 0, flags: 3, callId: 1, maxXmitFrag: 5840, maxRecvFrag: 5840, assocGroupId: 0, contexts, auth: null });
+  const bigEndian = bind([{ contextId: 0, abstract: iface, transfers: [NDR20] }]);
+  bigEndian[4] = 0;
+  bigEndian.writeUInt16BE(bigEndian.length, 8);
+  return [
+    bigEndian,
+    bind([{ contextId: 0, abstract: iface, transfers: [] }]), // no transfer syntax
+    bind(Array.from({ length: 255 }, (_, i) => ({ contextId: i, abstract: iface, transfers: [NDR20] }))),
+    bind([{ contextId: 0, abstract: iface, transfers: [NDR20, NDR20, NDR20] }, { contextId: 0, abstract: iface, transfers: [NDR20] }]), // a duplicate context id
+  ];
+}
+const fixtures = [...captured, ...structuredSeeds()];
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s/g, ''), 'hex');
 const registerStub = hex('01000100 00000200 05000000 00000000 05000000 73006f0066007300 0000 0000 04000200 0d000000 00000000 0d000000 3100390032002e003100360038002e0033002e00340035000000 0000 08000200 09000000 00000000 09000000 4d005400480045004c0045004e0041000000');
 const notifyStub = hex('00000200 01000000 12000000 01000000 04000200 12000000 12000000 ff000000 53004f0046005300 0000 0000 00000000');
@@ -49,6 +67,12 @@ function expectOnly(errorType: new (...a: never[]) => Error, f: () => unknown): 
   }
 }
 
+/** A negotiator with no security, answering binds for the witness interface. */
+function bindNegotiator(): Negotiator {
+  const witness: RpcInterfaceDef = { name: 'witness', uuid: WITNESS_INTERFACE.uuid, versionMajor: 1, versionMinor: 1, ops: new Map() };
+  return new Negotiator({ findInterface: (x) => (x.uuid === witness.uuid ? witness : undefined), associate: () => 1, security: null, secondaryAddress: '1', log: () => pino({ level: 'silent' }) });
+}
+
 describe('seeded fuzzing', () => {
   it('PDU parser and deframer: 20,000 mutations', () => {
     const rand = prng(0x5157_4e01);
@@ -57,6 +81,17 @@ describe('seeded fuzzing', () => {
       const input = mutate(rand, fixtures[i % fixtures.length] ?? Buffer.alloc(0));
       expectOnly(RpcDecodeError, () => parsePdu(input));
       expectOnly(RpcDecodeError, () => new Deframer(8192).push(input));
+      // What parses goes on to the negotiator, as a connection would hand it over.
+      let p: ReturnType<typeof parsePdu> | null = null;
+      try {
+        p = parsePdu(input);
+      } catch {
+        // refused above
+      }
+      if (p?.ptype === 11) {
+        const o = bindNegotiator().bind(p);
+        assert.ok(!(o instanceof Promise) && o.reply !== null);
+      }
     }
     assert.ok(Date.now() - t0 < 20_000);
   });
