@@ -9,10 +9,14 @@ import os from 'node:os';
 import { addAdminRequest, getAdminRequest, selectorMatches, witnessNode, type AdminKind, type AdminSelector, type AdminTarget, type WireRequest } from '../store/admin.ts';
 import { attrdUpdater } from '../agent/admin/attrd.ts';
 import { askNode, newRequestId } from '../agent/admin/remote.ts';
-import { LIST_FILTER_FIELDS, listNotifications, listRegistrations, matchesListFilters, type ListFilters, type RegistrationRow } from '../store/registrations.ts';
+import { LIST_FILTER_FIELDS, listNotifications, listRegistrations, matchesListFilters, readJournalCounters, type JournalCounters, type ListFilters, type RegistrationRow } from '../store/registrations.ts';
 import { formatCibVersion } from '../store/types.ts';
 import { MessageType } from './swn/constants.ts';
 import { userCommand } from './auth/accounts/cli.ts';
+import { compileGlob, type Glob } from '../store/patterns.ts';
+import { escapeOr, escapeText, safeJson } from './ctl/escape.ts';
+import { checkTargetIp } from './ctl/target.ts';
+import { takeListAnswer } from './ctl/list-answer.ts';
 
 const TYPE_NAMES: Record<number, string> = {
   [MessageType.RESOURCE_CHANGE]: 'RESOURCE_CHANGE',
@@ -29,18 +33,30 @@ interface Filters {
   key?: string;
 }
 
-function regex(what: string): (v: string) => RegExp {
+/** `list` selections are glob patterns (store/patterns.ts), never regular expressions: linear-time matching. */
+function glob(what: string): (v: string) => Glob {
   return (v) => {
     try {
-      return new RegExp(v, 'i');
+      return compileGlob(v);
     } catch (err) {
       throw new InvalidArgumentError(`${what}: ${(err as Error).message}`);
     }
   };
 }
 
+/** Someone used to the regular expressions `list` used to take: their pattern is now literal text. */
+const REGEX_LOOKING = /^\^|\.[*+]|\\\\|\$$/;
+
+/**
+ * Human output: `text` must escape every string it did not make (escapeText); JSON output is the
+ * exact values, with what a terminal would act on written as \u escapes (safeJson).
+ */
 function print(json: boolean | undefined, data: unknown, text: () => string): void {
-  process.stdout.write(json === true ? `${JSON.stringify(data)}\n` : `${text()}\n`);
+  process.stdout.write(json === true ? `${safeJson(data)}\n` : `${text()}\n`);
+}
+
+function warn(message: string): void {
+  process.stderr.write(`witnessctl: ${escapeText(message)}\n`);
 }
 
 function withStore<T>(db: string, readonly: boolean, f: (s: Store) => T): T {
@@ -52,12 +68,19 @@ function withStore<T>(db: string, readonly: boolean, f: (s: Store) => T): T {
   }
 }
 
+/** A time for human output; rows from other nodes are not checked, so a bad value prints as '?'. */
+function isoTime(ms: unknown): string {
+  const d = new Date(typeof ms === 'number' ? ms : NaN);
+  return Number.isNaN(d.getTime()) ? '?' : d.toISOString();
+}
+
+/** One line per registration; every string in it may come from a client (or another node): escaped. */
 function describeRegistration(r: RegistrationRow): string {
-  const since = new Date(r.createdAt).toISOString();
+  const e = (v: string | number | null | undefined): string => (v === null || v === undefined ? '-' : escapeText(String(v)));
   const flags = r.flags !== 0 ? ` flags=0x${r.flags.toString(16)}` : '';
-  return `${r.key}  ${r.clientName}  net=${r.netName} share=${r.shareName ?? '-'} ip=${r.ipAddress} v=${r.version === 0x10001 ? 1 : 2}${flags} ` +
-    `keepalive=${r.keepAlive}s witness=${r.node} from=${r.remote} user=${r.identity ?? '-'} since=${since} pending=${r.pending ? 'yes' : 'no'} sent=${r.notificationsSent}` +
-    (r.removedAt !== null ? ` removed=${new Date(r.removedAt).toISOString()} (${r.removedReason ?? '?'})` : '');
+  return `${e(r.key)}  ${e(r.clientName)}  net=${e(r.netName)} share=${e(r.shareName)} ip=${e(r.ipAddress)} v=${r.version === 0x10001 ? 1 : 2}${flags} ` +
+    `keepalive=${e(r.keepAlive)}s witness=${e(r.node)} from=${e(r.remote)} user=${e(r.identity)} since=${isoTime(r.createdAt)} pending=${r.pending ? 'yes' : 'no'} sent=${e(r.notificationsSent)}` +
+    (r.removedAt !== null ? ` removed=${isoTime(r.removedAt)} (${escapeOr(r.removedReason, '?')})` : '');
 }
 
 /** Where a request goes: --on-node, --all-nodes, or (default) here, else the other witness nodes. */
@@ -119,9 +142,11 @@ async function request(db: string, kind: AdminKind, selector: AdminSelector, tar
   if (nodes.length === 0) throw new Error(here === null ? 'no witnessd has used this store yet, and the cluster view names no witness node' : 'no live registration matches');
   const from = here ?? os.hostname();
   const outcomes = await Promise.all(nodes.map((n) => (n === here ? viaStore(db, n, kind, selector, target, waitMs) : viaCib(from, n, { kind, selector, target }, waitMs))));
-  print(json, outcomes, () => outcomes.map((o) => `${o.node} (${o.via === 'store' ? `request #${String(o.request)}` : `via the cluster, request ${String(o.request)}`}): ${o.state} ${JSON.stringify(o.result)}`).join('\n'));
+  // The result may quote names (a node's error): safeJson keeps it JSON and the terminal inert.
+  print(json, outcomes, () => outcomes.map((o) => `${escapeText(o.node)} (${o.via === 'store' ? `request #${String(o.request)}` : `via the cluster, request ${String(o.request)}`}): ${o.state} ${safeJson(o.result)}`).join('\n'));
   const total = outcomes.reduce((n, o) => n + (typeof o.result['registrations'] === 'number' ? o.result['registrations'] : 0), 0);
   if (total === 0) {
+    // Raw here: main() escapes the whole message when it prints it.
     const where = outcomes.map((o) => (o.state === 'done' ? o.node : `${o.node} (${o.state}: ${typeof o.result['error'] === 'string' ? o.result['error'] : JSON.stringify(o.result)})`));
     if (!nodes.includes(here ?? '') && here !== null) where.unshift(here);
     throw new Error(`no live registration matches on ${where.join(', ')}`);
@@ -129,9 +154,26 @@ async function request(db: string, kind: AdminKind, selector: AdminSelector, tar
   if (outcomes.some((o) => o.state !== 'done')) process.exitCode = 1;
 }
 
-function target(o: { toNode?: string; toIp?: string }): AdminTarget {
+/** The destination; --to-ip must be an address the cluster view knows, unless --force. */
+function target(db: string, o: { toNode?: string; toIp?: string; force?: boolean }): AdminTarget {
   if ((o.toNode === undefined) === (o.toIp === undefined)) throw new InvalidArgumentError('give exactly one of --to-node and --to-ip');
-  return o.toNode !== undefined ? { node: o.toNode } : { ip: o.toIp ?? '' };
+  if (o.toNode !== undefined) return { node: o.toNode };
+  const ip = o.toIp ?? '';
+  const view = withStore(db, true, (s) => s.readView());
+  const checked = checkTargetIp(ip, view, o.force === true);
+  if (checked.warning !== null) warn(`warning: ${checked.warning}`);
+  return { ip: checked.address };
+}
+
+/**
+ * `witnessctl audit`'s last line when witnessd ever had to drop or prune rows (journal counters in
+ * service_state): what the audit above is missing, and why. None when it never had to.
+ */
+function journalLine(c: JournalCounters): string[] {
+  if (c.dropped_audit_rows + c.dropped_registration_rows + c.pruned_audit_rows + c.pruned_registration_rows + c.write_failures === 0) return [];
+  const printable = (t: string): string => t.replace(/\p{Cc}/gu, '?');
+  return [`store: ${c.dropped_audit_rows} audit rows and ${c.dropped_registration_rows} registration rows dropped (the store refused writes for too long; ${c.write_failures} failed writes` +
+    `${c.lastFailure !== null ? `, last ${printable(c.lastFailure)}` : ''}); ${c.pruned_audit_rows} audit rows and ${c.pruned_registration_rows} removed registrations pruned early (store budget, limits in witnessd's config)`];
 }
 
 export function buildProgram(): Command {
@@ -144,37 +186,37 @@ export function buildProgram(): Command {
     .addOption(db())
     .option('--json', 'JSON output')
     .option('--all', 'include removed registrations')
-    .option('--client <regex>', 'client computer name', regex('--client'))
-    .option('--share <regex>', 'share name', regex('--share'))
-    .option('--ip <regex>', 'IP address', regex('--ip'))
-    .option('--net <regex>', 'NetName', regex('--net'))
-    .option('--user <regex>', 'authenticated user (DOMAIN\\user)', regex('--user'))
+    .option('--client <glob>', 'client computer name: a glob (* any run, ? one character, [a-z] one of), case-insensitive, the whole name', glob('--client'))
+    .option('--share <glob>', 'share name (glob)', glob('--share'))
+    .option('--ip <glob>', 'IP address (glob)', glob('--ip'))
+    .option('--net <glob>', 'NetName (glob)', glob('--net'))
+    .option('--user <glob>', 'authenticated user, DOMAIN\\user (glob; a backslash is literal)', glob('--user'))
     .option('--all-nodes', 'also ask every other witness node, through the cluster, for its registrations')
     .addOption(new Option('--wait-ms <ms>', 'how long to wait for each other node').default(10_000).argParser(Number))
-    .action(async (o: { db: string; json?: boolean; all?: boolean; client?: RegExp; share?: RegExp; ip?: RegExp; net?: RegExp; user?: RegExp; allNodes?: boolean; waitMs: number }) => {
+    .action(async (o: { db: string; json?: boolean; all?: boolean; client?: Glob; share?: Glob; ip?: Glob; net?: Glob; user?: Glob; allNodes?: boolean; waitMs: number }) => {
       const f: ListFilters = {};
-      const filters: WireRequest['filters'] = {}; // the same, as other nodes take them
+      const globs: NonNullable<WireRequest['globs']> = {}; // the pattern text, as other nodes take it
       for (const k of LIST_FILTER_FIELDS) {
-        const re = o[k];
-        if (re === undefined) continue;
-        f[k] = re;
-        filters[k] = re.source;
+        const g = o[k];
+        if (g === undefined) continue;
+        f[k] = g;
+        globs[k] = g.source;
+        if (REGEX_LOOKING.test(g.source)) warn(`note: --${k} takes a glob (* ? [...]), not a regular expression: ${g.source} is matched as written`);
       }
+      const filtered = Object.keys(globs).length > 0;
       const rows = withStore(o.db, true, (s) => listRegistrations(s, { all: o.all === true })).filter((r) => matchesListFilters(r, f));
       if (o.allNodes === true) {
         // Other nodes' registrations are not replicated: each answers from its own store, capped
         // (agent/admin/relay.ts); notes about truncation and unreachable nodes go to stderr.
+        // Patterns travel as `globs`; an older node's unfiltered answer is filtered here (ctl/list-answer.ts).
         const { here, others } = cluster(o.db);
-        const answers = await Promise.all(others.map((n) => viaCib(here ?? os.hostname(), n, { kind: 'list', selector: {}, target: {}, filters }, o.waitMs)));
+        const req: Omit<WireRequest, 'id' | 'from' | 'at'> = { kind: 'list', selector: {}, target: {}, ...(filtered ? { globs } : {}) };
+        const answers = await Promise.all(others.map((n) => viaCib(here ?? os.hostname(), n, req, o.waitMs)));
         for (const a of answers) {
-          if (a.state !== 'done' || typeof a.result['error'] === 'string') {
-            process.stderr.write(`witnessctl: ${a.node}: ${a.state === 'done' ? String(a.result['error']) : `${a.state}: ${JSON.stringify(a.result)}`}\n`);
-            process.exitCode = 1;
-            continue;
-          }
-          const got = Array.isArray(a.result['rows']) ? (a.result['rows'] as RegistrationRow[]) : [];
-          rows.push(...got);
-          if (a.result['truncated'] === true) process.stderr.write(`witnessctl: ${a.node} holds ${String(a.result['registrations'])} matching registrations; ${got.length} shown (run witnessctl list on ${a.node} for all)\n`);
+          const taken = takeListAnswer(a, f, filtered);
+          rows.push(...taken.rows);
+          for (const n of taken.notes) warn(n);
+          if (taken.failed) process.exitCode = 1;
         }
       }
       print(o.json, rows, () => (rows.length === 0 ? 'no registrations' : rows.map(describeRegistration).join('\n')));
@@ -209,11 +251,12 @@ export function buildProgram(): Command {
   ] as const) {
     selectorOptions(program.command(name).description(desc).addOption(db()))
       .option('--to-node <node>', 'destination node (all its IPs)')
-      .option('--to-ip <ip>', 'destination IP')
+      .option('--to-ip <ip>', 'destination IP (one the cluster serves, unless --force)')
+      .option('--force', 'send a --to-ip the cluster view does not know (with a warning)')
       .option('--json', 'JSON output')
       .addOption(wait)
-      .action(async (o: Filters & Scope & { db: string; applyToAll?: boolean; toNode?: string; toIp?: string; json?: boolean; waitMs: number }) => {
-        await request(o.db, kind, selector(o), target(o), o.json, o.waitMs, o);
+      .action(async (o: Filters & Scope & { db: string; applyToAll?: boolean; toNode?: string; toIp?: string; force?: boolean; json?: boolean; waitMs: number }) => {
+        await request(o.db, kind, selector(o), target(o.db, o), o.json, o.waitMs, o);
       });
   }
 
@@ -232,7 +275,7 @@ export function buildProgram(): Command {
     .option('--json', 'JSON output')
     .action((o: { db: string; last: number; json?: boolean }) => {
       const events = withStore(o.db, true, (s) => s.lastEvents(o.last));
-      print(o.json, events, () => events.map((e) => `#${e.seq} ${new Date(e.at).toISOString()} cib ${formatCibVersion(e.cib)} ${e.kind} ${e.subject} ${e.from ?? '-'} -> ${e.to ?? '-'}`).join('\n') || 'no events');
+      print(o.json, events, () => events.map((e) => `#${e.seq} ${isoTime(e.at)} cib ${formatCibVersion(e.cib)} ${escapeText(e.kind)} ${escapeText(e.subject)} ${escapeOr(e.from)} -> ${escapeOr(e.to)}`).join('\n') || 'no events');
     });
 
   program
@@ -246,8 +289,9 @@ export function buildProgram(): Command {
     }, 0)
     .option('--json', 'JSON output')
     .action((o: { db: string; since: number; json?: boolean }) => {
-      const rows = withStore(o.db, true, (s) => listNotifications(s, o.since, 100_000));
-      print(o.json, rows, () => rows.map((n) => `${new Date(n.sentAt).toISOString()} ${n.clientName} ${TYPE_NAMES[n.type] ?? n.type} "${n.summary}" event=${n.eventSeq ?? '-'} latency=${n.latencyMs ?? '-'}ms ${n.outcome} (witness ${n.node}, user ${n.identity ?? '-'})`).join('\n') || 'no notifications');
+      const { rows, counters } = withStore(o.db, true, (s) => ({ rows: listNotifications(s, o.since, 100_000), counters: readJournalCounters(s) }));
+      // Client names, and share names inside summaries, are the clients' choice: escaped.
+      print(o.json, rows, () => [rows.map((n) => `${isoTime(n.sentAt)} ${escapeText(n.clientName)} ${TYPE_NAMES[n.type] ?? n.type} "${escapeText(n.summary)}" event=${n.eventSeq ?? '-'} latency=${n.latencyMs ?? '-'}ms ${escapeText(n.outcome)} (witness ${escapeText(n.node)}, user ${escapeOr(n.identity)})`).join('\n') || 'no notifications', ...journalLine(counters)].join('\n'));
     });
 
   program.addCommand(userCommand());
@@ -258,7 +302,8 @@ export async function main(argv: string[] = process.argv): Promise<void> {
   try {
     await buildProgram().parseAsync(argv);
   } catch (err) {
-    process.stderr.write(`witnessctl: ${(err as Error).message}\n`);
+    // Messages quote names (clients', nodes', other nodes' errors): escaped as a whole, here only.
+    warn((err as Error).message);
     process.exitCode = 1;
   }
 }

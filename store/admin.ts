@@ -163,9 +163,20 @@ export interface WireRequest {
   kind: AdminKind | 'list';
   selector: AdminSelector;
   target: AdminTarget;
-  /** For 'list': regular expressions on the listed fields, as `witnessctl list` takes them. */
-  filters?: Partial<Record<ListFilterField, string>>;
+  /**
+   * For 'list': glob patterns (store/patterns.ts) on the listed fields, as `witnessctl list` takes
+   * them; the pattern text travels, each node compiles it (at most GLOB_MAX_LENGTH characters).
+   * Field `globs` on the wire: older witnessctl sent regular expressions as `filters`, which a node
+   * now refuses (see `regexFilters`), and an older relay ignores `globs` (its answer then lacks
+   * `patterns: 'glob'`, and the asker filters its rows itself).
+   */
+  globs?: Partial<Record<ListFilterField, string>>;
+  /** Set when the request carried the old `filters` field (regular expressions): never run, refused. */
+  regexFilters?: true;
 }
+
+/** A relay that applied `globs` says so in its `list` answer: `result.patterns === LIST_PATTERNS`. */
+export const LIST_PATTERNS = 'glob';
 
 export interface WireResult {
   id: string;
@@ -189,7 +200,7 @@ export function decodeWireRequest(value: string): WireRequest {
     throw new Error('not JSON');
   }
   if (!isStringRecord(v)) throw new Error('not an object');
-  const { id, from, at, kind, selector, target, filters } = v;
+  const { id, from, at, kind, selector, target, filters, globs } = v;
   if (typeof id !== 'string' || !ID.test(id)) throw new Error('bad id');
   if (typeof from !== 'string' || from === '') throw new Error('bad from');
   if (typeof at !== 'number') throw new Error('bad at');
@@ -208,12 +219,17 @@ export function decodeWireRequest(value: string): WireRequest {
   if (typeof target['node'] === 'string') tgt.node = target['node'];
   if (typeof target['ip'] === 'string') tgt.ip = target['ip'];
   const out: WireRequest = { id, from, at, kind: kind as WireRequest['kind'], selector: sel, target: tgt };
-  if (filters !== undefined) {
-    if (!isStringRecord(filters)) throw new Error('bad filters');
-    out.filters = {};
+  // Regular expressions from an older witnessctl: only their presence is kept, so the relay can
+  // refuse them with an answer; their text is never compiled here.
+  if (filters !== undefined) out.regexFilters = true;
+  if (globs !== undefined) {
+    if (!isStringRecord(globs)) throw new Error('bad globs');
+    out.globs = {};
     for (const k of LIST_FILTER_FIELDS) {
-      const x = filters[k];
-      if (typeof x === 'string') out.filters[k] = x;
+      const x = globs[k];
+      if (x === undefined) continue;
+      if (typeof x !== 'string') throw new Error(`bad globs.${k}`);
+      out.globs[k] = x;
     }
   }
   return out;

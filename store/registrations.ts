@@ -2,6 +2,7 @@
 
 import type { Store } from './index.ts';
 import { toStoreError } from './errors.ts';
+import type { Glob } from './patterns.ts';
 
 export interface RegistrationRow {
   key: string;
@@ -99,10 +100,30 @@ export interface RegistrationChanges {
   upserts: readonly RegistrationRow[];
   removals: readonly { key: string; at: number; reason: string }[];
   notifications: readonly NotificationRow[];
+  /** Oldest rows to delete first, in the same transaction, to stay within the row budgets (pruneOldest). */
+  prune?: { registrations: number; notifications: number };
+  /** witnessd's journal counters to add to (JOURNAL_COUNTERS), written with the rows they describe. */
+  counters?: Partial<Record<JournalCounter, number>>;
+  /** The last write failure, to record (journal_last_failure). */
+  lastFailure?: string;
 }
 
-/** Writes a batch of registration changes and audit rows in one transaction. */
-export function writeRegistrationChanges(store: Store, c: RegistrationChanges): void {
+/**
+ * What witnessd's journal counts, kept in service_state (as `journal_<name>`) and shown by
+ * `witnessctl audit`: rows it had to drop because the store could not take them for too long
+ * (dropped_*), rows of old audit and removed registrations deleted early to stay within the row or
+ * byte budget (pruned_*), and writes that failed (retried: write_failures).
+ */
+export const JOURNAL_COUNTERS = ['dropped_audit_rows', 'dropped_registration_rows', 'pruned_audit_rows', 'pruned_registration_rows', 'write_failures'] as const;
+export type JournalCounter = (typeof JOURNAL_COUNTERS)[number];
+
+export interface JournalCounters extends Record<JournalCounter, number> {
+  /** "ISO time: message" of the last failed write, or null. */
+  lastFailure: string | null;
+}
+
+/** Writes a batch of registration changes and audit rows in one transaction; returns the rows pruned first. */
+export function writeRegistrationChanges(store: Store, c: RegistrationChanges): { registrations: number; notifications: number } {
   const db = store.db;
   const up = db.prepare(
     `INSERT INTO registrations (key, node, pid, version, net_name, share_name, ip_address, client_name, flags, keep_alive,
@@ -118,11 +139,74 @@ export function writeRegistrationChanges(store: Store, c: RegistrationChanges): 
      VALUES (@registration, @clientName, @node, @type, @summary, @eventSeq, @eventAt, @sentAt, @latencyMs, @outcome)`,
   );
   try {
-    db.transaction(() => {
+    return db.transaction(() => {
+      const pruned = c.prune ? deleteOldest(store, c.prune) : { registrations: 0, notifications: 0 };
+      if (c.prune) addCounters(store, { pruned_registration_rows: pruned.registrations, pruned_audit_rows: pruned.notifications });
       for (const r of c.upserts) up.run({ ...r, pending: r.pending ? 1 : 0 });
       for (const r of c.removals) rm.run(r.at, r.reason, r.key);
       for (const n of c.notifications) note.run(n);
+      if (c.counters) addCounters(store, c.counters);
+      if (c.lastFailure !== undefined) setState(store, 'journal_last_failure', c.lastFailure);
+      return pruned;
     }).immediate();
+  } catch (err) {
+    throw toStoreError(err, store.path);
+  }
+}
+
+function setState(store: Store, key: string, value: string): void {
+  store.stmt('INSERT INTO service_state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+}
+
+function addCounters(store: Store, counters: Partial<Record<JournalCounter, number>>): void {
+  const add = store.stmt("INSERT INTO service_state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + CAST(excluded.value AS INTEGER) AS TEXT)");
+  for (const k of JOURNAL_COUNTERS) {
+    const n = counters[k] ?? 0;
+    if (n !== 0) add.run(`journal_${k}`, String(n));
+  }
+}
+
+/** The oldest removed registrations and the oldest audit rows, at most this many of each, deleted (live registrations never are). */
+function deleteOldest(store: Store, n: { registrations: number; notifications: number }): { registrations: number; notifications: number } {
+  const registrations = n.registrations > 0
+    ? store.stmt('DELETE FROM registrations WHERE key IN (SELECT key FROM registrations WHERE removed_at IS NOT NULL ORDER BY removed_at LIMIT ?)').run(n.registrations).changes
+    : 0;
+  const notifications = n.notifications > 0 ? store.stmt('DELETE FROM notifications WHERE id IN (SELECT id FROM notifications ORDER BY id LIMIT ?)').run(n.notifications).changes : 0;
+  return { registrations, notifications };
+}
+
+/** deleteOldest in a transaction of its own (to make room when the byte budget is reached), with the counters it adds to. */
+export function pruneOldest(store: Store, n: { registrations: number; notifications: number }): { registrations: number; notifications: number } {
+  try {
+    return store.db.transaction(() => {
+      const pruned = deleteOldest(store, n);
+      addCounters(store, { pruned_registration_rows: pruned.registrations, pruned_audit_rows: pruned.notifications });
+      return pruned;
+    }).immediate();
+  } catch (err) {
+    throw toStoreError(err, store.path);
+  }
+}
+
+/** Rows in the registrations (live and removed) and notifications tables. */
+export function countRows(store: Store): { registrations: number; notifications: number } {
+  try {
+    const registrations = store.stmt('SELECT COUNT(*) FROM registrations').pluck().get() as number;
+    const notifications = store.stmt('SELECT COUNT(*) FROM notifications').pluck().get() as number;
+    return { registrations, notifications };
+  } catch (err) {
+    throw toStoreError(err, store.path);
+  }
+}
+
+/** The journal's counters (all 0 and no failure on a store witnessd never had to drop or prune for). */
+export function readJournalCounters(store: Store): JournalCounters {
+  try {
+    const rows = store.stmt("SELECT key, value FROM service_state WHERE substr(key, 1, 8) = 'journal_'").all() as { key: string; value: string }[];
+    const got = new Map(rows.map((r) => [r.key, r.value]));
+    const out: JournalCounters = { dropped_audit_rows: 0, dropped_registration_rows: 0, pruned_audit_rows: 0, pruned_registration_rows: 0, write_failures: 0, lastFailure: got.get('journal_last_failure') ?? null };
+    for (const k of JOURNAL_COUNTERS) out[k] = Number(got.get(`journal_${k}`) ?? 0);
+    return out;
   } catch (err) {
     throw toStoreError(err, store.path);
   }
@@ -185,9 +269,12 @@ export function pruneAudit(store: Store, beforeMs: number): { notifications: num
 export const LIST_FILTER_FIELDS = ['client', 'share', 'ip', 'net', 'user'] as const;
 export type ListFilterField = (typeof LIST_FILTER_FIELDS)[number];
 
-/** `witnessctl list` filters: case-insensitive regular expressions on these fields. */
-export type ListFilters = Partial<Record<ListFilterField, RegExp>>;
+/**
+ * `witnessctl list` filters: glob patterns (store/patterns.ts: case-insensitive, whole value, matched in
+ * linear time) on these fields, AND-ed. A registration without a share or an identity is matched as ''.
+ */
+export type ListFilters = Partial<Record<ListFilterField, Glob>>;
 
 export function matchesListFilters(r: RegistrationRow, f: ListFilters): boolean {
-  return (f.client?.test(r.clientName) ?? true) && (f.share?.test(r.shareName ?? '') ?? true) && (f.ip?.test(r.ipAddress) ?? true) && (f.net?.test(r.netName) ?? true) && (f.user?.test(r.identity ?? '') ?? true);
+  return (f.client?.matches(r.clientName) ?? true) && (f.share?.matches(r.shareName ?? '') ?? true) && (f.ip?.matches(r.ipAddress) ?? true) && (f.net?.matches(r.netName) ?? true) && (f.user?.matches(r.identity ?? '') ?? true);
 }

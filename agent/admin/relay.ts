@@ -12,6 +12,7 @@ import type { Store } from '../../store/index.ts';
 import {
   decodeWireRequest,
   importAdminRequest,
+  LIST_PATTERNS,
   markPublished,
   REQUEST_ATTR_PREFIX,
   RESULT_ATTR_PREFIX,
@@ -20,6 +21,7 @@ import {
   type WireResult,
 } from '../../store/admin.ts';
 import { LIST_FILTER_FIELDS, listRegistrations, matchesListFilters, type ListFilters, type RegistrationRow } from '../../store/registrations.ts';
+import { compileGlob } from '../../store/patterns.ts';
 import type { Attrd } from './attrd.ts';
 
 /** Requests older than this are dropped unread (an asker gave up long ago). */
@@ -131,14 +133,20 @@ export class AdminRelay {
   }
 
   private list(req: WireRequest): Record<string, unknown> {
+    // An older witnessctl sends regular expressions; one such as (a+)+$ against a client-chosen name
+    // would hang this agent, so they are refused, never compiled.
+    if (req.regexFilters === true) {
+      this.opts.logger.warn({ request: req.id, from: req.from }, 'list request with regular-expression filters refused');
+      return { error: `${this.opts.node} takes glob patterns, not regular expressions (the asking witnessctl on ${req.from} is older): upgrade it, or run witnessctl list on ${this.opts.node}`, patterns: LIST_PATTERNS };
+    }
     const f: ListFilters = {};
     for (const k of LIST_FILTER_FIELDS) {
-      const src = req.filters?.[k];
+      const src = req.globs?.[k];
       if (src === undefined) continue;
       try {
-        f[k] = new RegExp(src, 'i');
+        f[k] = compileGlob(src); // linear-time matcher, at most GLOB_MAX_LENGTH characters
       } catch (err) {
-        return { error: `--${k}: ${(err as Error).message}` };
+        return { error: `--${k}: ${(err as Error).message}`, patterns: LIST_PATTERNS };
       }
     }
     const rows = listRegistrations(this.opts.store, { node: this.opts.node }).filter((r) => matchesListFilters(r, f));
@@ -150,7 +158,7 @@ export class AdminRelay {
       shown.push(r);
       bytes += size;
     }
-    return { registrations: rows.length, rows: shown, truncated: shown.length < rows.length };
+    return { registrations: rows.length, rows: shown, truncated: shown.length < rows.length, patterns: LIST_PATTERNS };
   }
 
   /** The store changed: publish outcomes of relayed requests that witnessd finished. */

@@ -63,7 +63,18 @@ describe('cross-node admin requests', () => {
       [JSON.stringify({ ...ok, kind: 'reboot' }), /unknown kind reboot/],
       [JSON.stringify({ ...ok, selector: { client: 7 } }), /bad selector.client/],
       [JSON.stringify({ ...ok, from: '' }), /bad from/],
+      [JSON.stringify({ ...ok, kind: 'list', globs: 'x*' }), /bad globs/],
+      [JSON.stringify({ ...ok, kind: 'list', globs: { client: 7 } }), /bad globs\.client/],
     ] as const) assert.throws(() => decodeWireRequest(bad), why);
+  });
+
+  it('list patterns on the wire: globs as text; an older witnessctl\'s regular expressions (filters) are flagged, never kept', () => {
+    const list = { id: '0123456789abcdef', from: 'n1', at: 1, kind: 'list', selector: {}, target: {} };
+    assert.deepEqual(decodeWireRequest(JSON.stringify({ ...list, globs: { client: 'admin-*', user: 'DOM\\*', bogus: '*' } })).globs, { client: 'admin-*', user: 'DOM\\*' });
+    const old = decodeWireRequest(JSON.stringify({ ...list, filters: { client: '(a+)+$' } }));
+    assert.equal(old.regexFilters, true);
+    assert.equal(JSON.stringify(old).includes('(a+)+$'), false, 'the regular expression is not carried further');
+    assert.equal(decodeWireRequest(JSON.stringify(list)).regexFilters, undefined);
   });
 
   it('the relay queues a request once for witnessd, deletes the attribute, and publishes the outcome when witnessd is done', async () => {
@@ -105,7 +116,7 @@ describe('cross-node admin requests', () => {
     const all = newRequestId();
     const odd = newRequestId();
     await attrd.set('n2', `${REQUEST_ATTR_PREFIX}${all}`, JSON.stringify({ id: all, from: 'n1', at: Date.now(), kind: 'list', selector: {}, target: {} }));
-    await attrd.set('n2', `${REQUEST_ATTR_PREFIX}${odd}`, JSON.stringify({ id: odd, from: 'n1', at: Date.now(), kind: 'list', selector: {}, target: {}, filters: { client: '^ODD-1' } }));
+    await attrd.set('n2', `${REQUEST_ATTR_PREFIX}${odd}`, JSON.stringify({ id: odd, from: 'n1', at: Date.now(), kind: 'list', selector: {}, target: {}, globs: { client: 'ODD-1*' } }));
     await attrd.set('n2', `${REQUEST_ATTR_PREFIX}junk`, 'not json');
     const stale = newRequestId();
     await attrd.set('n2', `${REQUEST_ATTR_PREFIX}${stale}`, JSON.stringify({ id: stale, from: 'n1', at: Date.now() - REQUEST_TTL_MS - 1, kind: 'force-unregister', selector: { all: true }, target: {} }));
@@ -123,6 +134,46 @@ describe('cross-node admin requests', () => {
     assert.equal(o.result.rows.length, expected);
     assert.ok(o.result.rows.every((r) => /^odd-1/.test(r.clientName)));
     assert.equal(pendingAdminRequests(store, 'n2').length, 0, 'the stale request was not queued');
+    store.close();
+  });
+
+  it('list patterns from other nodes: globs matched in linear time, regular expressions refused unrun, bad patterns answered with an error', async () => {
+    const store = openStore(path.join(tmp, 'd.db'));
+    // Names that make backtracking matchers run away: (a+)+$ against a's and a '!', .*a.*a… against a's.
+    writeRegistrationChanges(store, { upserts: [row('k1', 'a'.repeat(10_000), 'n2'), row('k2', `${'a'.repeat(40)}!`, 'n2'), row('k3', 'admin-x', 'n2')], removals: [], notifications: [] });
+    const attrd = new FakeAttrd();
+    const relay = new AdminRelay({ store, node: 'n2', attrd, logger: log });
+    const ask = async (extra: Record<string, unknown>): Promise<{ ok: boolean; result: Record<string, unknown>; ms: number }> => {
+      const id = newRequestId();
+      await attrd.set('n2', `${REQUEST_ATTR_PREFIX}${id}`, JSON.stringify({ id, from: 'n1', at: Date.now(), kind: 'list', selector: {}, target: {}, ...extra }));
+      const t0 = performance.now();
+      relay.onAttributes(attrd.attrs('n2'));
+      await relay.settle();
+      const ms = performance.now() - t0;
+      const res = JSON.parse(attrd.attrs('n2')[`${RESULT_ATTR_PREFIX}${id}`] ?? 'null') as { ok: boolean; result: Record<string, unknown> };
+      await attrd.remove('n2', `${RESULT_ATTR_PREFIX}${id}`);
+      return { ...res, ms };
+    };
+    const clients = (r: { result: Record<string, unknown> }): string[] => (r.result['rows'] as { clientName: string }[]).map((x) => x.clientName);
+    // A pathological glob: a prompt, correct answer (and the relay says it applied globs).
+    const slow = await ask({ globs: { client: '*a*a*a*a*a*a*a*b' } });
+    assert.deepEqual([slow.result['registrations'], slow.result['patterns']], [0, 'glob']);
+    assert.ok(slow.ms < 1000, `${slow.ms.toFixed(1)} ms`);
+    const many = await ask({ globs: { client: '*a*a*a*a*a*a*a*' } });
+    assert.equal(many.result['registrations'], 2);
+    // (a+)+$ as a glob is literal text: no match, at once.
+    const classic = await ask({ globs: { client: '(a+)+$' } });
+    assert.deepEqual([classic.result['registrations'], classic.ms < 1000], [0, true]);
+    assert.deepEqual(clients(await ask({ globs: { client: 'ADMIN-?' } })), ['admin-x']);
+    // An older witnessctl's regular expression: refused with an answer it shows, never compiled.
+    const legacy = await ask({ filters: { client: '(a+)+$' } });
+    assert.equal(legacy.result['rows'], undefined);
+    assert.match(String(legacy.result['error']), /n2 takes glob patterns, not regular expressions \(the asking witnessctl on n1 is older\)/);
+    assert.ok(legacy.ms < 1000, `${legacy.ms.toFixed(1)} ms`);
+    // Too long, or malformed: an error naming the field.
+    assert.match(String((await ask({ globs: { client: 'a'.repeat(257) } })).result['error']), /^--client: pattern of 257 characters; at most 256 are taken$/);
+    assert.match(String((await ask({ globs: { share: '[z-a]' } })).result['error']), /^--share: range z-a is reversed/);
+    assert.deepEqual(Object.keys(attrd.attrs('n2')), [], 'every request consumed');
     store.close();
   });
 
