@@ -85,7 +85,9 @@ export function protectResponse(n: Negotiator, s: AuthSession, callId: number, c
     const stubStart = HEADER_SIZE + RESPONSE_HEADER;
     const trailerStart = stubStart + len + pad;
     const authStart = trailerStart + SEC_TRAILER_SIZE;
-    const frag = Buffer.alloc(authStart + sigSize);
+    // Not zero-filled (a pooled slice, as ByteWriter's plain responses are): every byte up to
+    // authStart is written below, and the signature fills the rest.
+    const frag = Buffer.allocUnsafe(authStart + sigSize);
     let flags = 0;
     if (off === 0) flags |= PFC.FIRST_FRAG;
     if (off + len >= stub.length) flags |= PFC.LAST_FRAG;
@@ -93,16 +95,20 @@ export function protectResponse(n: Negotiator, s: AuthSession, callId: number, c
     frag[1] = versionMinor;
     frag[2] = PType.RESPONSE;
     frag[3] = flags;
-    DREP_LE.copy(frag, 4);
+    frag.set(DREP_LE, 4);
     frag.writeUInt16LE(frag.length, 8);
     frag.writeUInt16LE(sigSize, 10);
     frag.writeUInt32LE(callId, 12);
     frag.writeUInt32LE(stub.length - off, 16); // alloc_hint: what is left of the stub
     frag.writeUInt16LE(contextId, 20);
+    frag[22] = 0; // cancel_count
+    frag[23] = 0; // reserved
     stub.copy(frag, stubStart, off, off + len);
+    frag.fill(0, stubStart + len, trailerStart); // auth padding
     frag[trailerStart] = s.type;
     frag[trailerStart + 1] = s.level;
     frag[trailerStart + 2] = pad;
+    frag[trailerStart + 3] = 0; // auth_reserved
     frag.writeUInt32LE(s.contextId, trailerStart + 4);
     let sig: Buffer;
     if (whole) {

@@ -3,6 +3,10 @@
 // sealing and for encrypting signature checksums (§3.4.3, §3.4.4.2). Those uses need one continuous
 // keystream per direction for the life of a session ("Handle" in MS-NLMP), so this is a class whose
 // instance is that state, not a one-shot function.
+//
+// Memory: a session keeps two of these for as long as its connection lives (tens of thousands of
+// connections), so the 256-byte state can live in storage the caller owns (a view into one buffer
+// holding all of a session's keys and states) instead of an ArrayBuffer of its own each.
 
 /**
  * One RC4 keystream. `update` XORs the next `buf.length` keystream bytes into `buf` IN PLACE and
@@ -10,40 +14,63 @@
  * for a fresh buffer and an untouched input.
  */
 export class Rc4 {
-  private readonly s = new Uint8Array(256);
+  /** The permutation is s[o .. o + 256). */
+  private readonly s: Uint8Array;
+  private readonly o: number;
   private i = 0;
   private j = 0;
 
-  constructor(key: Uint8Array) {
+  /** `state`, `offset`: where to keep the 256-byte permutation (default: a new array of its own). */
+  constructor(key: Uint8Array, state?: Uint8Array, offset = 0) {
+    if (state !== undefined && !(Number.isInteger(offset) && offset >= 0 && offset + 256 <= state.length)) {
+      throw new RangeError(`RC4 state at ${offset} of ${state.length} bytes: needs 256`);
+    }
+    this.s = state ?? new Uint8Array(256);
+    this.o = state ? offset : 0;
+    this.rekey(key);
+  }
+
+  /** Starts the keystream again from `key` (key scheduling), in the same state storage. */
+  rekey(key: Uint8Array): void {
     if (key.length < 1 || key.length > 256) throw new RangeError(`RC4 key length ${key.length}: must be 1..256 bytes`);
     const s = this.s;
-    for (let n = 0; n < 256; n++) s[n] = n;
-    // Key scheduling.
+    const o = this.o;
+    for (let n = 0; n < 256; n++) s[o + n] = n;
     let j = 0;
     for (let n = 0; n < 256; n++) {
-      const sn = s[n] ?? 0;
+      const sn = s[o + n] ?? 0;
       j = (j + sn + (key[n % key.length] ?? 0)) & 0xff;
-      s[n] = s[j] ?? 0;
-      s[j] = sn;
+      s[o + n] = s[o + j] ?? 0;
+      s[o + j] = sn;
     }
+    this.i = 0;
+    this.j = 0;
   }
 
   /** Encrypts or decrypts `buf` in place (the same operation) and returns it. */
   update<T extends Uint8Array>(buf: T): T {
+    this.updateRange(buf, 0, buf.length);
+    return buf;
+  }
+
+  /** Encrypts or decrypts buf[start, end) in place (no subarray, no allocation). */
+  updateRange(buf: Uint8Array, start: number, end: number): void {
     const s = this.s;
-    let { i, j } = this;
-    for (let n = 0; n < buf.length; n++) {
+    const o = this.o;
+    let i = this.i;
+    let j = this.j;
+    const stop = Math.min(end, buf.length);
+    for (let n = Math.max(0, start); n < stop; n++) {
       i = (i + 1) & 0xff;
-      const si = s[i] ?? 0;
+      const si = s[o + i] ?? 0;
       j = (j + si) & 0xff;
-      const sj = s[j] ?? 0;
-      s[i] = sj;
-      s[j] = si;
-      buf[n] = (buf[n] ?? 0) ^ (s[(si + sj) & 0xff] ?? 0);
+      const sj = s[o + j] ?? 0;
+      s[o + i] = sj;
+      s[o + j] = si;
+      buf[n] = (buf[n] ?? 0) ^ (s[o + ((si + sj) & 0xff)] ?? 0);
     }
     this.i = i;
     this.j = j;
-    return buf;
   }
 
   /** Like `update` but into a copy: `data` is left as it was. */
