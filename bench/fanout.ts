@@ -4,7 +4,11 @@
 // commit to the reply, memory per connection + registration + pending call (witnessd's RSS), and
 // an admin move applied to every registration (none may be lost). Prints figures, asserts nothing.
 // The fan-out is timed twice: with this process asleep between replies and busy-polling (see run()).
-//   node --import tsx bench/fanout.ts [N ...]        (default: 1 1000 10000)
+// With --auth seal (or both, the default) the same run is repeated with every client authenticated
+// by NTLMSSP at privacy (bind + AUTH3 against a local account file, every request and reply
+// sealed): the replies are unsealed and their signatures checked once all have arrived, and the
+// fan-out time and memory per client are printed next to the unauthenticated ones.
+//   node --import tsx bench/fanout.ts [N ...] [--auth none|seal|both]   (default: 1 1000 10000, both)
 
 import { performance } from 'node:perf_hooks';
 import fs from 'node:fs';
@@ -15,10 +19,17 @@ import { openStore } from '../store/index.ts';
 import { decodeAsyncNotifyResponse, decodeHandleAndStatus, encodeRegisterEx } from '../service/swn/codec.ts';
 import { MessageType, Opnum, WitnessVersion } from '../service/swn/constants.ts';
 import { parsePdu, PFC, PType, serializePdu } from '../service/rpc/pdu.ts';
-import { RawClient, stubOf } from '../test/helpers/rpc-client.ts';
+import { AuthLevel } from '../service/auth/context.ts';
+import { RawClient, stubOf, type ClientAuth } from '../test/helpers/rpc-client.ts';
 import { ip, ROOT, startWitnessd, twoNodeView, type Witnessd } from '../test/peers/peers.ts';
+import { benchCredentials, killOnExit, makeAccountFile } from './auth-common.ts';
+import os from 'node:os';
 
-const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0);
+const argv = process.argv.slice(2);
+const authAt = argv.indexOf('--auth');
+const AUTH = authAt >= 0 ? argv[authAt + 1] ?? 'both' : 'both';
+if (!['none', 'seal', 'both'].includes(AUTH)) throw new Error(`--auth ${AUTH}: none, seal or both`);
+const sizes = argv.filter((_, i) => authAt < 0 || (i !== authAt && i !== authAt + 1)).map(Number).filter((n) => n > 0);
 const NS = sizes.length > 0 ? sizes : [1, 1000, 10000];
 
 function q(xs: number[], p: number): number {
@@ -70,13 +81,13 @@ interface Client {
 }
 
 let callIds = 1000;
-async function connectAll(w: Witnessd, n: number): Promise<Client[]> {
+async function connectAll(w: Witnessd, n: number, auth: ClientAuth | null): Promise<Client[]> {
   const out: Client[] = [];
   const batch = 200;
   for (let i = 0; i < n; i += batch) {
     const part = await Promise.all(Array.from({ length: Math.min(batch, n - i) }, async (_, j) => {
       const c = await RawClient.connect(w.port);
-      await c.bind();
+      await c.bind(0, false, auth);
       const reg = decodeHandleAndStatus(stubOf(await c.call(Opnum.RegisterEx, encodeRegisterEx({
         version: WitnessVersion.V2, netName: 'FILESRV', shareName: null, ipAddress: '127.0.0.2', clientName: `bench-${i + j}`, flags: 0, keepAliveSec: 600,
       }))));
@@ -112,17 +123,27 @@ async function armAll(clients: Client[]): Promise<{ at: number; type: number | n
     return new Promise<NonNullable<Client['wait']>>((resolve) => {
       const w: NonNullable<Client['wait']> = { callId, at: 0, chunks: [], done: () => { resolve(w); } };
       cl.wait = w;
-      cl.c.write(serializePdu({ ptype: PType.REQUEST, versionMinor: 0, flags: PFC.FIRST_FRAG | PFC.LAST_FRAG, callId, allocHint: cl.handle.length, contextId: 0, opnum: Opnum.AsyncNotify, object: null, stub: cl.handle, auth: null }));
+      // Unauthenticated: exactly the PDU this benchmark always sent; sealed: the client seals it.
+      cl.c.write(cl.c.level === AuthLevel.NONE
+        ? serializePdu({ ptype: PType.REQUEST, versionMinor: 0, flags: PFC.FIRST_FRAG | PFC.LAST_FRAG, callId, allocHint: cl.handle.length, contextId: 0, opnum: Opnum.AsyncNotify, object: null, stub: cl.handle, auth: null })
+        : cl.c.request(callId, Opnum.AsyncNotify, cl.handle));
     });
   }));
   for (const cl of clients) cl.wait = null;
-  return waits.map((w) => {
-    const pdu = parsePdu(Buffer.concat(w.chunks));
+  const u0 = performance.now();
+  const out = waits.map((w, i) => {
+    // Sealed: unsealed in place and its signature checked (throws if it does not verify).
+    const c = clients[i]?.c;
+    const pdu = c ? c.open(Buffer.concat(w.chunks)) : parsePdu(Buffer.concat(w.chunks));
     if (pdu.callId !== w.callId) throw new Error(`reply to call ${pdu.callId}, expected ${w.callId}`);
     const r = decodeAsyncNotifyResponse(stubOf(pdu));
     return { at: w.at, type: r.type, status: r.status };
   });
+  lastOpenMs = performance.now() - u0;
+  return out;
 }
+/** How long the last armAll took to parse (and, sealed, unseal and verify) all its replies. */
+let lastOpenMs = 0;
 
 async function waitPending(db: string, n: number): Promise<void> {
   const t0 = Date.now();
@@ -136,20 +157,45 @@ async function waitPending(db: string, n: number): Promise<void> {
   }
 }
 
-async function run(n: number): Promise<void> {
+/** What one run measured, for the sealed-versus-unauthenticated comparison. */
+interface Summary {
+  firstMs: number;
+  asleepMedianMs: number;
+  spinMedianMs: number;
+  rssKb: number;
+  gcRssKb: number;
+  heapKb: number;
+  openMs: number[];
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+
+/** `accounts`: an account file; the clients then authenticate with NTLMSSP at privacy (sealed). */
+async function run(n: number, accounts: string | null): Promise<Summary> {
   vipOn = 'n2'; // a fresh store: twoNodeView puts 127.0.0.2 on n2
+  const sealed = accounts !== null;
+  const N = sealed ? `${n} sealed` : `${n}`; // how lines name the run
+  const summary: Summary = { firstMs: NaN, asleepMedianMs: NaN, spinMedianMs: NaN, rssKb: NaN, gcRssKb: NaN, heapKb: NaN, openMs: [] };
   // The re-registration workaround would drop every registration 5 s after the first event; off here.
-  const w = await startWitnessd({ nodeArgs: ['--expose-gc', ...(process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter(Boolean)], extra: ['--log-level', process.env['BENCH_LOG'] ?? 'info', '--force-unregister-after', '0'] });
+  const w = await startWitnessd({
+    nodeArgs: ['--expose-gc', ...(process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter(Boolean)],
+    extra: ['--log-level', process.env['BENCH_LOG'] ?? 'info', '--force-unregister-after', '0'],
+    ...(sealed ? { auth: ['--accounts', accounts] } : {}),
+  });
+  const release = killOnExit(w.proc.pid);
   try {
     const base = rssKb(w.proc.pid ?? 0);
     const baseGc = await statusOf(w);
-    const clients = await connectAll(w, n);
+    const clients = await connectAll(w, n, sealed ? benchCredentials(AuthLevel.PRIVACY) : null);
     stage = 'arm1';
     let replies = armAll(clients);
     await waitPending(w.db, n);
     const loaded = rssKb(w.proc.pid ?? 0);
     const loadedGc = await statusOf(w);
-    console.log(`N=${n}: memory per connection + registration + pending call: ${((loaded - base) / n).toFixed(2)} KB of witnessd RSS as it runs; after a full GC ${((loadedGc.rss - baseGc.rss) / n).toFixed(2)} KB of RSS, of which JS heap ${((loadedGc.heapUsed - baseGc.heapUsed) / n).toFixed(2)} KB`);
+    summary.rssKb = (loaded - base) / n;
+    summary.gcRssKb = (loadedGc.rss - baseGc.rss) / n;
+    summary.heapKb = (loadedGc.heapUsed - baseGc.heapUsed) / n;
+    console.log(`N=${N}: memory per ${sealed ? 'sealed ' : ''}connection + registration + pending call: ${summary.rssKb.toFixed(2)} KB of witnessd RSS as it runs; after a full GC ${summary.gcRssKb.toFixed(2)} KB of RSS, of which JS heap ${summary.heapKb.toFixed(2)} KB`);
     // 1. One event, every client told; ROUNDS times, because the first event after start runs
     //    cold code (V8 compiles the notification path on first use) and a daemon lives for months.
     //    Then ROUNDS more with the benchmark's event loop busy-polling. Why both: over loopback the
@@ -182,21 +228,27 @@ async function run(n: number): Promise<void> {
         const t0 = moveVip(w.db);
         const got = await replies;
         spinning = false;
+        summary.openMs.push(lastOpenMs);
         const lat = got.map((g) => g.at - t0);
         const ok = got.filter((g) => g.type === MessageType.RESOURCE_CHANGE).length;
         allReplied.push(Math.max(...lat));
         await new Promise((r) => setTimeout(r, 300)); // pino writes asynchronously
         const told = /"lagMs":(\d+),"queueMs":(\d+),"writtenMs":(\d+)/.exec(w.logs().split('\n').filter((l) => l.includes('"events told"')).at(-1) ?? '');
         const which = `${mode.spin ? 'busy-polling' : 'asleep'}, event ${round}${round === 1 ? ' (the first after start)' : ''}`;
-        if (told) console.log(`N=${n}, ${which}: witnessd's own account: picked it up ${told[1]} ms after its commit, queued it for every registration in ${told[2]} ms, all replies handed to the kernel ${told[3]} ms after the commit`);
-        console.log(`N=${n}, ${which}: fan-out of one ip_moved event: all ${ok}/${n} replied within ${Math.max(...lat).toFixed(1)} ms of the commit; per client ${fmt(lat)}`);
+        if (told) console.log(`N=${N}, ${which}: witnessd's own account: picked it up ${told[1]} ms after its commit, queued it for every registration in ${told[2]} ms, all replies handed to the kernel ${told[3]} ms after the commit`);
+        console.log(`N=${N}, ${which}: fan-out of one ip_moved event: all ${ok}/${n} replied${sealed ? ' (unsealed and verified after the last arrived)' : ''} within ${Math.max(...lat).toFixed(1)} ms of the commit; per client ${fmt(lat)}`);
         // The second half of the move (AVAILABLE) is queued; collect it so the next round starts clean.
         await armAll(clients);
       }
       const first = mode.spin ? [] : allReplied.slice(0, 1);
       const warm = (mode.spin ? allReplied : allReplied.slice(1)).sort((a, b) => a - b);
       const head = first.length > 0 ? `event 1 (cold) ${first[0]?.toFixed(1) ?? '?'} ms; ` : '';
-      console.log(`N=${n}, ${mode.name}: all replied within: ${head}warm events median ${(warm[Math.floor(warm.length / 2)] ?? NaN).toFixed(1)} ms, best ${(warm[0] ?? NaN).toFixed(1)} ms, worst ${(warm.at(-1) ?? NaN).toFixed(1)} ms`);
+      if (mode.spin) summary.spinMedianMs = median(warm);
+      else {
+        summary.firstMs = first[0] ?? NaN;
+        summary.asleepMedianMs = median(warm);
+      }
+      console.log(`N=${N}, ${mode.name}: all replied within: ${head}warm events median ${(warm[Math.floor(warm.length / 2)] ?? NaN).toFixed(1)} ms, best ${(warm[0] ?? NaN).toFixed(1)} ms, worst ${(warm.at(-1) ?? NaN).toFixed(1)} ms`);
     }
     // 2. Single-client latency, repeated (on the first client).
     stage = 'single';
@@ -212,7 +264,7 @@ async function run(n: number): Promise<void> {
         single.push((r1?.at ?? NaN) - t);
         await armAll([first]); // the AVAILABLE half
       }
-      console.log(`N=${n}: single-client latency, event commit → reply, 200 runs: ${fmt(single)}`);
+      console.log(`N=${N}: single-client latency, event commit → reply, 200 runs: ${fmt(single)}`);
     }
     // 3. An admin move of every registration: none may be lost.
     stage = 'admin';
@@ -222,17 +274,33 @@ async function run(n: number): Promise<void> {
     const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'service/ctl-main.ts'), 'client-move', '--apply-to-all', '--to-node', 'n1', '--db', w.db, '--wait-ms', '60000'], { cwd: ROOT, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(r.stderr);
     const moved = (await replies).filter((g) => g.type === MessageType.CLIENT_MOVE).length;
-    console.log(`N=${n}: admin client-move --apply-to-all: ${moved}/${n} clients got CLIENT_MOVE (${n - moved} lost) in ${Date.now() - ta} ms including witnessctl's start-up`);
+    console.log(`N=${N}: admin client-move --apply-to-all: ${moved}/${n} clients got CLIENT_MOVE (${n - moved} lost) in ${Date.now() - ta} ms including witnessctl's start-up`);
     await Promise.all(clients.map((c) => c.c.close()));
+    return summary;
   } catch (err) {
     console.error(w.logs().split('\n').filter((l) => /"level":(4|5)0|closing/.test(l)).slice(-5).join('\n'));
     throw err;
   } finally {
     if (process.env['BENCH_DUMP']) fs.writeFileSync(process.env['BENCH_DUMP'], w.logs());
     await w.stop();
+    release();
   }
 }
 
 let stage = '';
 process.on('unhandledRejection', (e) => { console.error('unhandled in stage', stage, e); process.exit(1); });
-for (const n of NS) await run(n);
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-fanout-'));
+try {
+  const accounts = AUTH === 'none' ? null : makeAccountFile(dir);
+  for (const n of NS) {
+    const plain = AUTH === 'seal' ? null : await run(n, null);
+    const sealed = accounts === null ? null : await run(n, accounts);
+    if (!plain || !sealed) continue;
+    const ratio = (a: number, b: number): string => `${a.toFixed(1)} vs ${b.toFixed(1)} ms (${(a / b).toFixed(2)}×)`;
+    console.log(`N=${n}, sealed (NTLMSSP privacy) vs unauthenticated, all replied within: first event ${ratio(sealed.firstMs, plain.firstMs)}; warm, clients asleep, median ${ratio(sealed.asleepMedianMs, plain.asleepMedianMs)}; warm, busy-polling, median ${ratio(sealed.spinMedianMs, plain.spinMedianMs)}`);
+    console.log(`N=${n}, memory per client, sealed vs unauthenticated: ${sealed.rssKb.toFixed(2)} vs ${plain.rssKb.toFixed(2)} KB RSS as it runs; after a full GC ${sealed.gcRssKb.toFixed(2)} vs ${plain.gcRssKb.toFixed(2)} KB RSS, JS heap ${sealed.heapKb.toFixed(2)} vs ${plain.heapKb.toFixed(2)} KB`);
+    console.log(`N=${n}, this process unsealing and verifying all ${n} replies after they arrived (not in the figures above): median ${median(sealed.openMs).toFixed(1)} ms per event`);
+  }
+} finally {
+  fs.rmSync(dir, { recursive: true, force: true });
+}
