@@ -2,7 +2,8 @@
 // BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=DIR') and prints where the time went: self time by
 // function, optionally only in samples whose stack passes through a given function (e.g. `flush`,
 // the outbox loop that writes a fan-out's replies, or `unprotectRequest`).
-//   node --import tsx bench/cpuprofile-top.ts FILE [--under NAME] [--top 25]
+// --inclusive A,B,...: also the time of samples whose stack passes through each of these functions.
+//   node --import tsx bench/cpuprofile-top.ts FILE [--under NAME] [--top 25] [--inclusive A,B]
 
 import fs from 'node:fs';
 
@@ -33,6 +34,7 @@ const opt = (name: string): string | undefined => {
 };
 const under = opt('under');
 const top = Number(opt('top') ?? 25);
+const inclusive = (opt('inclusive') ?? '').split(',').filter((x) => x !== '');
 
 const p = JSON.parse(fs.readFileSync(file, 'utf8')) as Profile;
 const byId = new Map(p.nodes.map((n) => [n.id, n]));
@@ -46,8 +48,13 @@ const label = (n: ProfileNode): string => {
 };
 
 /** Whether the stack of node `id` passes through a function named `name`. */
-const within = new Map<number, boolean>();
+const memo = new Map<string, Map<number, boolean>>();
 function passes(id: number, name: string): boolean {
+  let within = memo.get(name);
+  if (!within) {
+    within = new Map();
+    memo.set(name, within);
+  }
   const known = within.get(id);
   if (known !== undefined) return known;
   const n = byId.get(id);
@@ -58,6 +65,7 @@ function passes(id: number, name: string): boolean {
 }
 
 const self = new Map<string, number>();
+const incl = new Map<string, number>(inclusive.map((f) => [f, 0]));
 let total = 0;
 let all = 0;
 for (let i = 0; i < p.samples.length; i++) {
@@ -65,6 +73,7 @@ for (let i = 0; i < p.samples.length; i++) {
   // timeDeltas[i] is the time before sample i; the sample's weight is the time to the next one.
   const dt = (p.timeDeltas[i + 1] ?? 0) / 1000;
   all += dt;
+  for (const f of inclusive) if (passes(id, f)) incl.set(f, (incl.get(f) ?? 0) + dt);
   if (under !== undefined && !passes(id, under)) continue;
   const n = byId.get(id);
   if (!n) continue;
@@ -76,3 +85,4 @@ console.log(`${file}: ${all.toFixed(0)} ms sampled${under !== undefined ? `, ${t
 for (const [k, ms] of [...self].sort((a, b) => b[1] - a[1]).slice(0, top)) {
   console.log(`${ms.toFixed(1).padStart(9)} ms ${((100 * ms) / Math.max(total, 1e-9)).toFixed(1).padStart(5)}%  ${k}`);
 }
+for (const [f, ms] of incl) console.log(`inclusive ${f}(): ${ms.toFixed(1)} ms (${((100 * ms) / Math.max(all, 1e-9)).toFixed(1)}% of all)`);
