@@ -13,10 +13,11 @@
 // depend on that.
 //
 //   node --import tsx bench/register-storm.ts [--n 1000,5000] [--modes none,accounts,winbind]
-//        [--runs 1] [--window N] [--winbind-window 250] [--warmup 200]
+//        [--runs 1] [--window N] [--winbind-window 250] [--winbind-helpers 2] [--warmup 200]
 // --window: at most this many clients between connect and their AsyncNotify at a time (default:
 // all N at once). Through winbind the default is 250: witnessd queues at most 256 password checks
 // for its ntlm_auth helpers and refuses the rest as 'unavailable' (a larger window shows that).
+// --winbind-helpers: witnessd's ntlm_auth pool (its winbindHelpers setting, default 2).
 
 import { performance } from 'node:perf_hooks';
 import { AuthLevel } from '../service/auth/context.ts';
@@ -44,6 +45,7 @@ const RUNS = Math.max(1, Number(option('runs') ?? 1));
 const WINDOW = option('window') !== undefined ? Number(option('window')) : null;
 const WINBIND_WINDOW = Number(option('winbind-window') ?? 250);
 const WARMUP = Number(option('warmup') ?? 200);
+const WINBIND_HELPERS = option('winbind-helpers') !== undefined ? Number(option('winbind-helpers')) : null;
 /** Every storm ends within this, whatever happens. */
 const STORM_DEADLINE_MS = 180_000;
 
@@ -210,12 +212,18 @@ function setups(dir: string): ModeSetup[] {
         continue;
       }
       out.push({
-        label: 'NTLMSSP integrity, winbind (--auth winbind, standalone Samba)',
+        label: `NTLMSSP integrity, winbind (--auth winbind, standalone Samba, ${WINBIND_HELPERS ?? 2} ntlm_auth helpers)`,
         window: (n) => WINDOW ?? Math.min(n, WINBIND_WINDOW),
         start: async () => {
           const s: SambaStandalone = await startSambaStandalone({ users: [{ name: BENCH_USER, password: BENCH_PASSWORD }] });
           try {
-            const w = await startWitnessd({ ...common, auth: ['--auth', 'winbind', '--smb-conf', s.conf], env: s.env });
+            const config: string[] = [];
+            if (WINBIND_HELPERS !== null) {
+              const file = path.join(s.dir, 'witnessd.json');
+              fs.writeFileSync(file, JSON.stringify({ winbindHelpers: WINBIND_HELPERS }));
+              config.push('--config', file);
+            }
+            const w = await startWitnessd({ ...common, auth: ['--auth', 'winbind', '--smb-conf', s.conf, ...config], env: s.env });
             return {
               w,
               // A standalone Samba's users log on in the domain named after its NetBIOS name.
