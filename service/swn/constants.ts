@@ -54,3 +54,52 @@ export type WinErrorValue = (typeof WinError)[keyof typeof WinError];
 
 /** InterfaceGroupName is WCHAR[260] on the wire, NUL included. */
 export const INTERFACE_GROUP_NAME_CHARS = 260;
+
+/**
+ * Longest strings Register/RegisterEx accept (UTF-16 code units, the NUL not counted). MS-SWN gives
+ * no lengths, but says what each string is; anything longer is no name a Windows or Samba client
+ * sends, and is refused with ERROR_INVALID_PARAMETER before it is stored or logged in full.
+ * - NetName is the cluster's name (ServerGlobalName, §3.1.1.1): a NetBIOS name (15 characters, KB
+ *   909264) or a DNS name (255 octets at most, RFC 1035 §2.3.4; Windows: 255 bytes per FQDN).
+ * - ClientComputerName: Windows sends its FQDN (MS-SWN <13>, <16>), Samba's clients their NetBIOS or
+ *   DNS name: 255, as a DNS name.
+ * - ShareName: "A share name MUST be no more than 80 characters in length" (MS-FSCC §2.1.6; NNLEN
+ *   = 80 in Windows' lmcons.h).
+ * - IpAddress: an address literal. The longest IPv6 text is 45 characters (RFC 4291 §2.2, with
+ *   an embedded IPv4 address; POSIX INET6_ADDRSTRLEN = 46 with the NUL); Windows' INET6_ADDRSTRLEN
+ *   is 65 to leave room for a %scope-id: 64 characters.
+ */
+export const MAX_NAME_CHARS = { netName: 255, clientName: 255, shareName: 80, ipAddress: 64 } as const;
+
+/** Caps on live registrations (0 = no cap); see DEFAULT_REGISTRATION_LIMITS. */
+export interface RegistrationLimits {
+  /** All registrations this witnessd holds. */
+  maxRegistrations: number;
+  /** Made on one TCP connection. */
+  maxRegistrationsPerConnection: number;
+  /** Held by one DCE/RPC association (their context handles live there). */
+  maxRegistrationsPerAssociation: number;
+  /** With one ClientComputerName (compared case-insensitively). */
+  maxRegistrationsPerClientName: number;
+}
+
+/**
+ * Defaults no Windows client comes near. A Windows client registers once per cluster NetName it
+ * uses, plus once per share for asymmetric (scale-out) shares, each on the binding it made to the
+ * witness for that NetName (MS-SWN §3.2.4.1; Get-SmbWitnessClient lists "a handful" per client);
+ * a stale registration of the same client lives at most 30 s (the unused-registration timer) or
+ * until its association ends. So: 256 on a connection or an association (a client with 200
+ * asymmetric shares open through one NetName still fits), 1,024 per client name (the same
+ * client's registrations across several NetNames and a reconnect or two), and 100,000 in all:
+ * twice maxConnections (50,000), at about 1 KiB of memory and, with the name caps, 0.3–2.3 KiB
+ * of store each. A client whose registration is refused for a cap gets ERROR_NO_SYSTEM_RESOURCES
+ * (MS-SWN §3.1.4.2, §3.1.4.5 list it for exactly this: "insufficient system resources exist to
+ * complete the requested service"); Windows then tries its other interfaces, lists them again and
+ * retries every 60 s (§3.2.4.1, <15>, <17>), which is right for a witness that is full.
+ */
+export const DEFAULT_REGISTRATION_LIMITS: RegistrationLimits = {
+  maxRegistrations: 100_000,
+  maxRegistrationsPerConnection: 256,
+  maxRegistrationsPerAssociation: 256,
+  maxRegistrationsPerClientName: 1024,
+};

@@ -15,8 +15,9 @@ import {
   encodeInterfaceList,
   encodeStatus,
 } from './codec.ts';
-import { Opnum, WinError, WITNESS_INTERFACE } from './constants.ts';
-import type { ClientInfo, Notification, NotifyResult, WitnessRegistry } from './registry.ts';
+import { LimitLog } from '../rpc/limit-log.ts';
+import { MAX_NAME_CHARS, Opnum, WinError, WITNESS_INTERFACE } from './constants.ts';
+import type { ClientInfo, Notification, NotifyResult, RegisterResult, WitnessRegistry } from './registry.ts';
 
 // One event's notification is the same object for every registration it reaches (the registry
 // shares them), so its response stub is encoded once, not once per client.
@@ -35,7 +36,23 @@ function encodeResult(r: NotifyResult): Buffer {
 
 function client(ctx: CallContext): ClientInfo {
   const id = ctx.auth?.identity ?? null;
-  return { association: ctx.association, remote: ctx.remote, local: ctx.local, identity: id ? principalName(id) : null };
+  return { association: ctx.association, connection: ctx.connection, remote: ctx.remote, local: ctx.local, identity: id ? principalName(id) : null };
+}
+
+/** A client's string as logged: never more than 300 characters of it (the registry refuses longer names anyway). */
+function clip(s: string | null): string | null {
+  return s !== null && s.length > 300 ? `${s.slice(0, 300)}… (${s.length} characters)` : s;
+}
+
+/** Log lines about a registration that was refused for a cap or an overlong name (one per kind per second). */
+function refusalLog(limits: LimitLog, ctx: CallContext, r: RegisterResult, clientName: string | null): void {
+  if (r.limit) {
+    limits.warn(r.limit.cap, { remote: ctx.remote, connection: ctx.connection, association: ctx.association, client: clip(clientName), cap: r.limit.cap, max: r.limit.max },
+      `registration refused with ERROR_NO_SYSTEM_RESOURCES: limits.${r.limit.cap} (${r.limit.max}) reached`);
+  } else if (r.tooLong) {
+    limits.warn(`${r.tooLong}-length`, { remote: ctx.remote, connection: ctx.connection, field: r.tooLong, max: MAX_NAME_CHARS[r.tooLong] },
+      `registration refused with ERROR_INVALID_PARAMETER: ${r.tooLong} longer than ${MAX_NAME_CHARS[r.tooLong]} characters`);
+  }
 }
 
 /**
@@ -45,6 +62,7 @@ function client(ctx: CallContext): ClientInfo {
 export function witnessInterface(registry: WitnessRegistry, logger: Logger, authorize?: (auth: CallAuth | null) => Refusal | null): RpcInterfaceDef {
   // Per-call lines are debug: with tens of thousands of clients, info stays readable.
   const log = logger.child({ iface: 'witness' });
+  const limits = new LimitLog(log);
   const ops = new Map<number, OpHandler>([
     [
       Opnum.GetInterfaceList,
@@ -59,7 +77,8 @@ export function witnessInterface(registry: WitnessRegistry, logger: Logger, auth
       (stub, ctx) => {
         const a = decodeRegister(stub);
         const r = registry.register(a, client(ctx), false);
-        log.debug({ remote: ctx.remote, client: a.clientName, netName: a.netName, ip: a.ipAddress, status: r.status, key: r.registration?.key }, 'Register');
+        refusalLog(limits, ctx, r, a.clientName);
+        log.debug({ remote: ctx.remote, client: clip(a.clientName), netName: clip(a.netName), ip: clip(a.ipAddress), status: r.status, key: r.registration?.key }, 'Register');
         return encodeHandleAndStatus(r.handle, r.status);
       },
     ],
@@ -94,8 +113,9 @@ export function witnessInterface(registry: WitnessRegistry, logger: Logger, auth
       (stub, ctx) => {
         const a = decodeRegisterEx(stub);
         const r = registry.register(a, client(ctx), true);
+        refusalLog(limits, ctx, r, a.clientName);
         log.debug(
-          { remote: ctx.remote, client: a.clientName, netName: a.netName, share: a.shareName, ip: a.ipAddress, flags: a.flags, keepAlive: a.keepAliveSec, status: r.status, key: r.registration?.key },
+          { remote: ctx.remote, client: clip(a.clientName), netName: clip(a.netName), share: clip(a.shareName), ip: clip(a.ipAddress), flags: a.flags, keepAlive: a.keepAliveSec, status: r.status, key: r.registration?.key },
           'RegisterEx',
         );
         return encodeHandleAndStatus(r.handle, r.status);

@@ -10,13 +10,16 @@ import type { CallContext } from '../rpc/interface.ts';
 import type { ClusterView } from '../../store/types.ts';
 import {
   ChangeType,
+  DEFAULT_REGISTRATION_LIMITS,
   InterfaceState,
+  MAX_NAME_CHARS,
   MessageType,
   RegisterFlags,
   WinError,
   WitnessVersion,
   type ChangeTypeValue,
   type MessageTypeValue,
+  type RegistrationLimits,
   type WinErrorValue,
 } from './constants.ts';
 import { DeadlineQueue, type DeadlineEntry } from './deadlines.ts';
@@ -53,6 +56,8 @@ export interface QueuedChange extends ResourceChange {
 export interface ClientInfo {
   /** Association group id. */
   association: number;
+  /** The connection the registration was made on (counted for maxRegistrationsPerConnection). */
+  connection?: number;
   remote: string;
   local: string;
   identity: string | null;
@@ -121,6 +126,8 @@ export interface RegistryOptions {
   forceUnregisterAfterMs?: number;
   now?: () => number;
   observer?: RegistryObserver;
+  /** Caps on live registrations (DEFAULT_REGISTRATION_LIMITS for what is not given; 0 = no cap). */
+  limits?: Partial<RegistrationLimits>;
 }
 
 export interface RegisterRequest {
@@ -133,10 +140,20 @@ export interface RegisterRequest {
   keepAliveSec?: number;
 }
 
+/** A registration cap that was reached, and its value. */
+export interface LimitHit {
+  cap: keyof RegistrationLimits;
+  max: number;
+}
+
 export interface RegisterResult {
   status: WinErrorValue;
   handle: Buffer;
   registration: Registration | null;
+  /** Refused with ERROR_NO_SYSTEM_RESOURCES: the cap that was reached. */
+  limit?: LimitHit;
+  /** Refused with ERROR_INVALID_PARAMETER: the string that was longer than MAX_NAME_CHARS allows. */
+  tooLong?: keyof typeof MAX_NAME_CHARS;
 }
 
 const NULL_HANDLE = Buffer.alloc(HANDLE_SIZE);
@@ -178,12 +195,18 @@ export class WitnessRegistry {
   private ifWaiters: (() => void)[] = [];
   private readonly shared = new Map<string, Notification>();
   private readonly sharedOne = new WeakMap<QueuedChange, Notification>();
+  private readonly limits: RegistrationLimits;
+  /** Live registrations per connection, association and (lower-cased) client name, for the caps. */
+  private readonly perConnection = new Map<number, number>();
+  private readonly perAssociation = new Map<number, number>();
+  private readonly perClientName = new Map<string, number>();
 
   constructor(opts: RegistryOptions) {
     this.opts = opts;
     this.now = opts.now ?? Date.now;
     this.deadlines = new DeadlineQueue(this.now);
     this.unusedMs = opts.unusedTimeoutMs ?? 30_000;
+    this.limits = { ...DEFAULT_REGISTRATION_LIMITS, ...(opts.limits ?? {}) };
   }
 
   get size(): number {
@@ -250,6 +273,10 @@ export class WitnessRegistry {
     const { netName, ipAddress, clientName } = req;
     if (netName === null || ipAddress === null || clientName === null) return fail(WinError.INVALID_PARAMETER);
     if (netName === '' || ipAddress === '' || clientName === '') return fail(WinError.INVALID_PARAMETER);
+    // 2b. Longer than any name a client sends (MAX_NAME_CHARS says why): refused before anything
+    //     is kept or logged in full.
+    const tooLong = overlong({ netName, ipAddress, clientName, shareName: ex ? (req.shareName ?? null) : null });
+    if (tooLong !== null) return { ...fail(WinError.INVALID_PARAMETER), tooLong };
     // 3. NetName must be one of ours.
     if (!this.netNameOk(netName)) return fail(WinError.INVALID_PARAMETER);
     // 4. The IP must be one of the interfaces (we are a scale-out style cluster: every share is
@@ -264,6 +291,10 @@ export class WitnessRegistry {
       const shares = this.opts.getView()?.shares ?? [];
       if (shares.length > 0 && !shares.some((s) => s.name.toLowerCase() === shareName?.toLowerCase())) return fail(WinError.INVALID_STATE);
     }
+    // 6. Room for it: beyond a cap the client hears "insufficient system resources" and retries
+    //    elsewhere or later (MS-SWN §3.2.4.1).
+    const limit = this.capReached(client, clientName);
+    if (limit !== null) return { ...fail(WinError.NO_SYSTEM_RESOURCES), limit };
     const now = this.now();
     const handle = newHandle();
     const reg: Registration = {
@@ -288,9 +319,43 @@ export class WitnessRegistry {
       retire: null,
     };
     this.byKey.set(reg.key, reg);
+    this.count(reg, 1);
     this.armReaper(reg);
     this.opts.observer?.added?.(reg);
     return { status: WinError.SUCCESS, handle, registration: reg };
+  }
+
+  /** The first cap a new registration of this client would exceed, or null. */
+  private capReached(client: ClientInfo, clientName: string): LimitHit | null {
+    const l = this.limits;
+    const over = (max: number, n: number | undefined): boolean => max > 0 && (n ?? 0) >= max;
+    if (over(l.maxRegistrationsPerConnection, client.connection === undefined ? 0 : this.perConnection.get(client.connection))) {
+      return { cap: 'maxRegistrationsPerConnection', max: l.maxRegistrationsPerConnection };
+    }
+    if (over(l.maxRegistrationsPerAssociation, this.perAssociation.get(client.association))) return { cap: 'maxRegistrationsPerAssociation', max: l.maxRegistrationsPerAssociation };
+    if (over(l.maxRegistrationsPerClientName, this.perClientName.get(clientName.toLowerCase()))) return { cap: 'maxRegistrationsPerClientName', max: l.maxRegistrationsPerClientName };
+    if (over(l.maxRegistrations, this.byKey.size)) return { cap: 'maxRegistrations', max: l.maxRegistrations };
+    return null;
+  }
+
+  /** Keeps the per-connection, per-association and per-client-name counts (+1 added, -1 removed). */
+  private count(r: Registration, d: 1 | -1): void {
+    const bump = <K>(m: Map<K, number>, k: K): void => {
+      const n = (m.get(k) ?? 0) + d;
+      if (n > 0) m.set(k, n);
+      else m.delete(k);
+    };
+    if (r.client.connection !== undefined) bump(this.perConnection, r.client.connection);
+    bump(this.perAssociation, r.client.association);
+    bump(this.perClientName, r.clientName.toLowerCase());
+  }
+
+  /** Live registrations made on `connection`, held by `association`, or named `clientName` (tests, status). */
+  countOf(k: { connection?: number; association?: number; clientName?: string }): number {
+    if (k.connection !== undefined) return this.perConnection.get(k.connection) ?? 0;
+    if (k.association !== undefined) return this.perAssociation.get(k.association) ?? 0;
+    if (k.clientName !== undefined) return this.perClientName.get(k.clientName.toLowerCase()) ?? 0;
+    return this.byKey.size;
   }
 
   /** Looks a handle up within the caller's association (context handles are association-scoped). */
@@ -319,6 +384,7 @@ export class WitnessRegistry {
   remove(r: Registration, reason: RemoveReason): void {
     if (this.byKey.get(r.key) !== r) return;
     this.byKey.delete(r.key);
+    this.count(r, -1);
     this.deadlines.cancel(r.reaper);
     this.deadlines.cancel(r.retire);
     this.deadlines.cancel(r.keepAlive);
@@ -576,6 +642,14 @@ export class WitnessRegistry {
     this.viewChanged();
     this.deadlines.close();
   }
+}
+
+/** The first of a request's strings that is longer than MAX_NAME_CHARS allows, or null. */
+function overlong(s: Record<keyof typeof MAX_NAME_CHARS, string | null>): keyof typeof MAX_NAME_CHARS | null {
+  for (const k of ['netName', 'shareName', 'ipAddress', 'clientName'] as const) {
+    if ((s[k]?.length ?? 0) > MAX_NAME_CHARS[k]) return k;
+  }
+  return null;
 }
 
 /** A move-type notification (CLIENT_MOVE, SHARE_MOVE, IP_CHANGE) with its IPADDR_INFO_LIST. */

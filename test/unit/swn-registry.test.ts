@@ -1,8 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ChangeType, InterfaceFlags, InterfaceState, MessageType, WinError, WitnessVersion } from '../../service/swn/constants.ts';
+import { ChangeType, DEFAULT_REGISTRATION_LIMITS, InterfaceFlags, InterfaceState, MessageType, WinError, WitnessVersion, type RegistrationLimits } from '../../service/swn/constants.ts';
 import { decodeIpAddrInfoList, decodeResourceChanges } from '../../service/swn/messages.ts';
-import { WitnessRegistry, type ClientInfo, type NotifyResult, type RemoveReason } from '../../service/swn/registry.ts';
+import { WitnessRegistry, type ClientInfo, type NotifyResult, type RegisterResult, type RemoveReason } from '../../service/swn/registry.ts';
 import type { ClusterView } from '../../store/types.ts';
 import { ip, view } from '../helpers/views.ts';
 
@@ -228,5 +228,81 @@ describe('witness registry: Windows workaround and audit', () => {
     assert.equal((await t.reg.asyncNotify(registration.handle, 1)).status, 0);
     t.reg.rundown(1);
     assert.deepEqual(t.audit, [['CLIENT1', 'FILESRV UNAVAILABLE', 'delivered'], ['CLIENT1', 'FILESRV AVAILABLE', 'client_gone']]);
+  });
+});
+
+describe('witness registry: caps and name lengths', () => {
+  const capped = (limits: Partial<RegistrationLimits>) => {
+    const reg = new WitnessRegistry({ netNames: ['FILESRV', 'filesrv.example.test'], localNode: 'n1', getView: () => view(1, { ips: [ip('198.18.0.100', 'n2')] }), limits });
+    const on = (connection: number, association: number, clientName = `C${connection}-${association}`): RegisterResult =>
+      reg.register({ ...V2, ipAddress: '198.18.0.100', clientName }, { ...client(association), connection }, true);
+    return { reg, on };
+  };
+
+  it('refuses beyond each cap with ERROR_NO_SYSTEM_RESOURCES, naming the cap; a removal makes room again', () => {
+    const { reg, on } = capped({ maxRegistrationsPerConnection: 2, maxRegistrationsPerAssociation: 3, maxRegistrationsPerClientName: 4, maxRegistrations: 7 });
+    assert.equal(on(1, 1).status, WinError.SUCCESS);
+    assert.equal(on(1, 1).status, WinError.SUCCESS);
+    const conn = on(1, 1);
+    assert.deepEqual([conn.status, conn.limit, conn.registration, conn.handle], [WinError.NO_SYSTEM_RESOURCES, { cap: 'maxRegistrationsPerConnection', max: 2 }, null, Buffer.alloc(20)]);
+    // A second connection of the same association: its own count, but the association's is shared.
+    assert.equal(on(2, 1).status, WinError.SUCCESS);
+    assert.deepEqual(on(2, 1).limit, { cap: 'maxRegistrationsPerAssociation', max: 3 });
+    // One client name across associations.
+    for (let a = 10; a < 14; a++) assert.equal(on(a, a, 'Same.Example.Test').status, WinError.SUCCESS);
+    assert.equal(reg.size, 7); // 3 in association 1, 4 named Same
+    assert.deepEqual(on(14, 14, 'same.example.test').limit, { cap: 'maxRegistrationsPerClientName', max: 4 }, 'compared case-insensitively');
+    assert.equal(reg.countOf({ clientName: 'SAME.EXAMPLE.TEST' }), 4);
+    // Seven live: the global cap, nobody else gets in.
+    assert.deepEqual(on(20, 20).limit, { cap: 'maxRegistrations', max: 7 });
+    // Counts follow removals: unregister, rundown.
+    const first = [...reg.registrations()][0];
+    assert.ok(first);
+    assert.equal(reg.unregister(first.handle, 1), WinError.SUCCESS);
+    assert.equal(reg.countOf({ connection: 1 }), 1);
+    assert.equal(reg.countOf({ association: 1 }), 2);
+    assert.equal(reg.rundown(1), 2);
+    assert.equal(reg.countOf({ association: 1 }), 0);
+    assert.equal(reg.countOf({ connection: 2 }), 0);
+    assert.equal(on(1, 1).status, WinError.SUCCESS, 'room again on the connection, the association and in all');
+    reg.close();
+    assert.equal(reg.countOf({}), 0);
+    assert.equal(reg.countOf({ clientName: 'same.example.test' }), 0);
+  });
+
+  it('Register (V1) is capped too; the defaults leave room for what a Windows client does', () => {
+    const { reg } = capped({ maxRegistrationsPerConnection: 1 });
+    const v1 = (): RegisterResult => reg.register({ ...V1, ipAddress: '198.18.0.100' }, { ...client(5), connection: 9 }, false);
+    assert.equal(v1().status, WinError.SUCCESS);
+    assert.equal(v1().status, WinError.NO_SYSTEM_RESOURCES);
+    const d = capped({});
+    // A client with many shares and a couple of NetNames, re-registering after a reconnect.
+    for (let i = 0; i < 200; i++) assert.equal(d.on(1, 1, 'client.example.test').status, WinError.SUCCESS);
+    assert.ok(DEFAULT_REGISTRATION_LIMITS.maxRegistrationsPerConnection >= 200 && DEFAULT_REGISTRATION_LIMITS.maxRegistrations >= 50_000);
+  });
+
+  it('refuses names longer than Windows allows with ERROR_INVALID_PARAMETER before anything else is looked at', () => {
+    const reg = new WitnessRegistry({ netNames: ['FILESRV'], localNode: 'n1', getView: () => view(1, { ips: [ip('198.18.0.100', 'n2')] }), observer: { added: () => { assert.fail('nothing is kept'); } } });
+    const long = (n: number): string => 'x'.repeat(n);
+    const fqdn = (n: number): string => `filesrv.${'d'.repeat(n - 'filesrv.'.length)}`;
+    const r = (o: Partial<typeof V2>): RegisterResult => reg.register({ ...V2, ipAddress: '198.18.0.100', ...o }, client(), true);
+    assert.deepEqual([r({ netName: fqdn(256) }).status, r({ netName: fqdn(256) }).tooLong], [WinError.INVALID_PARAMETER, 'netName']);
+    assert.deepEqual([r({ clientName: long(256) }).status, r({ clientName: long(256) }).tooLong], [WinError.INVALID_PARAMETER, 'clientName']);
+    assert.deepEqual([r({ shareName: long(81) }).status, r({ shareName: long(81) }).tooLong], [WinError.INVALID_PARAMETER, 'shareName']);
+    assert.deepEqual([r({ ipAddress: long(65) }).status, r({ ipAddress: long(65) }).tooLong], [WinError.INVALID_PARAMETER, 'ipAddress']);
+    assert.equal(r({ ipAddress: long(64) }).status, WinError.INVALID_STATE, 'at the limit, the usual checks apply');
+    assert.equal(r({ clientName: long(30_000), netName: fqdn(30_000) }).status, WinError.INVALID_PARAMETER);
+    assert.equal(reg.size, 0);
+  });
+
+  it('accepts names at the limits: a 255-character NetName and client name, an 80-character share', () => {
+    const added: string[] = [];
+    const reg = new WitnessRegistry({ netNames: ['FILESRV'], localNode: 'n1', getView: () => view(1, { ips: [ip('198.18.0.100', 'n2')] }), observer: { added: (x) => added.push(x.clientName) } });
+    const netName = `filesrv.${'d'.repeat(255 - 8)}`;
+    assert.equal(netName.length, 255);
+    const ok = reg.register({ ...V2, netName, ipAddress: '198.18.0.100', clientName: 'c'.repeat(255), shareName: 's'.repeat(80) }, client(), true);
+    assert.equal(ok.status, WinError.SUCCESS);
+    assert.deepEqual(added, ['c'.repeat(255)]);
+    reg.close();
   });
 });
