@@ -14,7 +14,7 @@ import { formatCibVersion } from '../store/types.ts';
 import { MessageType } from './swn/constants.ts';
 import { userCommand } from './auth/accounts/cli.ts';
 import { compileGlob, type Glob } from '../store/patterns.ts';
-import { escapeOr, escapeText, safeJson } from './ctl/escape.ts';
+import { escapeOr, escapeText, inertText, safeJson } from './ctl/escape.ts';
 import { checkTargetIp } from './ctl/target.ts';
 import { takeListAnswer } from './ctl/list-answer.ts';
 
@@ -55,8 +55,9 @@ function print(json: boolean | undefined, data: unknown, text: () => string): vo
   process.stdout.write(json === true ? `${safeJson(data)}\n` : `${text()}\n`);
 }
 
+/** stderr: what a terminal would act on is escaped (inertText); our own backslashes stay readable. */
 function warn(message: string): void {
-  process.stderr.write(`witnessctl: ${escapeText(message)}\n`);
+  process.stderr.write(`witnessctl: ${inertText(message)}\n`);
 }
 
 function withStore<T>(db: string, readonly: boolean, f: (s: Store) => T): T {
@@ -146,7 +147,7 @@ async function request(db: string, kind: AdminKind, selector: AdminSelector, tar
   print(json, outcomes, () => outcomes.map((o) => `${escapeText(o.node)} (${o.via === 'store' ? `request #${String(o.request)}` : `via the cluster, request ${String(o.request)}`}): ${o.state} ${safeJson(o.result)}`).join('\n'));
   const total = outcomes.reduce((n, o) => n + (typeof o.result['registrations'] === 'number' ? o.result['registrations'] : 0), 0);
   if (total === 0) {
-    // Raw here: main() escapes the whole message when it prints it.
+    // Raw here: main() makes the whole message inert (ctl/escape.ts inertText) when it prints it.
     const where = outcomes.map((o) => (o.state === 'done' ? o.node : `${o.node} (${o.state}: ${typeof o.result['error'] === 'string' ? o.result['error'] : JSON.stringify(o.result)})`));
     if (!nodes.includes(here ?? '') && here !== null) where.unshift(here);
     throw new Error(`no live registration matches on ${where.join(', ')}`);
@@ -302,7 +303,7 @@ export async function main(argv: string[] = process.argv): Promise<void> {
   try {
     await buildProgram().parseAsync(argv);
   } catch (err) {
-    // Messages quote names (clients', nodes', other nodes' errors): escaped as a whole, here only.
+    // Messages quote node names, other nodes' errors, the admin's input: made inert as a whole.
     warn((err as Error).message);
     process.exitCode = 1;
   }

@@ -40,6 +40,16 @@ export function escapeText(s: string): string {
   return s.replace(UNSAFE, escapeOne);
 }
 
+/**
+ * For whole messages (witnessctl's errors and notes on stderr), whose own text may hold backslashes
+ * (DOMAIN\\user): the same escapes for what a terminal would act on, a backslash left as it is.
+ * Client-chosen strings inside a message are escapeText-ed where the message is made; this is the
+ * last line of defence for everything else (node names, other nodes' errors, the admin's input).
+ */
+export function inertText(s: string): string {
+  return s.replace(UNSAFE_NOT_BACKSLASH, escapeOne);
+}
+
 /** escapeText for a value that may be null or undefined, shown as `-`. */
 export function escapeOr(s: string | null | undefined, none = '-'): string {
   return s === null || s === undefined ? none : escapeText(s);

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
-import { escapeOr, escapeText, safeJson } from '../../service/ctl/escape.ts';
+import { escapeOr, escapeText, inertText, safeJson } from '../../service/ctl/escape.ts';
 import { canonicalIp, checkTargetIp } from '../../service/ctl/target.ts';
 import { takeListAnswer } from '../../service/ctl/list-answer.ts';
 import { compileGlob } from '../../store/patterns.ts';
@@ -89,6 +89,12 @@ describe('escaping client-chosen strings', () => {
       }),
       { numRuns: 5000, seed: 7 },
     );
+  });
+
+  it('inertText (whole messages): the same escapes, a backslash left readable', () => {
+    assert.equal(inertText('give the account as DOMAIN\\user'), 'give the account as DOMAIN\\user');
+    assert.equal(inertText('n2\x1b[2J: no\nway\u202e'), 'n2\\x1b[2J: no\\nway\\u202e');
+    fc.assert(fc.property(anyString, (s) => { assert.equal(hasUnsafe(inertText(s)), false); }), { numRuns: 2000, seed: 3 });
   });
 
   it('safeJson is JSON for exactly the same value, with nothing raw a terminal acts on', () => {
