@@ -7,6 +7,7 @@ import os from 'node:os';
 import { DEFAULT_DB_PATH } from '../store/index.ts';
 import { MIN_AUTH_LEVELS, type MinAuthLevel } from './auth/policy.ts';
 import type { LogFormat, LogLevel } from './log.ts';
+import { DEFAULT_REGISTRATION_LIMITS, type RegistrationLimits } from './swn/constants.ts';
 
 /** The witness service's fixed default TCP port, so firewalls can be set (Windows uses a dynamic one). */
 export const DEFAULT_WITNESS_PORT = 5999;
@@ -54,7 +55,7 @@ export interface WitnessdConfig {
   auth: AuthConfig;
   logLevel: LogLevel;
   logFormat: LogFormat;
-  limits: RpcLimitsConfig;
+  limits: RpcLimitsConfig & WitnessLimitsConfig;
   /** Seconds before an unused registration is removed (MS-SWN: 30 s). */
   unusedTimeoutSec: number;
   /** Windows workaround: seconds after an UNAVAILABLE/move notification before the registration is dropped; 0 = off. */
@@ -80,6 +81,53 @@ export const DEFAULT_LIMITS: RpcLimitsConfig = {
   maxFragment: 65_535,
   maxRequestBytes: 1024 * 1024,
   bindTimeoutMs: 10_000,
+};
+
+/**
+ * What witnessd keeps in the store for clients (registrations and the audit trail), so clients can
+ * never fill the disk the agent needs for cluster events. Sizes measured in the store (row and
+ * index entries): a registration with usual names takes 0.24 KiB, with the longest names the caps
+ * allow (MAX_NAME_CHARS) 0.9 KiB in ASCII and up to 4 KiB in CJK (3 bytes a character in UTF-8);
+ * an audit row 0.13 KiB.
+ */
+export interface StoreLimitsConfig {
+  /**
+   * MiB the client-driven tables (registrations, notifications, their indexes) may take in the
+   * store: witnessd's own connection gets PRAGMA max_page_count = the pages of everything else +
+   * this, so its writes can never grow the file past it while the agent's connection still can.
+   */
+  storeBudgetMB: number;
+  /**
+   * Below this much free space (MiB) on the store's file system witnessd stops growing the file:
+   * its rows go into pages it already has, so the agent's checkpoints and events still fit.
+   */
+  storeMinFreeMB: number;
+  /** Rows in `registrations`, live and removed: beyond, the oldest removed ones go first. */
+  maxStoredRegistrations: number;
+  /** Rows in `notifications` (the audit trail): beyond, the oldest go first. */
+  maxAuditRows: number;
+  /** Audit rows and removed registrations held in memory while the store cannot take them (disk full, locked): beyond, new ones are dropped and counted. */
+  maxQueuedRows: number;
+}
+
+/** Caps on registrations (service/swn/constants.ts says why these values) and on the store. */
+export type WitnessLimitsConfig = RegistrationLimits & StoreLimitsConfig;
+
+export const DEFAULT_WITNESS_LIMITS: WitnessLimitsConfig = {
+  ...DEFAULT_REGISTRATION_LIMITS,
+  // 200,000 registration rows (the 100,000 live at most and as many removed ones, for the audit:
+  // ~48 MiB with usual names) and 500,000 audit rows (~65 MiB: 50 notifications for each of
+  // 10,000 clients) fit in 256 MiB; with the longest names a client may send the byte budget
+  // stops them first (the oldest removed rows go; live registrations whose rows no longer fit
+  // still work, from memory, but wait to be listed). The retention (auditRetentionDays) usually
+  // prunes long before either.
+  storeBudgetMB: 256,
+  // Four times the WAL's usual size (SQLite checkpoints it at 1,000 pages, 4 MiB).
+  storeMinFreeMB: 16,
+  maxStoredRegistrations: 200_000,
+  maxAuditRows: 500_000,
+  // ~200 bytes of memory each: a full disk for as long as it takes to fix costs at most ~20 MiB.
+  maxQueuedRows: 100_000,
 };
 
 export class ConfigError extends Error {
@@ -133,7 +181,7 @@ type FileConfig = Partial<Record<'db' | 'listen' | 'epm' | 'node' | 'auth' | 'lo
   winbindHelpers?: number;
   winbindTimeoutMs?: number;
   netname?: string | string[];
-  limits?: Partial<RpcLimitsConfig>;
+  limits?: Partial<RpcLimitsConfig & WitnessLimitsConfig>;
   unusedTimeoutSec?: number;
   forceUnregisterAfterSec?: number;
   auditRetentionDays?: number;
@@ -168,7 +216,7 @@ export function resolveConfig(cli: CliValues, nodeName: () => string = localNode
   const logFormat = cli.logFormat ?? file.logFormat ?? 'json';
   if (logFormat !== 'json' && logFormat !== 'journal') throw new ConfigError(`unknown log format ${JSON.stringify(logFormat)}; json or journal`);
   const epmText = cli.epm ?? file.epm ?? `0.0.0.0:${DEFAULT_EPM_PORT}`;
-  const limits = { ...DEFAULT_LIMITS, ...(file.limits ?? {}) };
+  const limits = { ...DEFAULT_LIMITS, ...DEFAULT_WITNESS_LIMITS, ...(file.limits ?? {}) };
   for (const [k, v] of Object.entries(limits)) {
     if (!Number.isInteger(v) || v <= 0) throw new ConfigError(`limits.${k} must be a positive integer`);
   }

@@ -3,7 +3,7 @@
 
 import type { Logger } from 'pino';
 import { openStore, type Store } from '../store/index.ts';
-import { pruneAudit, retireRegistrations } from '../store/registrations.ts';
+import { retireRegistrations } from '../store/registrations.ts';
 import type { ClusterView } from '../store/types.ts';
 import { watchStore, type StoreWatch } from '../store/watch.ts';
 import { setupSecurity, type Security } from './auth/setup.ts';
@@ -48,7 +48,20 @@ export async function startWitnessd(cfg: WitnessdConfig, logger: Logger): Promis
   setWitnessNode(store, cfg.node);
   const retired = retireRegistrations(store, cfg.node, Date.now(), 'restart');
   if (retired > 0) logger.info({ retired }, 'registrations of a previous witnessd on this node marked removed (clients re-register)');
-  const journal = new RegistrationJournal({ store, node: cfg.node, logger });
+  // What clients make witnessd write is bounded (service/swn/journal.ts): rows, bytes (this
+  // connection's max_page_count), and what waits in memory while the store refuses writes.
+  const journal = new RegistrationJournal({
+    store,
+    node: cfg.node,
+    logger,
+    limits: {
+      storeBudgetBytes: cfg.limits.storeBudgetMB * 1024 * 1024,
+      minFreeDiskBytes: cfg.limits.storeMinFreeMB * 1024 * 1024,
+      maxStoredRegistrations: cfg.limits.maxStoredRegistrations,
+      maxAuditRows: cfg.limits.maxAuditRows,
+      maxQueuedRows: cfg.limits.maxQueuedRows,
+    },
+  });
   const registry = new WitnessRegistry({
     netNames: cfg.netnames,
     localNode: cfg.node,
@@ -56,6 +69,7 @@ export async function startWitnessd(cfg: WitnessdConfig, logger: Logger): Promis
     unusedTimeoutMs: cfg.unusedTimeoutSec * 1000,
     forceUnregisterAfterMs: cfg.forceUnregisterAfterSec * 1000,
     observer: journal,
+    limits: cfg.limits,
   });
   const notifier = new Notifier({ store, registry, logger, getView: () => view });
   const admin = new AdminExecutor({ store, registry, node: cfg.node, getView: () => view, logger });
@@ -73,8 +87,7 @@ export async function startWitnessd(cfg: WitnessdConfig, logger: Logger): Promis
   // Bounded growth: audit rows and removed registrations older than the retention go, hourly.
   const prune = (): void => {
     try {
-      journal.flush();
-      const n = pruneAudit(store, Date.now() - cfg.auditRetentionDays * 86_400_000);
+      const n = journal.pruneRetention(Date.now() - cfg.auditRetentionDays * 86_400_000);
       if (n.notifications + n.registrations > 0) logger.info({ ...n, retentionDays: cfg.auditRetentionDays }, 'old audit rows pruned');
     } catch (err) {
       logger.error({ err }, 'audit pruning failed');
@@ -146,7 +159,7 @@ export async function startWitnessd(cfg: WitnessdConfig, logger: Logger): Promis
         await Promise.all([witnessServer.close(), epm?.close()]);
         await sec?.close();
         registry.close();
-        journal.flush();
+        journal.close();
         store.close();
       },
     };

@@ -28,6 +28,37 @@ export type { StoreErrorCode } from './errors.ts';
 
 export const DEFAULT_DB_PATH = '/var/lib/pacemaker-witness/state.db';
 
+/**
+ * Space kept in the file for the agent's events (table store_reserve): 64 pages, room for a
+ * thousand events, enough to record failovers while an admin frees the disk. SQLite cannot reserve
+ * disk space, but pages it already owns are reused without growing the file: a sync that fails
+ * for lack of space deletes this row and writes its events into the freed pages, in one transaction.
+ */
+export const RESERVE_BYTES = 256 * 1024;
+
+/** The tables written because of what clients do (witnessd's registrations and audit trail), and what their budget is measured on. */
+export const CLIENT_TABLES = ['registrations', 'notifications'] as const;
+
+/** What Store.limitClientGrowth set: page counts (of pageSize bytes). */
+export interface WriteBudget {
+  pageSize: number;
+  /** The connection's PRAGMA max_page_count now (SQLite never sets it below the file's size). */
+  maxPages: number;
+  /** Pages the client tables and their indexes take. */
+  clientPages: number;
+  /** What they may take. */
+  budgetPages: number;
+  /** Pages of the file: everything, free pages included. */
+  filePages: number;
+  /** Of which free (reused before the file grows). */
+  freePages: number;
+}
+
+function isFull(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return code === 'SQLITE_FULL' || (err instanceof StoreError && err.code === 'full');
+}
+
 export interface OpenOptions {
   /** Open for reading only; a missing file is then an error instead of being created. */
   readonly?: boolean;
@@ -108,6 +139,8 @@ export class Store {
   readonly db: Database.Database;
 
   private readonly statements = new Map<string, Database.Statement>();
+  /** When a sync last had to use the reserve (it is put back a minute later, if there is room). */
+  private reserveUsedAt: number | null = null;
 
   constructor(file: string, db: Database.Database, readonly: boolean) {
     this.path = file;
@@ -173,16 +206,118 @@ export class Store {
    * the stored one is ignored (applied: false), so a slow sync can't roll the view back.
    */
   commitSync(next: ClusterView, diff: DiffFn, now: number = Date.now()): CommitResult {
-    const run = this.db.transaction((): CommitResult => {
-      const prev = this.readView();
-      if (prev && compareCibVersion(next.cib, prev.cib) < 0) return { applied: false, events: [] };
-      const newEvents = diff(prev, next);
-      this.writeView(next, prev, now);
-      const events = newEvents.map((e) => this.insertEvent(e, next.cib, now));
-      return { applied: true, events };
-    });
     try {
-      return run.immediate();
+      return this.writeEvents((): CommitResult => {
+        const prev = this.readView();
+        if (prev && compareCibVersion(next.cib, prev.cib) < 0) return { applied: false, events: [] };
+        const newEvents = diff(prev, next);
+        this.writeView(next, prev, now);
+        const events = newEvents.map((e) => this.insertEvent(e, next.cib, now));
+        return { applied: true, events };
+      });
+    } catch (err) {
+      throw toStoreError(err, this.path);
+    }
+  }
+
+  /**
+   * Runs one of the agent's writes in an IMMEDIATE transaction. When it fails for lack of space
+   * (SQLITE_FULL), it runs again once with the reserve freed first, in the same transaction, so
+   * the events land in pages the file already has; a checkpoint before lets the WAL start over
+   * in the space it already takes. witnessd never comes here: its writes cannot touch the reserve.
+   */
+  private writeEvents<T>(body: () => T): T {
+    try {
+      const r = this.db.transaction(body).immediate();
+      if (this.reserveUsedAt !== null && Date.now() - this.reserveUsedAt > 60_000) {
+        this.reserveUsedAt = this.ensureReserve() ? null : Date.now();
+      }
+      return r;
+    } catch (err) {
+      if (!isFull(err)) throw err;
+      try {
+        this.db.pragma('wal_checkpoint(PASSIVE)');
+      } catch {
+        // no room to checkpoint either: the retry may still fit in the WAL
+      }
+      const r = this.db.transaction(() => {
+        this.stmt('DELETE FROM store_reserve').run();
+        return body();
+      }).immediate();
+      this.reserveUsedAt = Date.now();
+      return r;
+    }
+  }
+
+  /**
+   * Makes sure the reserve row exists (a writer's openStore calls it). False when there is no room
+   * for it (it is tried again later); never throws.
+   */
+  ensureReserve(): boolean {
+    if (this.readonly) return false;
+    try {
+      if (this.stmt('SELECT 1 FROM store_reserve WHERE id = 1').get() !== undefined) return true;
+      this.db.transaction(() => this.stmt('INSERT OR IGNORE INTO store_reserve (id, filler) VALUES (1, zeroblob(?))').run(RESERVE_BYTES)).immediate();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Bytes an unprivileged writer may still use on the file system holding the store (statfs). */
+  freeDiskBytes(): number {
+    try {
+      const st = fs.statfsSync(path.dirname(this.path));
+      return st.bavail * st.bsize;
+    } catch {
+      return Number.POSITIVE_INFINITY;
+    }
+  }
+
+  /**
+   * Pages of everything but the client tables (CLIENT_TABLES): the schema, the agent's view and
+   * events, the reserve, admin requests; from SQLite's dbstat, which reads every page it counts,
+   * so the client tables (the big ones) are left out: they are what remains.
+   */
+  otherPages(): number {
+    try {
+      const names = this.stmt(`SELECT name FROM sqlite_schema WHERE type IN ('table', 'index') AND rootpage > 0 AND tbl_name NOT IN (${CLIENT_TABLES.map(() => '?').join(', ')})`)
+        .pluck().all(...CLIENT_TABLES) as string[];
+      const pages = this.stmt('SELECT pageno FROM dbstat WHERE name = ? AND aggregate = TRUE').pluck();
+      let n = 0;
+      for (const name of ['sqlite_schema', ...names]) n += Number(pages.get(name) ?? 0);
+      return n;
+    } catch (err) {
+      throw toStoreError(err, this.path);
+    }
+  }
+
+  /** Pages the client tables (CLIENT_TABLES) and their indexes take: what is neither free nor otherPages(). */
+  clientPages(): number {
+    const filePages = this.db.pragma('page_count', { simple: true }) as number;
+    const free = this.db.pragma('freelist_count', { simple: true }) as number;
+    return Math.max(0, filePages - free - this.otherPages());
+  }
+
+  /**
+   * Caps how far this connection's writes can grow the file: PRAGMA max_page_count = the pages of
+   * everything but the client tables + `budgetBytes`. It is per connection: witnessd's writes then
+   * fail with SQLITE_FULL at the budget, while the agent's connection grows the file as it needs.
+   * SQLite raises the cap to the file's size when another connection grew it, so call this again
+   * when a write fails for lack of space (the agent's new events move the cap up with them).
+   * `noGrowth`: not a page more than the file has (the disk is almost full): writes reuse free pages only.
+   */
+  limitClientGrowth(budgetBytes: number, noGrowth = false): WriteBudget {
+    try {
+      const pageSize = this.db.pragma('page_size', { simple: true }) as number;
+      const filePages = this.db.pragma('page_count', { simple: true }) as number;
+      const free = this.db.pragma('freelist_count', { simple: true }) as number;
+      const others = this.otherPages();
+      const clientPages = Math.max(0, filePages - free - others);
+      const budgetPages = Math.ceil(budgetBytes / pageSize);
+      // SQLite never sets it below the file's current size: 1 means "as big as it is".
+      const maxPages = this.db.pragma(`max_page_count = ${noGrowth ? 1 : Math.max(1, others + budgetPages)}`, { simple: true }) as number;
+      return { pageSize, maxPages, clientPages, budgetPages, filePages, freePages: free };
     } catch (err) {
       throw toStoreError(err, this.path);
     }
@@ -227,7 +362,7 @@ export class Store {
   /** Records events that come with no view change (the agent's planned moves), in one transaction. */
   appendEvents(events: readonly NewEvent[], cib: CibVersion, now: number = Date.now()): ClusterEvent[] {
     try {
-      return this.db.transaction(() => events.map((e) => this.insertEvent(e, cib, now))).immediate();
+      return this.writeEvents(() => events.map((e) => this.insertEvent(e, cib, now)));
     } catch (err) {
       throw toStoreError(err, this.path);
     }
@@ -329,7 +464,9 @@ export function openStore(file: string, opts: OpenOptions = {}): Store {
       db.pragma('synchronous = NORMAL');
       migrate(db, file);
     }
-    return new Store(file, db, readonly);
+    const store = new Store(file, db, readonly);
+    store.ensureReserve();
+    return store;
   } catch (err) {
     db?.close();
     throw toStoreError(err, file);

@@ -127,6 +127,15 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE admin_requests ADD COLUMN published_at INTEGER;
   CREATE UNIQUE INDEX admin_requests_ref ON admin_requests(ref) WHERE ref IS NOT NULL;
   `,
+  // 5: room kept for the agent's events when the disk is full (store/index.ts, Store.ensureReserve):
+  // one row of zeros whose pages a sync that fails for lack of space frees and uses. witnessd's
+  // journal counters (rows it had to drop, budget prunes) go in service_state.
+  `
+  CREATE TABLE store_reserve (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    filler BLOB NOT NULL
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

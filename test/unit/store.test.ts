@@ -4,7 +4,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { openStore, StoreError } from '../../store/index.ts';
+import { openStore, RESERVE_BYTES, StoreError } from '../../store/index.ts';
+import { toStoreError } from '../../store/errors.ts';
 import { watchStore } from '../../store/watch.ts';
 import { SCHEMA_VERSION } from '../../store/schema.ts';
 import type { ClusterView, NewEvent } from '../../store/types.ts';
@@ -135,6 +136,60 @@ describe('store', () => {
     assert.equal(r.eventsAfter(0).length, 1);
     r.close();
     w.close();
+  });
+
+  it('keeps a reserve for the agent: a sync that finds no room (SQLITE_FULL) writes its events into the reserve\'s pages; out of room, the error names the file', () => {
+    const file = fresh();
+    const s = openStore(file);
+    try {
+      assert.equal(s.db.prepare('SELECT length(filler) AS n FROM store_reserve').pluck().get(), RESERVE_BYTES, 'a writer makes the reserve when it opens the store');
+      s.commitSync(view(1, { ips: [ip('198.18.0.100', 'n1')] }), ipDiff);
+      // The file may not grow any more: what SQLite sees on a full disk (after a checkpoint).
+      s.db.pragma(`max_page_count = ${s.db.pragma('page_count', { simple: true }) as number}`);
+      const many = (epoch: number, node: string) => view(epoch, { ips: Array.from({ length: 150 }, (_, i) => ip(`198.18.${Math.floor(i / 200)}.${i % 200}`, node)) });
+      const r = s.commitSync(many(2, 'n1'), ipDiff);
+      assert.equal(r.applied, true);
+      assert.equal(s.db.prepare('SELECT COUNT(*) FROM store_reserve').pluck().get(), 0, 'the reserve was used');
+      assert.equal(s.readView()?.ips.length, 150);
+      assert.throws(() => s.commitSync(view(3, { ips: Array.from({ length: 3000 }, (_, i) => ip(`10.0.${Math.floor(i / 250)}.${i % 250}`, 'n2')) }), ipDiff),
+        (e: unknown) => e instanceof StoreError && e.code === 'full' && e.message.includes(file));
+      s.db.pragma('max_page_count = 1000000');
+      assert.equal(s.ensureReserve(), true, 'put back once there is room');
+      assert.equal(s.db.prepare('SELECT COUNT(*) FROM store_reserve').pluck().get(), 1);
+    } finally { s.close(); }
+  });
+
+  it('limits one connection\'s growth (max_page_count) to a budget for the client tables, while another connection grows the file', () => {
+    const file = fresh();
+    const agent = openStore(file);
+    const witnessd = openStore(file);
+    try {
+      agent.commitSync(view(1), ipDiff);
+      const b = witnessd.limitClientGrowth(64 * 4096);
+      assert.equal(b.budgetPages, 64);
+      assert.equal(b.maxPages, Math.max(b.filePages, witnessd.otherPages() + 64), 'the pages of everything else, and 64 for the client tables');
+      const ins = witnessd.db.prepare("INSERT INTO notifications (registration, client_name, node, type, summary, sent_at, outcome) VALUES ('k', ?, 'n1', 1, 's', 0, 'delivered')");
+      assert.throws(() => { witnessd.db.transaction(() => { for (let i = 0; i < 2000; i++) ins.run('c'.repeat(200)); })(); }, (e: unknown) => (e as { code?: string }).code === 'SQLITE_FULL');
+      assert.ok(witnessd.clientPages() <= 64);
+      // The agent is not limited: its events grow the file past witnessd's cap.
+      const events = Array.from({ length: 3000 }, (_, i) => ({ kind: 'ip_moved' as const, subject: `198.18.0.${i % 250}`, from: 'n1', to: 'n2', payload: { pad: 'p'.repeat(100) } }));
+      agent.appendEvents(events, { adminEpoch: 0, epoch: 1, numUpdates: 0 });
+      assert.ok((agent.db.pragma('page_count', { simple: true }) as number) > b.maxPages);
+      // Set again, the cap follows the agent's growth and the budget still holds.
+      const again = witnessd.limitClientGrowth(64 * 4096);
+      assert.ok(again.maxPages > b.maxPages);
+      for (let i = 0; i < 100; i++) ins.run('x');
+      assert.throws(() => { witnessd.db.transaction(() => { for (let i = 0; i < 2000; i++) ins.run('c'.repeat(200)); })(); }, (e: unknown) => (e as { code?: string }).code === 'SQLITE_FULL');
+      assert.ok(witnessd.clientPages() <= 64, `${witnessd.clientPages()} client pages`);
+    } finally {
+      witnessd.close();
+      agent.close();
+    }
+  });
+
+  it('says a full disk is full, and names the file', () => {
+    const e = toStoreError(Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }), '/var/lib/pacemaker-witness/state.db');
+    assert.ok(e instanceof StoreError && e.code === 'full' && e.message.includes('/var/lib/pacemaker-witness/state.db') && /no space left/.test(e.message));
   });
 
   it('gives clear errors for a missing, corrupt or too-new store', () => {

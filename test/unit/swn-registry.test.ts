@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ChangeType, DEFAULT_REGISTRATION_LIMITS, InterfaceFlags, InterfaceState, MessageType, WinError, WitnessVersion, type RegistrationLimits } from '../../service/swn/constants.ts';
 import { decodeIpAddrInfoList, decodeResourceChanges } from '../../service/swn/messages.ts';
-import { WitnessRegistry, type ClientInfo, type NotifyResult, type RegisterResult, type RemoveReason } from '../../service/swn/registry.ts';
+import { WitnessRegistry, type ClientInfo, type NotifyResult, type RegisterRequest, type RegisterResult, type RemoveReason } from '../../service/swn/registry.ts';
 import type { ClusterView } from '../../store/types.ts';
 import { ip, view } from '../helpers/views.ts';
 
@@ -285,7 +285,7 @@ describe('witness registry: caps and name lengths', () => {
     const reg = new WitnessRegistry({ netNames: ['FILESRV'], localNode: 'n1', getView: () => view(1, { ips: [ip('198.18.0.100', 'n2')] }), observer: { added: () => { assert.fail('nothing is kept'); } } });
     const long = (n: number): string => 'x'.repeat(n);
     const fqdn = (n: number): string => `filesrv.${'d'.repeat(n - 'filesrv.'.length)}`;
-    const r = (o: Partial<typeof V2>): RegisterResult => reg.register({ ...V2, ipAddress: '198.18.0.100', ...o }, client(), true);
+    const r = (o: Partial<RegisterRequest>): RegisterResult => reg.register({ ...V2, ipAddress: '198.18.0.100', ...o }, client(), true);
     assert.deepEqual([r({ netName: fqdn(256) }).status, r({ netName: fqdn(256) }).tooLong], [WinError.INVALID_PARAMETER, 'netName']);
     assert.deepEqual([r({ clientName: long(256) }).status, r({ clientName: long(256) }).tooLong], [WinError.INVALID_PARAMETER, 'clientName']);
     assert.deepEqual([r({ shareName: long(81) }).status, r({ shareName: long(81) }).tooLong], [WinError.INVALID_PARAMETER, 'shareName']);
