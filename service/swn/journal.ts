@@ -297,6 +297,11 @@ export class RegistrationJournal implements RegistryObserver {
    */
   private writeChunk(limit: number): boolean {
     if (this.empty && !this.hasUnsaved()) return true;
+    if (!this.opts.store.db.open) {
+      // The store was closed under us (shutdown): nothing more can be written.
+      this.closed = true;
+      return false;
+    }
     try {
       this.checkDisk();
     } catch {
@@ -440,6 +445,8 @@ export class RegistrationJournal implements RegistryObserver {
       if (!again) this.roomRounds = 0;
       this.drain();
     }, this.retryDelay);
+    // Retrying never keeps a process alive by itself (witnessd's servers do).
+    this.retryTimer.unref();
   }
 
   /**
