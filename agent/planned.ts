@@ -13,7 +13,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Store } from '../store/index.ts';
 import type { ClusterView, NewEvent } from '../store/types.ts';
-import { attributesOf } from './cib/status-scan.ts';
+import { child, children, descendants, readXml } from './cib/xml.ts';
 
 export interface PlannedMove {
   resource: string;
@@ -21,65 +21,76 @@ export interface PlannedMove {
   to: string;
 }
 
-/** The moves in `crm_simulate -S --output-as=xml` output (<actions><rsc_action action="move" …/>). */
+/** The moves in `crm_simulate -S --output-as=xml` output (<actions><rsc_action action="move" …/>). Throws CibParseError on output that is not XML. */
 export function parseSimulation(xml: string): PlannedMove[] {
-  const actions = xml.slice(Math.max(0, xml.indexOf('<actions')), xml.includes('</actions>') ? xml.indexOf('</actions>') : 0);
+  if (xml.trim() === '') return [];
   const out: PlannedMove[] = [];
-  for (const m of actions.matchAll(/<rsc_action\b([^>]*)\/?>/g)) {
-    const a = attributesOf(m[1] ?? '');
-    const action = a['action'];
-    if ((action === 'move' || action === 'migrate') && a['resource'] !== undefined && a['source'] !== undefined && a['dest'] !== undefined) {
-      out.push({ resource: a['resource'], from: a['source'], to: a['dest'] });
-    }
-  }
-  return out;
-}
-
-/** The attributes of every <rsc_location> in the CIB's <constraints> section. */
-function locationConstraints(cibXml: string): Record<string, string>[] {
-  const from = cibXml.indexOf('<constraints');
-  if (from < 0) return [];
-  const to = cibXml.indexOf('</constraints>', from);
-  const section = cibXml.slice(from, to < 0 ? undefined : to);
-  return [...section.matchAll(/<rsc_location\b([^>]*)\/?>/g)].map((m) => attributesOf(m[1] ?? ''));
-}
-
-/**
- * `pcs resource move R N` / `crm_resource --move -r R -N N` write the constraint
- * <rsc_location id="cli-prefer-R" rsc="R" node="N" score="INFINITY"/>: the destination is in the
- * CIB itself, no need to wait for the scheduler. Returns resource → node for each such constraint.
- */
-export function preferConstraints(cibXml: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const a of locationConstraints(cibXml)) {
-    const score = a['score'] ?? '';
-    if (a['id']?.startsWith('cli-prefer-') === true && a['rsc'] !== undefined && a['node'] !== undefined && (score === 'INFINITY' || score === '+INFINITY')) out.set(a['rsc'], a['node']);
-  }
-  return out;
-}
-
-/**
- * What may make Pacemaker move resources without naming a destination: cli-ban constraints
- * (`crm_resource --ban`, `pcs resource move R` with no node) and nodes put in standby. Only when
- * one of these appears is the scheduler asked: crm_simulate costs ~0.1 s of CPU on every node, and
- * running it on every configuration change slowed the notification path on a small machine.
- */
-export function evacuationMarks(cibXml: string): Set<string> {
-  const out = new Set<string>();
-  for (const { id } of locationConstraints(cibXml)) if (id?.startsWith('cli-ban-') === true) out.add(`ban ${id}`);
-  const conf = cibXml.slice(0, Math.max(0, cibXml.indexOf('</configuration>')));
-  const from = conf.indexOf('<nodes');
-  const to = conf.indexOf('</nodes>', from);
-  if (from >= 0 && to > from) {
-    for (const block of conf.slice(from, to).split(/<node\b/).slice(1)) {
-      const uname = attributesOf(block.slice(0, block.indexOf('>')))['uname'];
-      for (const m of block.matchAll(/<nvpair\b([^>]*)\/?>/g)) {
-        const a = attributesOf(m[1] ?? '');
-        if (a['name'] === 'standby' && (a['value'] === 'on' || a['value'] === 'true')) out.add(`standby ${uname ?? '?'}`);
+  for (const actions of descendants(readXml(xml, { what: 'crm_simulate output' }), 'actions')) {
+    for (const { attrs: a } of children(actions, 'rsc_action')) {
+      const action = a['action'];
+      if ((action === 'move' || action === 'migrate') && a['resource'] !== undefined && a['source'] !== undefined && a['dest'] !== undefined) {
+        out.push({ resource: a['resource'], from: a['source'], to: a['dest'] });
       }
     }
   }
   return out;
+}
+
+/** What the planner reads in a CIB's configuration. */
+export interface PlanInputs {
+  /** resource → node of each cli-prefer constraint (see preferConstraints). */
+  prefer: Map<string, string>;
+  /** The bans and standby nodes (see evacuationMarks). */
+  marks: Set<string>;
+}
+
+/**
+ * Reads the configuration of a CIB (the status section is passed over unread) for the planner:
+ *
+ * - `pcs resource move R N` / `crm_resource --move -r R -N N` write the constraint
+ *   <rsc_location id="cli-prefer-R" rsc="R" node="N" score="INFINITY"/>: the destination is in the
+ *   CIB itself, no need to wait for the scheduler.
+ * - What may make Pacemaker move resources without naming a destination: cli-ban constraints
+ *   (`crm_resource --ban`, `pcs resource move R` with no node) and nodes put in standby. Only when
+ *   one of these appears is the scheduler asked: crm_simulate costs ~0.1 s of CPU on every node,
+ *   and running it on every configuration change slowed the notification path on a small machine.
+ */
+export function readPlanInputs(cibXml: string): PlanInputs {
+  const root = readXml(cibXml, {
+    what: 'CIB',
+    takeOver: (name, ancestors, sc) => {
+      if (name !== 'status' || ancestors.length !== 1) return false;
+      if (!sc.skipPast('status')) sc.fail('<status> is never closed');
+      return true;
+    },
+  });
+  const conf = child(root, 'configuration');
+  const prefer = new Map<string, string>();
+  const marks = new Set<string>();
+  for (const { attrs: a } of children(child(conf, 'constraints'), 'rsc_location')) {
+    const id = a['id'] ?? '';
+    const score = a['score'] ?? '';
+    if (id.startsWith('cli-prefer-') && a['rsc'] !== undefined && a['node'] !== undefined && (score === 'INFINITY' || score === '+INFINITY')) prefer.set(a['rsc'], a['node']);
+    if (id.startsWith('cli-ban-')) marks.add(`ban ${id}`);
+  }
+  for (const n of children(child(conf, 'nodes'), 'node')) {
+    for (const set of children(n, 'instance_attributes')) {
+      for (const { attrs: a } of children(set, 'nvpair')) {
+        if (a['name'] === 'standby' && (a['value'] === 'on' || a['value'] === 'true')) marks.add(`standby ${n.attrs['uname'] ?? '?'}`);
+      }
+    }
+  }
+  return { prefer, marks };
+}
+
+/** resource → node for each cli-prefer constraint of the CIB (readPlanInputs). */
+export function preferConstraints(cibXml: string): Map<string, string> {
+  return readPlanInputs(cibXml).prefer;
+}
+
+/** The bans and standby nodes of the CIB (readPlanInputs). */
+export function evacuationMarks(cibXml: string): Set<string> {
+  return readPlanInputs(cibXml).marks;
 }
 
 export type Simulator = (cibXml: string) => Promise<PlannedMove[]>;
@@ -93,8 +104,15 @@ export function crmSimulate(timeoutMs = 10_000): Simulator {
     return new Promise<PlannedMove[]>((resolve, reject) => {
       execFile('crm_simulate', ['-x', file, '-S', '--output-as=xml'], { timeout: timeoutMs, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
         fs.rmSync(dir, { recursive: true, force: true });
-        if (err) reject(new Error(`crm_simulate: ${err.message} ${stderr.slice(0, 500)}`));
-        else resolve(parseSimulation(stdout));
+        if (err) {
+          reject(new Error(`crm_simulate: ${err.message} ${stderr.slice(0, 500)}`));
+          return;
+        }
+        try {
+          resolve(parseSimulation(stdout));
+        } catch (e) {
+          reject(e instanceof Error ? e : new Error(String(e)));
+        }
       });
     });
   };
@@ -134,10 +152,16 @@ export class MovePlanner {
     const first = this.lastEpoch === null;
     if (!first && epoch === this.lastEpoch) return; // a status update: nothing was configured
     this.lastEpoch = epoch;
-    const prefer = preferConstraints(xml);
+    let inputs: PlanInputs;
+    try {
+      inputs = readPlanInputs(xml);
+    } catch (err) {
+      this.opts.logger.warn({ err }, 'cannot read the CIB configuration for planned moves; clients will be told when the IPs move');
+      return;
+    }
+    const { prefer, marks } = inputs;
     const before = this.prefer;
     this.prefer = prefer;
-    const marks = evacuationMarks(xml);
     const fresh = [...marks].some((m) => !this.marks.has(m));
     this.marks = marks;
     if (first) return;

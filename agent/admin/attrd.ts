@@ -4,7 +4,8 @@
 // section at once, which every node receives) and read back from attrd with --output-as=xml.
 
 import { execFile } from 'node:child_process';
-import { attributesOf } from '../cib/status-scan.ts';
+import { CibParseError } from '../cib/errors.ts';
+import { descendants, readXml } from '../cib/xml.ts';
 
 export interface Attrd {
   set(node: string, name: string, value: string): Promise<void>;
@@ -48,11 +49,14 @@ export function attrdUpdater(timeoutMs = 10_000): Attrd {
       const r = await run(['-Q', '-N', node, '-n', name, '--output-as=xml'], timeoutMs);
       // <pacemaker-result …><attribute name="…" value="…" host="…"/><status code="0" …/>; an
       // unknown attribute is a non-zero exit ("No such object") or no <attribute> element.
-      if (r.code !== 0) return null;
-      const m = /<attribute\b([^>]*)\/?>/.exec(r.stdout);
-      if (!m) return null;
-      const a = attributesOf(m[1] ?? '');
-      return a['value'] ?? null;
+      if (r.code !== 0 || r.stdout.trim() === '') return null;
+      try {
+        const a = descendants(readXml(r.stdout, { what: 'attrd_updater output' }), 'attribute')[0]?.attrs;
+        return a?.['value'] ?? null;
+      } catch (err) {
+        if (err instanceof CibParseError) throw new AttrdError(`attrd_updater -Q -N ${node} -n ${name}: ${err.message}`);
+        throw err;
+      }
     },
   };
 }

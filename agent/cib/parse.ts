@@ -1,11 +1,12 @@
 // The CIB as typed data: just what placement needs (nodes, resources, node states and their
-// operation history), parsed with fast-xml-parser. Unknown elements and resource classes are
-// kept or skipped, never fatal: the agent must keep working on any valid CIB.
+// operation history), read with the agent's one XML reader (agent/cib/xml.ts). Unknown elements
+// and resource classes are kept or skipped, never fatal: the agent must keep working on any valid
+// CIB.
 
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import type { CibVersion } from '../../store/types.ts';
 import { CibParseError } from './errors.ts';
-import { scanStatus } from './status-scan.ts';
+import { readStatus } from './status-scan.ts';
+import { child, children, readXml, type XmlElement } from './xml.ts';
 
 export { CibParseError } from './errors.ts';
 
@@ -97,120 +98,68 @@ export interface Cib {
   status: CibNodeState[];
 }
 
-type XmlObj = Record<string, unknown>;
+const attr = (el: XmlElement, name: string): string | null => (Object.hasOwn(el.attrs, name) ? (el.attrs[name] ?? null) : null);
 
-const ARRAYS = new Set([
-  'node',
-  'primitive',
-  'group',
-  'clone',
-  'master',
-  'bundle',
-  'nvpair',
-  'instance_attributes',
-  'meta_attributes',
-  'cluster_property_set',
-  'node_state',
-  'lrm_resource',
-  'lrm_rsc_op',
-]);
-
-const parser = new XMLParser({
-  ignoreAttributes: false,
-  attributeNamePrefix: '',
-  parseAttributeValue: false,
-  parseTagValue: false,
-  // Entity expansion is not needed for the CIB and only widens the attack surface.
-  processEntities: false,
-  isArray: (name) => ARRAYS.has(name),
-});
-
-function obj(v: unknown): XmlObj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as XmlObj) : {};
-}
-
-function list(v: unknown): XmlObj[] {
-  return Array.isArray(v) ? v.map(obj) : v === undefined ? [] : [obj(v)];
-}
-
-function str(o: XmlObj, k: string): string | null {
-  const v = o[k];
-  return typeof v === 'string' ? v : null;
-}
-
-function num(o: XmlObj, k: string, dflt = 0): number {
-  const s = str(o, k);
+function num(el: XmlElement, k: string, dflt = 0): number {
+  const s = attr(el, k);
   if (s === null) return dflt;
   const n = Number(s);
   return Number.isFinite(n) ? n : dflt;
 }
 
 /** nvpairs of every instance_attributes / meta_attributes set; later sets do not override earlier ones (first wins, as Pacemaker's default rule order). */
-function nvpairs(sets: unknown): Record<string, string> {
+function nvpairs(sets: readonly XmlElement[]): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const set of list(sets)) {
-    for (const p of list(set['nvpair'])) {
-      const name = str(p, 'name');
-      const value = str(p, 'value');
-      if (name !== null && value !== null && !(name in out)) out[name] = value;
+  for (const set of sets) {
+    for (const p of children(set, 'nvpair')) {
+      const name = attr(p, 'name');
+      const value = attr(p, 'value');
+      if (name !== null && value !== null && !Object.hasOwn(out, name)) out[name] = value;
     }
   }
   return out;
 }
 
-function parsePrimitive(o: XmlObj): CibPrimitive {
+function parsePrimitive(el: XmlElement): CibPrimitive {
   return {
     kind: 'primitive',
-    id: str(o, 'id') ?? '',
-    cls: str(o, 'class') ?? '',
-    provider: str(o, 'provider'),
-    type: str(o, 'type') ?? '',
-    params: nvpairs(o['instance_attributes']),
-    meta: nvpairs(o['meta_attributes']),
+    id: attr(el, 'id') ?? '',
+    cls: attr(el, 'class') ?? '',
+    provider: attr(el, 'provider'),
+    type: attr(el, 'type') ?? '',
+    params: nvpairs(children(el, 'instance_attributes')),
+    meta: nvpairs(children(el, 'meta_attributes')),
   };
 }
 
-function parseGroup(o: XmlObj): CibGroup {
-  return { kind: 'group', id: str(o, 'id') ?? '', children: list(o['primitive']).map(parsePrimitive), meta: nvpairs(o['meta_attributes']) };
+function parseGroup(el: XmlElement): CibGroup {
+  return { kind: 'group', id: attr(el, 'id') ?? '', children: children(el, 'primitive').map(parsePrimitive), meta: nvpairs(children(el, 'meta_attributes')) };
 }
 
-function parseClone(o: XmlObj): CibClone {
-  const prim = list(o['primitive'])[0];
-  const grp = list(o['group'])[0];
+function parseClone(el: XmlElement): CibClone {
+  const prim = child(el, 'primitive');
+  const grp = child(el, 'group');
   return {
     kind: 'clone',
-    id: str(o, 'id') ?? '',
+    id: attr(el, 'id') ?? '',
     child: prim ? parsePrimitive(prim) : grp ? parseGroup(grp) : null,
-    meta: nvpairs(o['meta_attributes']),
+    meta: nvpairs(children(el, 'meta_attributes')),
   };
 }
 
-function parseResources(o: XmlObj): CibResource[] {
-  // fast-xml-parser groups children by tag, so document order across tags is lost; placement
-  // does not depend on it, and we sort by id for determinism.
-  const out: CibResource[] = [
-    ...list(o['primitive']).map(parsePrimitive),
-    ...list(o['group']).map(parseGroup),
-    ...list(o['clone']).map(parseClone),
-    ...list(o['master']).map(parseClone),
-    ...list(o['bundle']).map((b): CibBundle => {
-      const p = list(b['primitive'])[0];
-      return { kind: 'bundle', id: str(b, 'id') ?? '', child: p ? parsePrimitive(p) : null };
-    }),
-  ];
-  return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-}
-
-function parseDocument(xml: string, what: string): XmlObj {
-  // The parser itself is lenient with broken XML, so validate first. fast-xml-parser 5 marks its
-  // bundled validator deprecated in favour of a separate package; it still ships and works, and
-  // one more dependency is not worth it until the parser's next major version drops it.
-  // eslint-disable-next-line @typescript-eslint/no-deprecated
-  const valid = XMLValidator.validate(xml);
-  if (valid !== true) {
-    throw new CibParseError(`${what} is not well-formed XML: ${valid.err.msg} (line ${valid.err.line}, column ${valid.err.col})`);
+function parseResources(el: XmlElement | null): CibResource[] {
+  const out: CibResource[] = [];
+  for (const c of el?.children ?? []) {
+    if (c.name === 'primitive') out.push(parsePrimitive(c));
+    else if (c.name === 'group') out.push(parseGroup(c));
+    else if (c.name === 'clone' || c.name === 'master') out.push(parseClone(c));
+    else if (c.name === 'bundle') {
+      const p = child(c, 'primitive');
+      out.push({ kind: 'bundle', id: attr(c, 'id') ?? '', child: p ? parsePrimitive(p) : null });
+    }
   }
-  return obj(parser.parse(xml));
+  // Placement does not depend on document order; sorted by id for determinism.
+  return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
 /**
@@ -225,38 +174,36 @@ export type StatusFilter = (resources: readonly CibResource[]) => ReadonlySet<st
  * the operation history of the primitives it keeps is parsed (see StatusFilter).
  */
 export function parseCib(xml: string, filter?: StatusFilter): Cib {
-  // The configuration (small, varied) goes through fast-xml-parser; the status section (huge,
-  // regular) through scanStatus. Split at the <status> that follows </configuration>.
-  const confEnd = xml.lastIndexOf('</configuration>');
-  const statusStart = confEnd >= 0 ? xml.indexOf('<status', confEnd) : -1;
-  const statusEnd = xml.lastIndexOf('</status>');
-  const hasStatus = statusStart >= 0 && statusEnd > statusStart;
-  const doc = parseDocument(hasStatus ? `${xml.slice(0, statusStart)}</cib>` : xml, 'CIB');
-  if (!('cib' in doc)) {
-    const root = Object.keys(doc).find((k) => !k.startsWith('?')) ?? '(none)';
-    throw new CibParseError(`not a CIB: the root element is <${root}>, expected <cib>`);
-  }
-  const cib = obj(doc['cib']);
-  const epoch = str(cib, 'epoch');
-  if (epoch === null) throw new CibParseError('not a CIB: <cib> has no epoch attribute');
-  if (hasStatus && !/^\s*<\/cib>\s*$/.test(xml.slice(statusEnd + '</status>'.length))) {
-    throw new CibParseError('CIB is not well-formed: unexpected content after </status>');
-  }
-  const conf = obj(cib['configuration']);
-  const resources = parseResources(obj(conf['resources']));
-  const status = hasStatus ? scanStatus(xml.slice(statusStart, statusEnd + '</status>'.length), filter ? filter(resources) : null) : [];
+  // One pass over the document: the configuration (small, varied) becomes an element tree checked
+  // for well-formedness; the status section (huge, regular) is handed to readStatus in place, with
+  // the filter computed from the configuration read just before it.
+  const status: CibNodeState[] = [];
+  let resources: CibResource[] | null = null;
+  const root = readXml(xml, {
+    what: 'CIB',
+    takeOver: (name, ancestors, sc) => {
+      if (name !== 'status' || ancestors.length !== 1 || ancestors[0]?.name !== 'cib') return false;
+      const conf = child(ancestors[0], 'configuration');
+      resources ??= conf !== null ? parseResources(child(conf, 'resources')) : null;
+      status.push(...readStatus(sc, filter && resources !== null ? filter(resources) : null));
+      return true;
+    },
+  });
+  if (root.name !== 'cib') throw new CibParseError(`not a CIB: the root element is <${root.name}>, expected <cib>`);
+  if (attr(root, 'epoch') === null) throw new CibParseError('not a CIB: <cib> has no epoch attribute');
+  const conf = child(root, 'configuration');
   return {
-    version: { adminEpoch: num(cib, 'admin_epoch'), epoch: num(cib, 'epoch'), numUpdates: num(cib, 'num_updates') },
-    dcUuid: str(cib, 'dc-uuid'),
-    haveQuorum: str(cib, 'have-quorum') === '1' || str(cib, 'have-quorum') === 'true',
-    properties: nvpairs(obj(conf['crm_config'])['cluster_property_set']),
-    nodes: list(obj(conf['nodes'])['node']).map((n) => ({
-      id: str(n, 'id') ?? '',
-      uname: str(n, 'uname') ?? '',
-      type: str(n, 'type') ?? 'member',
-      attributes: nvpairs(n['instance_attributes']),
+    version: { adminEpoch: num(root, 'admin_epoch'), epoch: num(root, 'epoch'), numUpdates: num(root, 'num_updates') },
+    dcUuid: attr(root, 'dc-uuid'),
+    haveQuorum: attr(root, 'have-quorum') === '1' || attr(root, 'have-quorum') === 'true',
+    properties: nvpairs(children(child(conf, 'crm_config'), 'cluster_property_set')),
+    nodes: children(child(conf, 'nodes'), 'node').map((n) => ({
+      id: attr(n, 'id') ?? '',
+      uname: attr(n, 'uname') ?? '',
+      type: attr(n, 'type') ?? 'member',
+      attributes: nvpairs(children(n, 'instance_attributes')),
     })),
-    resources,
+    resources: resources ?? parseResources(child(conf, 'resources')),
     status,
   };
 }
