@@ -6,6 +6,7 @@ import { formatCibVersion, type ClusterEvent, type ClusterView } from '../store/
 import { defaultViewConfig, parseSharesMap, type ViewConfig } from './config.ts';
 import { makeLogger, type LogLevel } from './log.ts';
 import { syncOnce } from './sync.ts';
+import { SkippedIpLog } from './skipped.ts';
 import { execFileSync } from 'node:child_process';
 import type { Logger } from 'pino';
 import { attrdUpdater, type Attrd } from './admin/attrd.ts';
@@ -89,6 +90,7 @@ export function buildProgram(): Command {
     .option('--json', 'print the result as JSON')
     .action(async (o: ConfigFlags & { db: string; cibFile?: string; json?: boolean; logLevel: LogLevel }) => {
       const r = await syncOnce({ db: o.db, cibFile: o.cibFile, config: configFromFlags(o) });
+      new SkippedIpLog(makeLogger('witness-agent', o.logLevel)).report(r.skipped);
       if (o.json === true) {
         process.stdout.write(`${JSON.stringify({ applied: r.applied, cib: r.cib, events: r.events, ms: r.ms })}\n`);
       } else {

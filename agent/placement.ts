@@ -5,7 +5,7 @@
 // --node-fail produces exactly that). Only nodes that are up count, and a resource's state on a
 // node comes from its whole operation history ordered by call-id, not from any single entry.
 
-import net from 'node:net';
+import { parseAddressWithPrefix, parsePrefix } from '../store/address.ts';
 import type { ClusterView, IpView, NodeState, NodeView, ShareView, WitnessInstanceView } from '../store/types.ts';
 import type { Cib, CibClone, CibGroup, CibNodeState, CibPrimitive, CibResource, LrmOp, LrmResource } from './cib/parse.ts';
 import type { ViewConfig } from './config.ts';
@@ -122,28 +122,58 @@ interface Placement {
   failed: boolean;
 }
 
-/** Canonical textual address (IPv6 lower-case, compressed), or null when not an IP. */
-export function canonicalIp(text: string): { address: string; family: 4 | 6 } | null {
-  const t = text.trim();
-  if (net.isIPv4(t)) return { address: t, family: 4 };
-  if (net.isIPv6(t)) return { address: new URL(`http://[${t}]/`).hostname.slice(1, -1), family: 6 };
-  return null;
+/** An IP resource left out of the view, and why (the agent warns about it; see agent/skipped.ts). */
+export interface SkippedIp {
+  /** Primitive id. */
+  resource: string;
+  agent: string;
+  /** The parameter at fault (ip, ipv6addr, cidr_netmask, ...), or null when the address parameter is missing. */
+  param: string | null;
+  /** Its value as configured, or null. */
+  value: string | null;
+  /** Why, for the message ("prefix length 33 is out of range for IPv4 (0-32)"). */
+  reason: string;
+  /** Set for a scoped IPv6 address: its zone ("%eth0"). */
+  zone?: string;
 }
 
-function prefixOf(v: string | undefined): number | null {
-  if (v === undefined || v.trim() === '') return null;
-  const t = v.trim();
-  if (/^\d+$/.test(t)) return Number(t);
-  if (net.isIPv4(t)) {
-    // A dotted netmask (cidr_netmask="255.255.255.0"): count its leading one bits.
-    const bits = t.split('.').map((o) => Number(o).toString(2).padStart(8, '0')).join('');
-    return /^1*0*$/.test(bits) ? bits.indexOf('0') === -1 ? 32 : bits.indexOf('0') : null;
+/** The parameter that holds the address, as each agent names it. */
+function addressParam(p: CibPrimitive): { param: string; value: string } | null {
+  const names = p.type === 'IPv6addr' ? ['ipv6addr', 'ip'] : ['ip', 'ipv6addr', 'ipaddr'];
+  for (const param of names) {
+    const value = p.params[param];
+    if (value !== undefined) return { param, value };
   }
   return null;
 }
 
-function addressParam(p: CibPrimitive): string | undefined {
-  return p.type === 'IPv6addr' ? (p.params['ipv6addr'] ?? p.params['ip']) : (p.params['ip'] ?? p.params['ipv6addr'] ?? p.params['ipaddr']);
+/** cidr_netmask, or the old netmask when cidr_netmask is unset or empty (as IPaddr2 reads them). */
+function netmaskParam(p: CibPrimitive): { param: string; value: string } | null {
+  for (const param of ['cidr_netmask', 'netmask']) {
+    const value = p.params[param];
+    if (value !== undefined && value.trim() !== '') return { param, value };
+  }
+  return null;
+}
+
+/**
+ * The address and prefix an IP primitive configures, or why it cannot be used. The address may
+ * carry "/N" (IPv6addr's ipv6addr="2001:db8::1/64"); cidr_netmask overrides it, as in IPv6addr.
+ * A scoped address (fe80::1%eth0) is refused, not stripped: see parseAddress in store/address.ts.
+ */
+export function ipOf(p: CibPrimitive): { address: string; family: 4 | 6; prefix: number | null } | Omit<SkippedIp, 'resource' | 'agent'> {
+  const a = addressParam(p);
+  if (a === null) return { param: null, value: null, reason: 'no ip parameter' };
+  const parsed = parseAddressWithPrefix(a.value);
+  if (!parsed.ok) {
+    const { reason, zone } = parsed.problem;
+    return zone !== undefined ? { ...a, reason, zone } : { ...a, reason };
+  }
+  const nm = netmaskParam(p);
+  if (nm === null) return parsed.value;
+  const prefix = parsePrefix(nm.value, parsed.value.family);
+  if (!prefix.ok) return { ...nm, reason: prefix.problem.reason };
+  return { ...parsed.value, prefix: prefix.value };
 }
 
 function ipPredicate(cfg: ViewConfig): (c: PrimitiveCtx) => boolean {
@@ -168,7 +198,11 @@ export function relevantResources(resources: readonly CibResource[], cfg: ViewCo
   return keep;
 }
 
-export function deriveView(cib: Cib, cfg: ViewConfig): ClusterView {
+/**
+ * The cluster view of `cib`. IP resources whose address cannot be used are left out, each told to
+ * `onSkip` (the rest of the view is unaffected).
+ */
+export function deriveView(cib: Cib, cfg: ViewConfig, onSkip?: (s: SkippedIp) => void): ClusterView {
   // Nodes: configured ones plus any that only appear in the status section.
   const states = new Map<string, CibNodeState>();
   for (const ns of cib.status) states.set(ns.id, ns);
@@ -220,11 +254,16 @@ export function deriveView(cib: Cib, cfg: ViewConfig): ClusterView {
   const isIp = ipPredicate(cfg);
 
   const ips: IpView[] = [];
+  const ipAgents = new Set(cfg.ipAgents);
   for (const c of prims) {
     if (!isIp(c)) continue;
-    const raw = addressParam(c.prim);
-    const addr = raw !== undefined ? canonicalIp(raw) : null;
-    if (!addr) continue; // no usable address configured: nothing a client could use
+    const addr = ipOf(c.prim);
+    if ('reason' in addr) {
+      // Nothing a client could use. A primitive that has no address and is neither an IP agent's
+      // nor named in ip_resources (a group named there also holds its file system) is no news.
+      if (onSkip !== undefined && (addr.param !== null || ipAgents.has(agentOf(c.prim)) || cfg.ipResources?.includes(c.prim.id) === true)) onSkip({ resource: c.prim.id, agent: agentOf(c.prim), ...addr });
+      continue;
+    }
     const pl = placements.get(c.prim.id) ?? { running: [], failed: false };
     const base = {
       agent: agentOf(c.prim),
@@ -232,7 +271,7 @@ export function deriveView(cib: Cib, cfg: ViewConfig): ClusterView {
       clone: c.clone?.id ?? null,
       address: addr.address,
       family: addr.family,
-      prefix: prefixOf(c.prim.params['cidr_netmask'] ?? c.prim.params['netmask']),
+      prefix: addr.prefix,
     };
     if (c.clone !== null && pl.running.length > 0) {
       // One entry per running instance of a cloned IP; the id names the node it runs on, since

@@ -7,7 +7,7 @@ import { parseCib } from './cib/parse.ts';
 import { readCib } from './cib/source.ts';
 import type { ViewConfig } from './config.ts';
 import { diffViews } from './diff.ts';
-import { deriveView, relevantResources } from './placement.ts';
+import { deriveView, relevantResources, type SkippedIp } from './placement.ts';
 
 export interface SyncResult {
   /** False when the stored view came from a newer CIB revision (another sync won the race). */
@@ -17,14 +17,17 @@ export interface SyncResult {
   view: ClusterView;
   /** Each node's transient attributes, as read from the status section (the admin relay's input). */
   transient: ReadonlyMap<string, Readonly<Record<string, string>>>;
+  /** IP resources left out of the view because their address cannot be used (agent/skipped.ts warns). */
+  skipped: SkippedIp[];
 }
 
 /** Parses `xml`, derives the view and commits it with its events. Throws CibParseError / StoreError. */
 export function syncXml(store: Store, xml: string, cfg: ViewConfig): SyncResult {
   const cib = parseCib(xml, (resources) => relevantResources(resources, cfg));
-  const view = deriveView(cib, cfg);
+  const skipped: SkippedIp[] = [];
+  const view = deriveView(cib, cfg, (s) => skipped.push(s));
   const { applied, events } = store.commitSync(view, diffViews);
-  return { applied, events, cib: view.cib, view, transient: new Map(cib.status.map((n) => [n.uname, n.attributes])) };
+  return { applied, events, cib: view.cib, view, transient: new Map(cib.status.map((n) => [n.uname, n.attributes])), skipped };
 }
 
 export interface SyncOnceOptions {

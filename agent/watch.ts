@@ -20,6 +20,7 @@ import { watchStore, type StoreWatch } from '../store/watch.ts';
 import { AdminRelay } from './admin/relay.ts';
 import type { Attrd } from './admin/attrd.ts';
 import { MovePlanner, type Simulator } from './planned.ts';
+import { SkippedIpLog } from './skipped.ts';
 
 /** A CIB bigger than this is refused rather than buffered (a real one is a few MB at most). */
 export const MAX_FRAME = 64 * 1024 * 1024;
@@ -244,6 +245,7 @@ export async function runWatch(opts: RunWatchOptions): Promise<void> {
   let stream: CibStream | null = null;
   const relay = opts.relay ? new AdminRelay({ store, node: opts.relay.node, attrd: opts.relay.attrd, logger }) : null;
   let storeWatch: StoreWatch | null = null;
+  const skippedLog = new SkippedIpLog(logger);
   const planner = opts.planner ? new MovePlanner({ store, logger, ...(opts.planner.simulate ? { simulate: opts.planner.simulate } : {}) }) : null;
   if (relay) {
     const publish = (): void => {
@@ -275,6 +277,7 @@ export async function runWatch(opts: RunWatchOptions): Promise<void> {
           onCib: (xml, receivedAt) => {
             try {
               const r = syncXml(store, xml, opts.config);
+              skippedLog.report(r.skipped);
               if (relay && opts.relay) relay.onAttributes(r.transient.get(opts.relay.node));
               if (r.applied) planner?.onCib(xml, r.view);
               const ms = performance.now() - receivedAt;
