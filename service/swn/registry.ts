@@ -5,8 +5,8 @@
 // it: its context handle is only valid there, and it is run down when the association ends.
 
 import { randomUUID } from 'node:crypto';
-import net from 'node:net';
 import type { CallContext } from '../rpc/interface.ts';
+import { canonicalAddress } from '../../store/address.ts';
 import type { ClusterView } from '../../store/types.ts';
 import {
   ChangeType,
@@ -174,18 +174,6 @@ function newHandle(): Buffer {
   return b;
 }
 
-/** Canonical text of an address, so "2001:DB8::1" and "2001:db8:0::1" match. */
-export function canonicalAddress(s: string): string | null {
-  const t = s.trim();
-  if (net.isIPv4(t)) return t;
-  if (!net.isIPv6(t)) return null;
-  try {
-    return new URL(`http://[${t}]/`).hostname.slice(1, -1);
-  } catch {
-    return null;
-  }
-}
-
 export class WitnessRegistry {
   private readonly byKey = new Map<string, Registration>();
   private readonly opts: RegistryOptions;
@@ -281,7 +269,7 @@ export class WitnessRegistry {
     if (!this.netNameOk(netName)) return fail(WinError.INVALID_PARAMETER);
     // 4. The IP must be one of the interfaces (we are a scale-out style cluster: every share is
     //    reached through the floating IPs), else ERROR_INVALID_STATE.
-    const ip = canonicalAddress(ipAddress);
+    const ip = canonicalAddress(ipAddress); // the text the agent stored (store/address.ts), or null
     if (ip === null || !this.interfaces().some((i) => i.address === ip)) return fail(WinError.INVALID_STATE);
     // 5. Share: must be a share we know when a share map is configured; with no map at all there
     //    is no clustered share to check against, and MS-SWN §3.1.4.5 says to ignore ShareName.
