@@ -3,6 +3,7 @@
 // from a real cluster. Every `intervalMs` the data IP and its share fail over to the other node.
 
 import type { Logger } from 'pino';
+import { parseAddress, type Address } from '../store/address.ts';
 import { openStore } from '../store/index.ts';
 import type { ClusterView, IpView } from '../store/types.ts';
 import { diffViews } from './diff.ts';
@@ -19,24 +20,34 @@ export interface SimulationOptions {
   signal?: AbortSignal;
 }
 
-function ip(address: string, node: string, resource: string, group: string | null): IpView {
-  return { resource, agent: 'ocf:heartbeat:IPaddr2', group, clone: null, address, family: 4, prefix: 8, node, started: true, failed: false };
+/** A demo address as the store holds addresses (store/address.ts); throws naming the option otherwise. */
+function demoAddress(text: string, option: string): Address {
+  const r = parseAddress(text);
+  if (!r.ok) throw new Error(`${option} ${JSON.stringify(text)}: ${r.problem.reason}`);
+  return r.value;
+}
+
+function ip(a: Address, node: string, resource: string, group: string | null): IpView {
+  return { resource, agent: 'ocf:heartbeat:IPaddr2', group, clone: null, address: a.address, family: a.family, prefix: a.family === 4 ? 8 : 64, node, started: true, failed: false };
 }
 
 export function simulatedView(o: SimulationOptions, epoch: number, holder: string): ClusterView {
   const [a, b] = o.nodes;
+  const staticIp = demoAddress(o.staticIp, '--static-ip');
+  const movingIp = demoAddress(o.movingIp, '--moving-ip');
   return {
     cib: { adminEpoch: 0, epoch, numUpdates: 0 },
     dc: a,
     nodes: [{ name: a, id: '1', state: 'online' }, { name: b, id: '2', state: 'online' }],
-    ips: [ip(o.staticIp, a, 'vip-static', null), ip(o.movingIp, holder, 'vip-data', 'g-data')],
-    shares: [{ name: o.share, resource: 'g-data', node: holder, ips: [o.movingIp] }],
+    ips: [ip(staticIp, a, 'vip-static', null), ip(movingIp, holder, 'vip-data', 'g-data')],
+    shares: [{ name: o.share, resource: 'g-data', node: holder, ips: [movingIp.address] }],
     witness: [{ node: a, resource: 'witness:0', started: true }, { node: b, resource: 'witness:1', started: true }],
   };
 }
 
 /** Runs until the signal aborts. */
 export async function runSimulation(o: SimulationOptions): Promise<void> {
+  simulatedView(o, 0, o.nodes[1]); // refuses a bad address before the store is opened
   const store = openStore(o.db);
   let epoch = (store.readView()?.cib.epoch ?? 0) + 1;
   let holder = o.nodes[1];

@@ -14,6 +14,7 @@ import { pino, type Logger } from 'pino';
 import { parseCib } from '../../agent/cib/parse.ts';
 import { defaultViewConfig, parseSharesMap, type ViewConfig } from '../../agent/config.ts';
 import { deriveView } from '../../agent/placement.ts';
+import { simulatedView, type SimulationOptions } from '../../agent/simulate.ts';
 import { SkippedIpLog } from '../../agent/skipped.ts';
 import { syncXml } from '../../agent/sync.ts';
 import { runWatch } from '../../agent/watch.ts';
@@ -167,5 +168,16 @@ describe('unusable IP addresses', () => {
     const s = openStore(db, { readonly: true });
     assert.equal(s.readView()?.ips.length, 9);
     s.close();
+  });
+});
+
+describe('the demo simulator', () => {
+  const opts = (staticIp: string, movingIp: string): SimulationOptions => ({ db: '', nodes: ['demo1', 'demo2'], staticIp, movingIp, share: 'data', intervalMs: 1000, logger: pino({ level: 'silent' }) });
+  it('stores its addresses as the agent does, and refuses one no client could use', () => {
+    const v = simulatedView(opts('127.0.0.11', '2001:DB8:0::12'), 1, 'demo2');
+    assert.deepEqual(v.ips.map((i) => [i.address, i.family]), [['127.0.0.11', 4], ['2001:db8::12', 6]]);
+    assert.deepEqual(v.shares[0]?.ips, ['2001:db8::12']);
+    assert.throws(() => simulatedView(opts('127.1', '127.0.0.12'), 1, 'demo2'), /^Error: --static-ip "127.1": not a dotted-decimal IPv4 address/);
+    assert.throws(() => simulatedView(opts('127.0.0.11', 'fe80::1%lo'), 1, 'demo2'), /--moving-ip "fe80::1%lo": a scoped IPv6 address \(zone %lo\)/);
   });
 });
