@@ -7,6 +7,7 @@ import os from 'node:os';
 import { DEFAULT_DB_PATH } from '../store/index.ts';
 import { MIN_AUTH_LEVELS, type MinAuthLevel } from './auth/policy.ts';
 import type { LogFormat, LogLevel } from './log.ts';
+import type { RpcLimits } from './rpc/connection.ts';
 import { DEFAULT_REGISTRATION_LIMITS, type RegistrationLimits } from './swn/constants.ts';
 
 /** The witness service's fixed default TCP port, so firewalls can be set (Windows uses a dynamic one). */
@@ -64,14 +65,8 @@ export interface WitnessdConfig {
   auditRetentionDays: number;
 }
 
-export interface RpcLimitsConfig {
-  maxConnections: number;
-  maxCallsPerConnection: number;
-  maxAuthContextsPerConnection: number;
-  maxFragment: number;
-  maxRequestBytes: number;
-  bindTimeoutMs: number;
-}
+/** The DCE/RPC layer's limits (service/rpc/connection.ts says what each bounds). */
+export type RpcLimitsConfig = RpcLimits;
 
 export const DEFAULT_LIMITS: RpcLimitsConfig = {
   maxConnections: 50_000,
@@ -81,6 +76,15 @@ export const DEFAULT_LIMITS: RpcLimitsConfig = {
   maxFragment: 65_535,
   maxRequestBytes: 1024 * 1024,
   bindTimeoutMs: 10_000,
+  // Unfinished input of all clients together (partial frames, requests being reassembled):
+  // a witness request is a few hundred bytes, so 64 MiB is thousands of times what honest
+  // clients hold at once.
+  maxPendingBytes: 64 * 1024 * 1024,
+  partialTimeoutMs: 30_000,
+  // Windows keeps an AsyncNotify pending on its witness connection all the time (the call is
+  // in flight, so the connection is not idle) and re-issues it at once after each answer; a
+  // connection with nothing in flight for 15 minutes is not one a client is using.
+  idleTimeoutMs: 15 * 60_000,
 };
 
 /**

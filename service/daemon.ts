@@ -9,6 +9,7 @@ import { watchStore, type StoreWatch } from '../store/watch.ts';
 import { setupSecurity, type Security } from './auth/setup.ts';
 import type { WitnessdConfig } from './config.ts';
 import { epmInterface } from './epm/epm.ts';
+import { ByteBudget } from './rpc/byte-budget.ts';
 import { RpcServer } from './rpc/server.ts';
 import { WITNESS_INTERFACE } from './swn/constants.ts';
 import { witnessInterface } from './swn/interface.ts';
@@ -103,7 +104,10 @@ export async function startWitnessd(cfg: WitnessdConfig, logger: Logger): Promis
   try {
     security = await setupSecurity(cfg.auth, cfg.netnames, logger.child({ part: 'auth' }));
     if (!security) logger.warn('running with --auth none: clients are not authenticated and anyone who reaches this port may register (MS-SWN expects integrity or better); for tests only');
-    witness = new RpcServer({ interfaces: [witnessInterface(registry, logger, security?.authorize)], logger: logger.child({ server: 'witness' }), limits: cfg.limits, security: security?.factory ?? null });
+    // The two servers share the process's descriptors (the endpoint mapper's connections are
+    // short: a tenth) and one budget of unfinished input.
+    const pending = new ByteBudget(cfg.limits.maxPendingBytes);
+    witness = new RpcServer({ interfaces: [witnessInterface(registry, logger, security?.authorize)], logger: logger.child({ server: 'witness' }), limits: cfg.limits, security: security?.factory ?? null, connectionShare: 0.9, pending });
     const addr = await witness.listen(cfg.listen.host, cfg.listen.port);
     const port = addr.port;
     let epmPort: number | null = null;
@@ -114,6 +118,8 @@ export async function startWitnessd(cfg: WitnessdConfig, logger: Logger): Promis
         limits: cfg.limits,
         // The endpoint mapper answers everyone (no access check), authenticated binds included.
         security: security?.factory ?? null,
+        connectionShare: 0.1,
+        pending,
       });
       epmPort = (await epm.listen(cfg.epm.host, cfg.epm.port)).port;
     }
