@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { RpcDecodeError } from '../../service/rpc/errors.ts';
 import { Deframer } from '../../service/rpc/framing.ts';
-import { parseFragment, parsePdu, serializePdu } from '../../service/rpc/pdu.ts';
+import { parseFragment, parsePdu, serializePdu, type ContextElement, type SyntaxId } from '../../service/rpc/pdu.ts';
 import { NDR20 } from '../../service/rpc/syntaxes.ts';
 import pino from 'pino';
 import { NtlmAcceptor } from '../../service/auth/ntlm/acceptor.ts';
@@ -41,8 +41,8 @@ const captured = fs.readdirSync(new URL('../fixtures/rpc/', import.meta.url)).fi
 
 /** Seeds built for the hostile cases (test/peers/hostile.test.ts): odd binds a real client never sends. */
 function structuredSeeds(): Buffer[] {
-  const iface = { uuid: WITNESS_INTERFACE.uuid, version: 1, minor: 1 };
-  const bind = (contexts: { contextId: number; abstract: typeof iface; transfers: (typeof iface)[] }[]): Buffer =>
+  const iface: SyntaxId = { uuid: WITNESS_INTERFACE.uuid, version: 1, minor: 1 };
+  const bind = (contexts: ContextElement[]): Buffer =>
     serializePdu({ ptype: 11, versionMinor: 0, flags: 3, callId: 1, maxXmitFrag: 5840, maxRecvFrag: 5840, assocGroupId: 0, contexts, auth: null });
   const bigEndian = bind([{ contextId: 0, abstract: iface, transfers: [NDR20] }]);
   bigEndian[4] = 0;
