@@ -2,19 +2,16 @@
 // stale address would send every selected client to something nobody serves, so the address must
 // be one the cluster view (the CIB, as the agent last wrote it) knows, on any node, unless forced.
 
-import net from 'node:net';
+import { parseAddress } from '../../store/address.ts';
 import type { ClusterView } from '../../store/types.ts';
 
-/** Canonical text of an address, so "2001:DB8::1" and "2001:db8:0::1" compare equal; null if not an address. */
+/**
+ * Canonical text of an address (store/address.ts: the form the agent stores and witnessd compares),
+ * so "2001:DB8::1" and "2001:db8:0::1" are the same; null if not an address.
+ */
 export function canonicalIp(s: string): string | null {
-  const t = s.trim();
-  if (net.isIPv4(t)) return t;
-  if (!net.isIPv6(t)) return null;
-  try {
-    return new URL(`http://[${t}]/`).hostname.slice(1, -1);
-  } catch {
-    return null;
-  }
+  const r = parseAddress(s);
+  return r.ok ? r.value.address : null;
 }
 
 /** Every address the view knows: floating IPs (running or not, any node) and the shares' IPs. */
@@ -39,8 +36,9 @@ export interface TargetIpCheck {
  * naming the address and the way out otherwise.
  */
 export function checkTargetIp(ip: string, view: ClusterView | null, force: boolean): TargetIpCheck {
-  const c = canonicalIp(ip);
-  if (c === null) throw new Error(`--to-ip ${ip}: not an IP address`);
+  const parsed = parseAddress(ip);
+  if (!parsed.ok) throw new Error(`--to-ip ${ip}: ${parsed.problem.reason}`);
+  const c = parsed.value.address;
   const known = knownAddresses(view);
   const spelled = known.get(c);
   if (spelled !== undefined) return { address: spelled, warning: null };
@@ -48,5 +46,5 @@ export function checkTargetIp(ip: string, view: ClusterView | null, force: boole
   const some = list.length === 0 ? (view === null ? 'no cluster view in the store yet' : 'the cluster view has no IP address') : `the cluster knows ${list.slice(0, 8).join(', ')}${list.length > 8 ? ` and ${list.length - 8} more` : ''}`;
   const what = `--to-ip ${ip} is not an address of this cluster (${some})`;
   if (!force) throw new Error(`${what}; clients told to move there would find no witness or share: give --force to send it anyway`);
-  return { address: ip.trim(), warning: `${what}; sending it anyway (--force)` };
+  return { address: c, warning: `${what}; sending it anyway (--force)` };
 }

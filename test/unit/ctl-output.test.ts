@@ -143,6 +143,8 @@ describe('--to-ip against the cluster view', () => {
     assert.match(forced.warning ?? '', /192\.0\.2\.99 is not an address of this cluster.*sending it anyway \(--force\)/);
     assert.throws(() => checkTargetIp('192.0.2.99', null, false), /no cluster view in the store yet/);
     for (const force of [false, true]) assert.throws(() => checkTargetIp('fileserver', view(), force), /--to-ip fileserver: not an IP address/);
+    assert.throws(() => checkTargetIp('fe80::1%eth0', view(), true), /--to-ip fe80::1%eth0: a scoped IPv6 address/, 'store/address.ts decides what an address is');
+    assert.equal(checkTargetIp('2001:DB8::99', view(), true).address, '2001:db8::99', 'forced: sent in canonical form');
   });
 });
 
