@@ -14,7 +14,7 @@ import { formatCibVersion } from '../store/types.ts';
 import { MessageType } from './swn/constants.ts';
 import { userCommand } from './auth/accounts/cli.ts';
 import { compileGlob, type Glob } from '../store/patterns.ts';
-import { escapeOr, escapeText, inertText, safeJson } from './ctl/escape.ts';
+import { escapeOr, escapePrincipal, escapeText, inertText, safeJson } from './ctl/escape.ts';
 import { checkTargetIp } from './ctl/target.ts';
 import { takeListAnswer } from './ctl/list-answer.ts';
 
@@ -80,7 +80,7 @@ function describeRegistration(r: RegistrationRow): string {
   const e = (v: string | number | null | undefined): string => (v === null || v === undefined ? '-' : escapeText(String(v)));
   const flags = r.flags !== 0 ? ` flags=0x${r.flags.toString(16)}` : '';
   return `${e(r.key)}  ${e(r.clientName)}  net=${e(r.netName)} share=${e(r.shareName)} ip=${e(r.ipAddress)} v=${r.version === 0x10001 ? 1 : 2}${flags} ` +
-    `keepalive=${e(r.keepAlive)}s witness=${e(r.node)} from=${e(r.remote)} user=${e(r.identity)} since=${isoTime(r.createdAt)} pending=${r.pending ? 'yes' : 'no'} sent=${e(r.notificationsSent)}` +
+    `keepalive=${e(r.keepAlive)}s witness=${e(r.node)} from=${e(r.remote)} user=${escapePrincipal(r.identity)} since=${isoTime(r.createdAt)} pending=${r.pending ? 'yes' : 'no'} sent=${e(r.notificationsSent)}` +
     (r.removedAt !== null ? ` removed=${isoTime(r.removedAt)} (${escapeOr(r.removedReason, '?')})` : '');
 }
 
@@ -292,7 +292,7 @@ export function buildProgram(): Command {
     .action((o: { db: string; since: number; json?: boolean }) => {
       const { rows, counters } = withStore(o.db, true, (s) => ({ rows: listNotifications(s, o.since, 100_000), counters: readJournalCounters(s) }));
       // Client names, and share names inside summaries, are the clients' choice: escaped.
-      print(o.json, rows, () => [rows.map((n) => `${isoTime(n.sentAt)} ${escapeText(n.clientName)} ${TYPE_NAMES[n.type] ?? n.type} "${escapeText(n.summary)}" event=${n.eventSeq ?? '-'} latency=${n.latencyMs ?? '-'}ms ${escapeText(n.outcome)} (witness ${escapeText(n.node)}, user ${escapeOr(n.identity)})`).join('\n') || 'no notifications', ...journalLine(counters)].join('\n'));
+      print(o.json, rows, () => [rows.map((n) => `${isoTime(n.sentAt)} ${escapeText(n.clientName)} ${TYPE_NAMES[n.type] ?? n.type} "${escapeText(n.summary)}" event=${n.eventSeq ?? '-'} latency=${n.latencyMs ?? '-'}ms ${escapeText(n.outcome)} (witness ${escapeText(n.node)}, user ${escapePrincipal(n.identity)})`).join('\n') || 'no notifications', ...journalLine(counters)].join('\n'));
     });
 
   program.addCommand(userCommand());

@@ -64,3 +64,13 @@ export function escapeOr(s: string | null | undefined, none = '-'): string {
 export function safeJson(value: unknown): string {
   return (JSON.stringify(value) ?? 'null').replace(UNSAFE_NOT_BACKSLASH, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
+
+/**
+ * An authenticated principal, DOMAIN\user: the separator shown as one backslash (as admins write
+ * it), each part escaped like any client-chosen text (a backslash inside the user name is `\\`).
+ */
+export function escapePrincipal(s: string | null | undefined, none = '-'): string {
+  if (s === null || s === undefined) return none;
+  const at = s.indexOf('\\');
+  return at < 0 ? escapeText(s) : `${escapeText(s.slice(0, at))}\\${escapeText(s.slice(at + 1))}`;
+}

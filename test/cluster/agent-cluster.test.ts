@@ -115,7 +115,7 @@ describe('witness agent on a real 3-node Pacemaker cluster', { timeout: 300_000 
     await untilPending(3, 'admin-goner');
     // n1 holds neither registration; --all-nodes asks n2 and n3 through their node attributes.
     assert.deepEqual(JSON.parse(await ctl(1, 'list', '--json')), []);
-    const all = JSON.parse(await ctl(1, 'list', '--all-nodes', '--client', '^admin-', '--json')) as { clientName: string; node: string; pending: boolean }[];
+    const all = JSON.parse(await ctl(1, 'list', '--all-nodes', '--client', 'admin-*', '--json')) as { clientName: string; node: string; pending: boolean }[];
     assert.deepEqual(all.map((r) => [r.clientName, r.node, r.pending]).sort(), [['admin-goner', 'n3', true], ['admin-mover', 'n2', true]]);
     // No --on-node: nothing matches on n1, so the request goes to every other witness node.
     const t0 = Date.now();

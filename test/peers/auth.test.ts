@@ -99,7 +99,7 @@ describe('authentication: local account file, real clients', { timeout: 400_000 
     assert.ok(r.every((x) => x.ok), JSON.stringify(r));
     await registration(w, 'py-listed');
     // The client has gone (its association ran down), so the row is a removed one: --all.
-    const mine = ctl(['list', '--all', '--db', w.db, '--user', 'workgroup\\\\alice', '--client', 'py-listed']);
+    const mine = ctl(['list', '--all', '--db', w.db, '--user', 'workgroup\\alice', '--client', 'py-listed']);
     assert.equal(mine.code, 0, mine.out);
     assert.match(mine.out, /py-listed .* user=WORKGROUP\\alice /);
     assert.match(ctl(['list', '--all', '--db', w.db, '--user', '^bob$']).out, /no registrations/);

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
-import { escapeOr, escapeText, inertText, safeJson } from '../../service/ctl/escape.ts';
+import { escapeOr, escapePrincipal, escapeText, inertText, safeJson } from '../../service/ctl/escape.ts';
 import { canonicalIp, checkTargetIp } from '../../service/ctl/target.ts';
 import { takeListAnswer } from '../../service/ctl/list-answer.ts';
 import { compileGlob } from '../../store/patterns.ts';
@@ -209,7 +209,7 @@ describe('witnessctl (service/ctl-main.ts) on a store holding hostile names', ()
     assert.equal(r.out.split('\n').length, 4, 'three lines and the final newline: no forged line');
     assert.equal(hasUnsafe(r.out.replace(/\n/g, '')), false);
     assert.ok(r.out.includes('k1  evil\\n\\x1b[31mred\\x1b]0;pwned\\x07\\u202egnp.exe\\x85\\\\x  net=NET\\x1b[0m share=sh\\nare '), r.out);
-    assert.ok(r.out.includes(' user=DOM\\\\us\\x9ber '), r.out);
+    assert.ok(r.out.includes(' user=DOM\\us\\x9ber '), r.out); // the principal's separator shown as one backslash
     const rows = JSON.parse(ctl('list', '--json').out) as RegistrationRow[];
     assert.deepEqual(rows.map((x) => [x.clientName, x.netName, x.shareName, x.identity]), [[EVIL, 'NET\x1b[0m', 'sh\nare', 'DOM\\us\x9ber'], [LONG, 'FILESRV', null, null], ['plain', 'FILESRV', null, null]]);
     assert.equal(hasUnsafe(ctl('list', '--json').out.trimEnd()), false, 'nothing raw in the JSON text either');
@@ -218,7 +218,7 @@ describe('witnessctl (service/ctl-main.ts) on a store holding hostile names', ()
   it('audit and events: names escaped', () => {
     const audit = ctl('audit');
     assert.equal(audit.out.split('\n').length, 2, audit.out);
-    assert.match(audit.out, / evil\\n\\x1b\[31mred.* RESOURCE_CHANGE "admin share-move sh\\nare to 192\.0\.2\.11" .* delivered \(witness n1, user DOM\\\\us\\x9ber\)/);
+    assert.match(audit.out, / evil\\n\\x1b\[31mred.* RESOURCE_CHANGE "admin share-move sh\\nare to 192\.0\.2\.11" .* delivered \(witness n1, user DOM\\us\\x9ber\)/);
     const events = ctl('events');
     assert.equal(events.out.split('\n').length, 2, events.out);
     assert.match(events.out, /share_moved da\\x1b\[2Jta n1 -> n2\\u202e/);
@@ -266,5 +266,15 @@ describe('witnessctl (service/ctl-main.ts) on a store holding hostile names', ()
     } finally {
       s.close();
     }
+  });
+});
+
+describe('escapePrincipal', () => {
+  it('shows DOMAIN\\user with one backslash, each part escaped', () => {
+    assert.equal(escapePrincipal('WORKGROUP\\alice'), 'WORKGROUP\\alice');
+    assert.equal(escapePrincipal('WG\\al\nice'), 'WG\\al\\nice');
+    assert.equal(escapePrincipal('WG\\a\\b'), 'WG\\a\\\\b');
+    assert.equal(escapePrincipal('alice'), 'alice');
+    assert.equal(escapePrincipal(null), '-');
   });
 });
