@@ -29,6 +29,20 @@ function ctl(args: string[], input?: string): { code: number; out: string } {
 
 const creds = (o: Record<string, unknown> = {}): Record<string, unknown> => ({ user: USER, password: PASSWORD, domain: DOMAIN, ...o });
 
+/** How many of witnessd's log lines match `re`. */
+function count(w: Witnessd, re: RegExp): number {
+  return w.logs().split('\n').filter((l) => re.test(l)).length;
+}
+
+/** Waits for one more matching line than `before`: warnings are rate-limited, the per-connection debug lines are not. */
+async function loggedAgain(w: Witnessd, re: RegExp, before: number, timeoutMs = 5000): Promise<void> {
+  const t0 = Date.now();
+  while (count(w, re) <= before) {
+    if (Date.now() - t0 > timeoutMs) throw new Error(`no new log line matching ${String(re)}:\n${w.logs().slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
 async function logged(w: Witnessd, re: RegExp, timeoutMs = 5000): Promise<string> {
   const t0 = Date.now();
   for (;;) {
@@ -198,11 +212,13 @@ describe('authentication: local account file, real clients', { timeout: 400_000 
       assert.match(String(none[1]?.['error']), denied);
       assert.match(String(none[2]?.['error']), denied);
       await logged(w, /an unauthenticated call.*call refused: access denied/);
+      const closedAnon = /"why":"[^"]*an anonymous context has no session key[^"]*","msg":"closing connection"/;
+      const before = count(w, closedAnon);
       const anon = rpcclient('ncacn_ip_tcp:127.0.0.1[sign]', 'GetInterfaceList', 30_000);
       assert.notEqual(anon.code, 0);
       // rpcclient -U% resolves the witness endpoint through our endpoint mapper before it is refused.
       assert.match(anon.out, denied);
-      await logged(w, /an anonymous context has no session key.*closing the connection/);
+      await loggedAgain(w, closedAnon, before);
     });
 
     it('auth levels below the policy (connect, packet) are refused; privacy is required when configured', async () => {
@@ -260,6 +276,8 @@ describe('authentication: local account file, real clients', { timeout: 400_000 
     ];
     for (const [label, options, tamper, log] of cases) {
       it(`${label}: fault, connection closed, a log line`, async () => {
+        const closed = new RegExp(`"why":"[^"]*${log.source}[^"]*","msg":"closing connection"`);
+        const before = count(w, closed);
         const proxy = new TamperProxy(w.port, tamper);
         const port = await proxy.listen();
         try {
@@ -267,7 +285,7 @@ describe('authentication: local account file, real clients', { timeout: 400_000 
           const r = await runPy([{ op: 'connect', conn: 'a', port, options, ...creds() }, { op: 'GetInterfaceList', conn: 'a' }, { op: 'GetInterfaceList', conn: 'a' }], 6_000, [], true);
           assert.equal(r[0]?.ok, true);
           assert.ok(r.slice(1).every((x) => !x.ok), JSON.stringify(r));
-          await logged(w, new RegExp(`${log.source}.*closing the connection`));
+          await loggedAgain(w, closed, before);
         } finally {
           await proxy.close();
         }
@@ -284,11 +302,13 @@ describe('authentication: local account file, real clients', { timeout: 400_000 
         return first ? [first, pdu] : [pdu]; // the old PDU again, before the new one
       });
       const port = await proxy.listen();
+      const closed = /"why":"request verifier refused: [^"]*sequence[^"]*","msg":"closing connection"/;
+      const before = count(w, closed);
       try {
         const r = await runPy([{ op: 'connect', conn: 'a', port, options: ['sign', 'ntlm'], ...creds() }, { op: 'GetInterfaceList', conn: 'a' }, { op: 'GetInterfaceList', conn: 'a' }], 6_000, [], true);
         assert.equal(r[1]?.ok, true);
         assert.notEqual(r[2]?.ok, true, JSON.stringify(r));
-        await logged(w, /request verifier refused.*closing the connection/);
+        await loggedAgain(w, closed, before);
       } finally {
         await proxy.close();
       }
