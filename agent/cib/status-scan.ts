@@ -28,13 +28,20 @@ function int(v: string | undefined, dflt: number): number {
 }
 
 /**
- * Reads the content of a <status> element: `sc` stands on its start tag and is left just past
- * its end tag. `keep` (primitive ids; clone instance suffixes ":N" ignored) selects whose operation
- * history to read; null keeps all.
+ * Reads the content of a <status> element: `outer` stands on its start tag and is left just past
+ * its end tag; the content is read in lenient mode whatever `outer`'s mode. `keep` (primitive ids;
+ * clone instance suffixes ":N" ignored) selects whose operation history to read; null keeps all.
  */
-export function readStatus(sc: XmlScanner, keep: ReadonlySet<string> | null): CibNodeState[] {
+export function readStatus(outer: XmlScanner, keep: ReadonlySet<string> | null): CibNodeState[] {
+  if (outer.empty) return [];
+  const sc = outer.strict ? outer.lenient() : outer;
+  const out = readNodeStates(sc, keep);
+  outer.pos = sc.pos;
+  return out;
+}
+
+function readNodeStates(sc: XmlScanner, keep: ReadonlySet<string> | null): CibNodeState[] {
   const out: CibNodeState[] = [];
-  if (sc.empty) return out;
   let node: CibNodeState | null = null;
   let rsc: LrmResource | null = null;
   let inTransient = false;

@@ -5,11 +5,14 @@
 // - readXml builds a small element tree and checks well-formedness on the way (strict mode): for
 //   the configuration and tool output, which are small and varied.
 // - agent/cib/status-scan.ts drives the scanner itself (lenient mode) through the status section,
-//   which is huge and regular (18 MB at 32 nodes × 1,000 resources), reading only the attributes it
-//   needs and jumping over the <lrm_resource> blocks the witness does not care about. Lenient mode
-//   differs only in what it does not check (name characters, duplicate attributes, '<' or a bad
-//   reference inside a value, text between tags); what it reads, it reads and decodes exactly as
-//   strict mode does.
+//   which is huge and regular (18 MB at 32 nodes × 1,000 resources), in the same pass as the
+//   configuration: it reads only the attributes it needs and jumps over the <lrm_resource> blocks
+//   the witness does not care about. Lenient mode checks nothing it does not need to (names,
+//   duplicate attributes, '<' or a bad reference in a value, text between tags), ends a tag at its
+//   first '>' and finds an attribute by ` name="` in the tag before walking the tag's attributes
+//   (then exactly as strict mode does). That relies on what Pacemaker writes: '>' in a value is
+//   escaped (&gt;) and values are in double quotes. Either way, every value goes through the same
+//   decoder, so what a value reads as does not depend on the path it was read by.
 //
 // Entities: the five predefined ones and character references are decoded, nothing else is
 // defined (a DOCTYPE is passed over, its declarations ignored: no entity expansion, no external
@@ -49,8 +52,13 @@ function referenceText(ref: string): string | null {
  * written; strict reading refuses such a document before its values are decoded.
  */
 export function decodeAttributeValue(raw: string): string {
-  REFERENCE.lastIndex = 0;
-  if (!REFERENCE.test(raw)) return raw;
+  // Most values hold nothing to decode: one pass over their characters says so.
+  let i = 0;
+  for (; i < raw.length; i++) {
+    const c = raw.charCodeAt(i);
+    if (c === 38 || c === 10 || c === 9 || c === 13) break;
+  }
+  if (i === raw.length) return raw;
   return raw.replace(REFERENCE, (m: string, ref: string | undefined) => (ref === undefined ? ' ' : (referenceText(ref) ?? m)));
 }
 
@@ -69,16 +77,28 @@ function isSpace(c: number): boolean {
   return c === 32 || c === 10 || c === 9 || c === 13;
 }
 
-/** Characters that end a name (space, '/', '>', '=', quotes, '<'). */
-function endsName(c: number): boolean {
-  return c === 32 || c === 10 || c === 9 || c === 13 || c === 47 || c === 62 || c === 61 || c === 34 || c === 39 || c === 60 || Number.isNaN(c);
+/** Characters that end a name: white space, '/', '>', '=', quotes, '<'. */
+const NAME_END = new Uint8Array(128);
+for (const ch of ' \n\t\r/>="\'<') NAME_END[ch.charCodeAt(0)] = 1;
+
+/** The end of the name that starts at `p` (the first character that ends it, or the end of the text). */
+function nameEnd(xml: string, from: number): number {
+  const n = xml.length;
+  let p = from;
+  while (p < n) {
+    const c = xml.charCodeAt(p);
+    if (c < 128 && NAME_END[c] === 1) break;
+    p++;
+  }
+  return p;
 }
 
 /**
  * A cursor over the tags of a document. next() moves to the next start or end tag, passing over
  * text, comments, CDATA sections, processing instructions and a DOCTYPE; then name, closing,
  * empty and the attributes describe that tag. Attribute values are sliced and decoded only when
- * asked for, and only values that contain '&' or literal white space are decoded at all.
+ * asked for. Nothing looks further ahead than the current tag (or the block skipPast jumps), so
+ * no per-tag cost grows with the size of the document.
  */
 export class XmlScanner {
   readonly xml: string;
@@ -96,26 +116,30 @@ export class XmlScanner {
   closing = false;
   /** An empty-element tag (<x/>). */
   empty = false;
-  /** Number of attributes of the current tag. */
-  count = 0;
+  /** Attributes walked so far (all of them once `walked`). */
+  private count = 0;
   /** name start, name end, value start, value end (inside the quotes) of each attribute. */
   private spans = new Int32Array(4 * 32);
-  /** No '&', tab, newline or CR inside the current tag: its values need no decoding. */
-  private plain = true;
-  // Next offsets of characters that make a value need decoding, found by indexOf and kept until
-  // the cursor passes them, so each is searched for once per stretch of the document. Each cache
-  // is asked with increasing offsets only (checkAmp by the strict checks, the others by next()).
-  private checkAmp = -1;
-  private nextAmp = -1;
-  private nextNl = -1;
-  private nextCr = -1;
-  private nextTab = -1;
+  /** The current tag's attributes were walked (always in strict mode; on demand in lenient mode). */
+  private walked = true;
+  /** Lenient mode: the attribute text of the current tag, [attrFrom, attrTo), and its slice once made. */
+  private attrFrom = 0;
+  private attrTo = 0;
+  private text: string | null = null;
+  /** Where the last walk ended: just past the tag, and whether it was an empty-element tag. */
+  private walkEnd = 0;
+  private walkEmpty = false;
 
   constructor(xml: string, opts: { strict: boolean; what: string; from?: number }) {
     this.xml = xml;
     this.strict = opts.strict;
     this.what = opts.what;
     this.pos = opts.from ?? 0;
+  }
+
+  /** A lenient scanner over the same document from the current position (see the file's comment). */
+  lenient(): XmlScanner {
+    return new XmlScanner(this.xml, { strict: false, what: this.what, from: this.pos });
   }
 
   /** Throws CibParseError "<what> is not well-formed XML: <msg> (line L, column C)". */
@@ -145,22 +169,36 @@ export class XmlScanner {
       this.start = lt;
       this.closing = c === 47;
       const nameStart = lt + (this.closing ? 2 : 1);
-      let p = nameStart;
-      while (!endsName(xml.charCodeAt(p))) p++;
+      let p = nameEnd(xml, nameStart);
       if (p === nameStart) this.fail(p >= xml.length ? 'the document ends inside a tag' : `a tag without a name`, lt);
       this.name = xml.slice(nameStart, p);
       if (this.strict && !XML_NAME.test(this.name)) this.fail(`<${this.name}> is not a valid element name`, lt);
       this.count = 0;
+      this.walked = true;
       this.empty = false;
       if (this.closing) {
         while (isSpace(xml.charCodeAt(p))) p++;
         if (xml.charCodeAt(p) !== 62) this.fail(p >= xml.length ? 'the document ends inside a tag' : `</${this.name}> has more than a name`, lt);
         this.pos = p + 1;
-        this.plain = true;
         return true;
       }
-      this.readAttributes(p);
-      this.plain = this.noneBefore(lt, this.pos);
+      if (this.strict) {
+        this.readAttributes(p);
+        this.pos = this.walkEnd;
+        this.empty = this.walkEmpty;
+        this.walked = true;
+        return true;
+      }
+      // Lenient: the tag ends at the first '>' (what Pacemaker writes escapes '>' in values as
+      // &gt;); attributes are found when asked for.
+      const gt = xml.indexOf('>', p);
+      if (gt < 0) this.fail('the document ends inside a tag', lt);
+      this.empty = gt > p && xml.charCodeAt(gt - 1) === 47;
+      this.attrFrom = p;
+      this.attrTo = this.empty ? gt - 1 : gt;
+      this.text = null;
+      this.walked = false;
+      this.pos = gt + 1;
       return true;
     }
   }
@@ -168,25 +206,27 @@ export class XmlScanner {
   /** Reads the attributes of a start tag from `p` (just after its name) to its '>' or '/>'. */
   private readAttributes(from: number): void {
     const xml = this.xml;
+    this.count = 0;
     let p = from;
     for (;;) {
       const spaced = isSpace(xml.charCodeAt(p));
       while (isSpace(xml.charCodeAt(p))) p++;
       const c = xml.charCodeAt(p);
       if (c === 62 /* > */) {
-        this.pos = p + 1;
+        this.walkEnd = p + 1;
+        this.walkEmpty = false;
         return;
       }
       if (c === 47 /* / */ && xml.charCodeAt(p + 1) === 62) {
-        this.empty = true;
-        this.pos = p + 2;
+        this.walkEnd = p + 2;
+        this.walkEmpty = true;
         return;
       }
       if (Number.isNaN(c)) this.fail('the document ends inside a tag');
       if (!spaced) this.fail(`<${this.name}>: attributes must be separated by white space`, p);
       const ns = p;
-      while (!endsName(xml.charCodeAt(p))) p++;
-      const ne = p;
+      const ne = nameEnd(xml, p);
+      p = ne;
       if (ne === ns) this.fail(`<${this.name}>: unexpected ${JSON.stringify(xml.charAt(p))} where an attribute was expected`, p);
       while (isSpace(xml.charCodeAt(p))) p++;
       if (xml.charCodeAt(p) !== 61 /* = */) this.fail(`<${this.name}>: attribute ${xml.slice(ns, ne)} has no value`, ns);
@@ -220,50 +260,35 @@ export class XmlScanner {
       const s = this.spans[k * 4] ?? 0;
       if ((this.spans[k * 4 + 1] ?? 0) - s === name.length && xml.startsWith(name, s)) this.fail(`<${this.name}>: attribute ${name} is given twice`, ns);
     }
-    const lt = xml.indexOf('<', vs);
-    if (lt >= 0 && lt < ve) this.fail(`<${this.name}>: '<' in the value of ${name}`, lt);
-    this.checkReferences(vs, ve);
+    for (let i = vs; i < ve; i++) {
+      const c = xml.charCodeAt(i);
+      if (c === 60) this.fail(`<${this.name}>: '<' in the value of ${name}`, i);
+      if (c === 38) this.checkReference(i, ve);
+    }
   }
 
-  /** Strict: every '&' in [from, to) starts a reference this reader knows and XML allows. */
-  private checkReferences(from: number, to: number): void {
-    // Called with increasing `from`; the cached next '&' keeps this linear in the document.
-    if (this.checkAmp < from) this.checkAmp = this.indexOrEnd('&', from);
-    if (this.checkAmp >= to) return;
+  /** Strict: the '&' at `a` starts a reference this reader knows and XML allows, ending before `to`. */
+  private checkReference(a: number, to: number): void {
     const xml = this.xml;
-    for (let a = this.checkAmp; a < to; a++) {
-      if (xml.charCodeAt(a) !== 38) continue;
-      const m = STRICT_REFERENCE.exec(xml.slice(a, Math.min(to, a + 12)));
-      const hex = m?.[1];
-      const dec = m?.[2];
-      const cp = hex !== undefined ? parseInt(hex, 16) : dec !== undefined ? parseInt(dec, 10) : null;
-      if (m === null || (cp !== null && !isXmlChar(cp))) {
-        const end = xml.indexOf(';', a);
-        const shown = end > a && end < to && end - a < 40 ? xml.slice(a, end + 1) : '&';
-        this.fail(`${JSON.stringify(shown)} is not a reference this reader knows (only &amp; &lt; &gt; &quot; &apos; and character references)`, a);
-      }
+    const m = STRICT_REFERENCE.exec(xml.slice(a, Math.min(to, a + 12)));
+    const hex = m?.[1];
+    const dec = m?.[2];
+    const cp = hex !== undefined ? parseInt(hex, 16) : dec !== undefined ? parseInt(dec, 10) : null;
+    if (m === null || (cp !== null && !isXmlChar(cp))) {
+      const end = xml.indexOf(';', a);
+      const shown = end > a && end < to && end - a < 40 ? xml.slice(a, end + 1) : '&';
+      this.fail(`${JSON.stringify(shown)} is not a reference this reader knows (only &amp; &lt; &gt; &quot; &apos; and character references)`, a);
     }
   }
 
   /** Strict: text between tags may hold only valid references; notes text that is not white space. */
   private checkText(from: number, to: number): void {
-    if (from >= to) return;
-    for (let i = from; i < to && !this.textSeen; i++) if (!isSpace(this.xml.charCodeAt(i))) this.textSeen = true;
-    this.checkReferences(from, to);
-  }
-
-  private indexOrEnd(ch: string, from: number): number {
-    const i = this.xml.indexOf(ch, from);
-    return i < 0 ? this.xml.length : i;
-  }
-
-  /** No character that needs decoding in [from, to). */
-  private noneBefore(from: number, to: number): boolean {
-    if (this.nextAmp < from) this.nextAmp = this.indexOrEnd('&', from);
-    if (this.nextNl < from) this.nextNl = this.indexOrEnd('\n', from);
-    if (this.nextCr < from) this.nextCr = this.indexOrEnd('\r', from);
-    if (this.nextTab < from) this.nextTab = this.indexOrEnd('\t', from);
-    return this.nextAmp >= to && this.nextNl >= to && this.nextCr >= to && this.nextTab >= to;
+    const xml = this.xml;
+    for (let i = from; i < to; i++) {
+      const c = xml.charCodeAt(i);
+      if (!isSpace(c)) this.textSeen = true;
+      if (c === 38) this.checkReference(i, to);
+    }
   }
 
   /** Passes over a comment, CDATA section, DOCTYPE or processing instruction at `lt`. */
@@ -300,17 +325,37 @@ export class XmlScanner {
 
   /** The current tag's attribute `name`, decoded, or undefined. */
   attr(name: string): string | undefined {
+    if (!this.walked) {
+      // Lenient fast path, the way the status section is read: ` name="` found in the tag's text
+      // (it cannot occur inside a double-quoted value, where '"' is escaped). Anything written
+      // otherwise (single quotes, other white space, spaces around '=') or missing: walk the tag.
+      const text = (this.text ??= this.xml.slice(this.attrFrom, this.attrTo));
+      const i = text.indexOf(` ${name}="`);
+      if (i >= 0) {
+        const from = i + name.length + 3;
+        const j = text.indexOf('"', from);
+        if (j >= 0) return decodeAttributeValue(text.slice(from, j));
+      }
+      this.walk();
+    }
     const k = this.indexOfAttribute(name);
     return k < 0 ? undefined : this.valueAt(k);
   }
 
+  /** Lenient mode: walks the current tag's attributes (once). */
+  private walk(): void {
+    if (this.walked) return;
+    this.readAttributes(this.attrFrom);
+    this.walked = true;
+  }
+
   private valueAt(k: number): string {
-    const raw = this.xml.slice(this.spans[k * 4 + 2] ?? 0, this.spans[k * 4 + 3] ?? 0);
-    return this.plain ? raw : decodeAttributeValue(raw);
+    return decodeAttributeValue(this.xml.slice(this.spans[k * 4 + 2] ?? 0, this.spans[k * 4 + 3] ?? 0));
   }
 
   /** Every attribute of the current tag, decoded (the first of a name given twice in lenient mode). */
   attributes(): Record<string, string> {
+    this.walk();
     const out: Record<string, string> = {};
     for (let k = 0; k < this.count; k++) {
       const name = this.xml.slice(this.spans[k * 4] ?? 0, this.spans[k * 4 + 1] ?? 0);

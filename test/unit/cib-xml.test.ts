@@ -133,6 +133,17 @@ describe('well-formedness (strict reading)', () => {
 });
 
 describe('the scanner', () => {
+  it('the status section written unusually (single quotes, new lines, spaces around =) reads as written usually', () => {
+    const usual = cibWith('v&amp;1');
+    const unusual = usual
+      .replace('<node_state id="1" uname="n1" in_ccm="true"', "<node_state\n\tid='1' uname = 'n1'\n in_ccm=\"true\"")
+      .replace('<nvpair id="status-1-note" name="note" value="v&amp;1"/>', "<nvpair id='status-1-note'\nname='note'\tvalue='v&amp;1' />")
+      .replace('<lrm_rsc_op id="r_last_0" operation_key="r_start_0" operation="v&amp;1" call-id="2"', '<lrm_rsc_op id="r_last_0"\noperation_key="r_start_0" operation = "v&amp;1" call-id=\'2\'');
+    assert.notEqual(unusual, usual);
+    assert.deepEqual(parseCib(unusual), parseCib(usual));
+    assert.deepEqual(readEachWay(unusual), readEachWay(usual));
+  });
+
   it('reads the same tags strictly and leniently, and skips a block unread', () => {
     const xml = '<a><!-- x --><b id="1" v="p&amp;q"/><c id="2"><d id="3"/></c><e id="4"/></a>';
     for (const strict of [true, false]) {
