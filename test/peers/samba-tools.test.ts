@@ -99,7 +99,7 @@ describe('rpcclient and smbtorture', { timeout: 300_000 }, () => {
       commit({ ips: vips('n2'), shares: shares('n2', ['127.0.0.2']) });
       assert.equal((await s.run(`AsyncNotify ${h}`, line)).trim(), 'Resource change with 1 messages\nFILESRV -> Available');
       assert.match((await told(s, h, () => { commit({ ips: vips('n2'), shares: shares('n1', ['127.0.0.1']) }); }, line)).trim(), /^Share move with 1 messages\nFlags 0x00000009 127\.0\.0\.1\b/);
-      assert.match((await told(s, h, () => { ctl('client-move', '--client', 'rpcc-notify', '--to-ip', '127.0.0.9'); }, line)).trim(), /^Client move with 1 messages\nFlags 0x00000009 127\.0\.0\.9\b/);
+      assert.match((await told(s, h, () => { ctl('client-move', '--client', 'rpcc-notify', '--to-ip', '127.0.0.1'); }, line)).trim(), /^Client move with 1 messages\nFlags 0x00000009 127\.0\.0\.1\b/);
       assert.match((await told(s, h, () => { ctl('share-move', '--share', 'data', '--to-node', 'n2'); }, line)).trim(), /^Share move with 1 messages\nFlags 0x00000009 127\.0\.0\.2\b/);
       assert.match((await told(s, h, () => { ctl('force-unregister', '--client', 'rpcc-notify'); }, /WERR_\w+/)).trim(), /WERR_NOT_FOUND/);
       assert.doesNotMatch(await ipc.run(`UnRegister ${hi}`), /WERR_/);
