@@ -123,6 +123,11 @@ export class NtlmAcceptor implements SecurityContext {
             this.anonymous = outcome.anonymous;
             this.micChecked = outcome.micChecked;
             this.state = 'complete';
+            // The messages were kept for the MIC only. Each is a slice of an 8 KB socket or pool
+            // buffer, which it would keep alive for as long as the connection lasts.
+            this.negotiateRaw = null;
+            this.challengeRaw = null;
+            this.serverChallenge = null;
           }
           return { token: null, complete: true };
         case 'verifying':
