@@ -4,11 +4,10 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT, requireBuild } from '../cluster/harness.ts';
-import { runPy } from '../peers/peers.ts';
+import { freePort, runPy } from '../peers/peers.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-ocf-'));
 fs.chmodSync(tmp, 0o755);
@@ -26,22 +25,6 @@ function makeAccounts(file: string, who: { domain: string; user: string; passwor
   assert.equal(r.status, 0, r.stdout + r.stderr);
 }
 
-/**
- * A TCP port free on 127.0.0.1, below the ephemeral range (32768-60999 here) so that no client's
- * outgoing connection can take it between this check and the listen (benchmarks on the same machine
- * open thousands of connections).
- */
-async function freePort(from: number): Promise<number> {
-  for (let port = from; port < from + 2000; port++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const srv = net.createServer();
-      srv.once('error', () => { resolve(false); });
-      srv.listen(port, '127.0.0.1', () => { srv.close(() => { resolve(true); }); });
-    });
-    if (ok) return port;
-  }
-  throw new Error(`no free port from ${from}`);
-}
 
 interface Res { code: number; stdout: string; stderr: string }
 function run(action: string, env: Record<string, string> = {}, opts: { user?: string } = {}): Res {

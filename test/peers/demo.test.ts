@@ -6,28 +6,11 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { ChangeType, MessageType, WitnessVersion } from '../../service/swn/constants.ts';
 import { requireBuild } from '../cluster/harness.ts';
-import { ROOT, runPy } from './peers.ts';
+import { freePort, ROOT, runPy } from './peers.ts';
 
-/**
- * A TCP port free on 127.0.0.1, below the ephemeral range (32768-60999 here) so that no client's
- * outgoing connection can take it between this check and the listen (benchmarks on the same machine
- * open thousands of connections).
- */
-async function freePort(from: number): Promise<number> {
-  for (let port = from; port < from + 2000; port++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const srv = net.createServer();
-      srv.once('error', () => { resolve(false); });
-      srv.listen(port, '127.0.0.1', () => { srv.close(() => { resolve(true); }); });
-    });
-    if (ok) return port;
-  }
-  throw new Error(`no free port from ${from}`);
-}
 
 /** A printed shell command, run as printed. */
 function shell(line: string): { code: number; out: string } {

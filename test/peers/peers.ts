@@ -4,11 +4,29 @@
 import { WITNESSD_NODE_FLAGS } from '../../service/node-flags.ts';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openStore } from '../../store/index.ts';
 import type { ClusterView, IpView } from '../../store/types.ts';
+
+/**
+ * A TCP port free on 127.0.0.1, below the ephemeral range (32768-60999 here) so that no client's
+ * outgoing connection can take it between this check and the listen (benchmarks on the same machine
+ * open thousands of connections).
+ */
+export async function freePort(from: number): Promise<number> {
+  for (let port = from; port < from + 2000; port++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const srv = net.createServer();
+      srv.once('error', () => { resolve(false); });
+      srv.listen(port, '127.0.0.1', () => { srv.close(() => { resolve(true); }); });
+    });
+    if (ok) return port;
+  }
+  throw new Error(`no free port from ${from}`);
+}
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
