@@ -13,7 +13,7 @@ import { fragmentResponse, Reassembler } from './fragments.ts';
 import { Deframer } from './framing.ts';
 import { DEFERRED, RpcFault, type RpcInterfaceDef } from './interface.ts';
 import type { LimitLog } from './limit-log.ts';
-import { faultPdu, Negotiator, signsPdus, type AuthSession, type Outcome } from './negotiation.ts';
+import { faultPdu, Negotiator, signsPdus, type AuthSession, type NegotiationLog, type Outcome } from './negotiation.ts';
 import { FaultStatus, HEADER_SIZE, parseFragment, parseHeader, PFC, PType, RejectReason, serializePdu, type FragmentLayout, type Header, type Pdu, type RequestPdu, type SyntaxId } from './pdu.ts';
 import type { ByteBudget } from './byte-budget.ts';
 import { protectResponse, ProtectionError, unprotectRequest } from './protection.ts';
@@ -123,7 +123,9 @@ export class Connection {
       security: host.security,
       maxSessions: lim.maxAuthContextsPerConnection,
       secondaryAddress: String(localPort),
-      log: () => this.log,
+      // Not the connection's child logger: tens of thousands of clients each authenticate once,
+      // and a child logger per connection would stay in memory for the connection's life.
+      log: () => this.bindingLog,
     });
     socket.setKeepAlive(true, 60_000);
     this.bindTimer = setTimeout(() => {
@@ -136,6 +138,17 @@ export class Connection {
     socket.on('error', (err) => {
       this.log.debug({ err }, 'socket error');
     });
+  }
+
+  /** The server's logger with this connection's fields added per line (no child logger kept). */
+  private get bindingLog(): NegotiationLog {
+    const base = this.host.logger;
+    const at = { conn: this.id, remote: this.site.remote };
+    return {
+      info: (o, m) => { base.info({ ...at, ...o }, m); },
+      warn: (o, m) => { base.warn({ ...at, ...o }, m); },
+      error: (o, m) => { base.error({ ...at, ...o }, m); },
+    };
   }
 
   // Created on first use: with tens of thousands of quiet connections, a child logger and a

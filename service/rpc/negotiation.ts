@@ -9,7 +9,6 @@
 //   alter_context (token 3)    → alter_context_resp (token 4 or an empty verifier) (python3-samba)
 // More legs (SPNEGO with a mechListMIC, Kerberos) continue with alter_context.
 
-import type { Logger } from 'pino';
 import { AuthLevel, SecurityError, type SecurityContext, type SecurityContextFactory } from '../auth/context.ts';
 import { principalName } from '../auth/context.ts';
 import type { RpcInterfaceDef } from './interface.ts';
@@ -59,6 +58,13 @@ export function signsPdus(level: number): boolean {
   return level >= AuthLevel.CALL;
 }
 
+/** What the negotiator logs through: pino's methods it uses (a Logger will do). */
+export interface NegotiationLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
 export interface NegotiatorDeps {
   findInterface(s: SyntaxId): RpcInterfaceDef | undefined;
   /** Joins association group `id` (0: a new group); returns the group's id, or null when it cannot be joined. */
@@ -73,7 +79,7 @@ export interface NegotiatorDeps {
   maxSessions?: number;
   /** The port we listen on, as the bind_ack's secondary address. */
   secondaryAddress: string;
-  log(): Logger;
+  log(): NegotiationLog;
 }
 
 /**
