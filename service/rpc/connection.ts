@@ -13,7 +13,7 @@ import { fragmentResponse, Reassembler } from './fragments.ts';
 import { Deframer } from './framing.ts';
 import { DEFERRED, RpcFault, type RpcInterfaceDef } from './interface.ts';
 import type { LimitLog } from './limit-log.ts';
-import { faultPdu, Negotiator, signsPdus, type AuthSession, type NegotiationLog, type Outcome } from './negotiation.ts';
+import { faultPdu, Negotiator, signsPdus, type AuthSession, type NegotiationLog, type NegotiatorDeps, type Outcome } from './negotiation.ts';
 import { FaultStatus, HEADER_SIZE, parseFragment, parseHeader, PFC, PType, RejectReason, serializePdu, type FragmentLayout, type Header, type Pdu, type RequestPdu, type SyntaxId } from './pdu.ts';
 import type { ByteBudget } from './byte-budget.ts';
 import { protectResponse, ProtectionError, unprotectRequest } from './protection.ts';
@@ -70,7 +70,7 @@ export class Connection {
   private readonly neg: Negotiator;
   private readonly calls = new Map<number, Call>();
   /** Fragmented requests in progress: call_id → the session of their first fragment. */
-  private readonly partialSessions = new Map<number, AuthSession | null>();
+  private partialSessionsInstance: Map<number, AuthSession | null> | null = null;
   private bindTimer: NodeJS.Timeout | null;
   private isClosed = false;
   /** Ending after a refusal: nothing more is read or dispatched. */
@@ -107,26 +107,7 @@ export class Connection {
       localAddress,
       localPort,
     };
-    this.neg = new Negotiator({
-      findInterface: (s) => host.findInterface(s),
-      associate: (assocId) => {
-        // A bind whose auth step finished after the client left must not join anything.
-        if (this.isClosed) return null;
-        const a = host.join(assocId, this, this.remoteHost);
-        if (a !== null) this.site.association = a;
-        return a;
-      },
-      leave: (assocId) => {
-        host.leave(assocId, this);
-      },
-      admit: (principal) => (this.neg.association === null ? null : host.admit(this.neg.association, principal)),
-      security: host.security,
-      maxSessions: lim.maxAuthContextsPerConnection,
-      secondaryAddress: String(localPort),
-      // Not the connection's child logger: tens of thousands of clients each authenticate once,
-      // and a child logger per connection would stay in memory for the connection's life.
-      log: () => this.bindingLog,
-    });
+    this.neg = new Negotiator(new NegotiatorSide(this));
     socket.setKeepAlive(true, 60_000);
     this.bindTimer = setTimeout(() => {
       host.limitLog.warn('bind-timeout', { remote: this.site.remote, ms: lim.bindTimeoutMs }, 'connection did not bind in time; closing it');
@@ -140,8 +121,31 @@ export class Connection {
     });
   }
 
+  /** For NegotiatorSide: joins association group `assocId` (0: a new one) for this connection. */
+  associate(assocId: number): number | null {
+    // A bind whose auth step finished after the client left must not join anything.
+    if (this.isClosed) return null;
+    const a = this.host.join(assocId, this, this.remoteHost);
+    if (a !== null) this.site.association = a;
+    return a;
+  }
+
+  /** For NegotiatorSide: the server's answer for a principal on this connection's association. */
+  admit(principal: string): string | null {
+    return this.neg.association === null ? null : this.host.admit(this.neg.association, principal);
+  }
+
+  get connectionHost(): ConnectionHost {
+    return this.host;
+  }
+
+  /** Our end's port: the bind_ack's secondary address. */
+  get localPort(): number {
+    return this.site.localPort;
+  }
+
   /** The server's logger with this connection's fields added per line (no child logger kept). */
-  private get bindingLog(): NegotiationLog {
+  get bindingLog(): NegotiationLog {
     const base = this.host.logger;
     const at = { conn: this.id, remote: this.site.remote };
     return {
@@ -408,7 +412,7 @@ export class Connection {
           this.calls.delete(p.callId);
         }
         this.reassemblerInstance?.drop(p.callId);
-        this.partialSessions.delete(p.callId);
+        this.partialSessionsInstance?.delete(p.callId);
         // We never close on orphaned: with KeepConnectionOnOrphan granted the client keeps the
         // connection, without it the client closes it itself (MS-RPCE §3.3.1.5.10).
         return undefined;
@@ -459,9 +463,11 @@ export class Connection {
     const whole = (frag.flags & (PFC.FIRST_FRAG | PFC.LAST_FRAG)) === (PFC.FIRST_FRAG | PFC.LAST_FRAG) && this.reassemblerInstance === null;
     if (!whole) {
       // Every fragment of a request comes on the same security context (MS-RPCE §2.2.2.11).
-      if ((frag.flags & PFC.FIRST_FRAG) !== 0) this.partialSessions.set(frag.callId, session);
-      else if (this.partialSessions.has(frag.callId) && this.partialSessions.get(frag.callId) !== session) throw new RpcDecodeError(`call ${frag.callId}: fragments on different security contexts`);
-      if ((frag.flags & PFC.LAST_FRAG) !== 0) this.partialSessions.delete(frag.callId);
+      this.partialSessionsInstance ??= new Map();
+      const partialSessions = this.partialSessionsInstance;
+      if ((frag.flags & PFC.FIRST_FRAG) !== 0) partialSessions.set(frag.callId, session);
+      else if (partialSessions.has(frag.callId) && partialSessions.get(frag.callId) !== session) throw new RpcDecodeError(`call ${frag.callId}: fragments on different security contexts`);
+      if ((frag.flags & PFC.LAST_FRAG) !== 0) partialSessions.delete(frag.callId);
     }
     const p = whole ? frag : this.reassembler.push(frag);
     if (!p) return;
@@ -572,5 +578,51 @@ export class Connection {
       this.log.error({ err, opnum: p.opnum }, 'call failed');
     }
     return faultPdu(p.callId, status, p.versionMinor, p.contextId);
+  }
+}
+
+/**
+ * What the negotiator needs of its connection, as methods on one small object instead of a set of
+ * closures per connection (tens of thousands of connections: each closure is memory).
+ */
+class NegotiatorSide implements NegotiatorDeps {
+  private readonly c: Connection;
+
+  constructor(c: Connection) {
+    this.c = c;
+  }
+
+  findInterface(s: SyntaxId): RpcInterfaceDef | undefined {
+    return this.c.connectionHost.findInterface(s);
+  }
+
+  associate(id: number): number | null {
+    return this.c.associate(id);
+  }
+
+  leave(id: number): void {
+    this.c.connectionHost.leave(id, this.c);
+  }
+
+  admit(principal: string): string | null {
+    return this.c.admit(principal);
+  }
+
+  get security(): SecurityContextFactory | null {
+    return this.c.connectionHost.security;
+  }
+
+  get maxSessions(): number {
+    return this.c.connectionHost.limits.maxAuthContextsPerConnection;
+  }
+
+  get secondaryAddress(): string {
+    return String(this.c.localPort);
+  }
+
+  // Not the connection's child logger: tens of thousands of clients each authenticate once, and
+  // a child logger per connection would stay in memory for the connection's life.
+  log(): NegotiationLog {
+    return this.c.bindingLog;
   }
 }
