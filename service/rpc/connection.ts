@@ -13,8 +13,8 @@ import { fragmentResponse, Reassembler } from './fragments.ts';
 import { Deframer } from './framing.ts';
 import { DEFERRED, RpcFault, type RpcInterfaceDef } from './interface.ts';
 import type { LimitLog } from './limit-log.ts';
-import { faultPdu, Negotiator, signsPdus, type AuthSession, type NegotiationLog, type NegotiatorDeps, type Outcome } from './negotiation.ts';
-import { FaultStatus, HEADER_SIZE, parseFragment, parseHeader, PFC, PType, RejectReason, serializePdu, type FragmentLayout, type Header, type Pdu, type RequestPdu, type SyntaxId } from './pdu.ts';
+import { bindNakPdu, faultPdu, Negotiator, signsPdus, type AuthSession, type NegotiationLog, type NegotiatorDeps, type Outcome } from './negotiation.ts';
+import { FaultStatus, HEADER_SIZE, parseFragment, parseHeader, PFC, PType, RejectReason, type FragmentLayout, type Header, type Pdu, type RequestPdu, type SyntaxId } from './pdu.ts';
 import type { ByteBudget } from './byte-budget.ts';
 import { protectResponse, ProtectionError, unprotectRequest } from './protection.ts';
 import { NDR20 } from './syntaxes.ts';
@@ -206,10 +206,7 @@ export class Connection {
   /** The socket is gone: abort its calls and leave the association (maybe running it down). */
   closed(): void {
     this.isClosed = true;
-    this.queue = [];
-    this.queuedBytes = 0;
-    this.host.pending.update(this.heldBytes, 0);
-    this.heldBytes = 0;
+    this.releasePending();
     if (this.bindTimer) clearTimeout(this.bindTimer);
     for (const call of this.calls.values()) call.cancel();
     this.calls.clear();
@@ -240,10 +237,7 @@ export class Connection {
     // held for this connection's unfinished input is released now; the socket goes for good when
     // the client closes its side, or after a short grace.
     this.closing = true;
-    this.queue = [];
-    this.queuedBytes = 0;
-    this.host.pending.update(this.heldBytes, 0);
-    this.heldBytes = 0;
+    this.releasePending();
     this.log.debug({ why }, 'closing connection');
     this.socket.pause();
     this.socket.end();
@@ -296,6 +290,14 @@ export class Connection {
       }
     }
     this.account();
+  }
+
+  /** Drops what waits for processing and gives its bytes back to the server-wide budget. */
+  private releasePending(): void {
+    this.queue = [];
+    this.queuedBytes = 0;
+    this.host.pending.update(this.heldBytes, 0);
+    this.heldBytes = 0;
   }
 
   private enqueue(f: Buffer): void {
@@ -369,7 +371,7 @@ export class Connection {
   private refuseBigEndian(h: Header): void {
     this.host.limitLog.warn('big-endian', { remote: this.site.remote, ptype: h.ptype, callId: h.callId }, 'a big-endian PDU refused (only little-endian NDR is served)');
     if (h.ptype === PType.BIND && !this.neg.bound) {
-      this.send([serializePdu({ ptype: PType.BIND_NAK, versionMinor: 0, flags: PFC.FIRST_FRAG | PFC.LAST_FRAG, callId: h.callId, reason: RejectReason.USER_DATA_NOT_READABLE, versions: [{ major: 5, minor: 0 }] })]);
+      this.send([bindNakPdu(h.callId, RejectReason.USER_DATA_NOT_READABLE)]);
       return;
     }
     if (h.ptype === PType.REQUEST && this.neg.bound) {

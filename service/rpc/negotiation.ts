@@ -367,7 +367,7 @@ export class Negotiator {
   }
 
   private nak(p: BindPdu, reason: number): Buffer {
-    return serializePdu({ ptype: PType.BIND_NAK, versionMinor: 0, flags: PFC.FIRST_FRAG | PFC.LAST_FRAG, callId: p.callId, reason, versions: [{ major: 5, minor: 0 }] });
+    return bindNakPdu(p.callId, reason);
   }
 
   private logAuthProgress(s: AuthSession, leg: string): void {
@@ -391,6 +391,11 @@ export class Negotiator {
     if (err instanceof SecurityError) this.deps.log().warn(line, 'authentication refused');
     else this.deps.log().error({ ...line, err }, 'authentication failed with an internal error');
   }
+}
+
+/** A bind_nak offering protocol 5.0, the one we speak. */
+export function bindNakPdu(callId: number, reason: number): Buffer {
+  return serializePdu({ ptype: PType.BIND_NAK, versionMinor: 0, flags: PFC.FIRST_FRAG | PFC.LAST_FRAG, callId, reason, versions: [{ major: 5, minor: 0 }] });
 }
 
 /** A fault PDU with no stub (faults are never signed: they carry no verifier). */
