@@ -93,7 +93,9 @@ export async function setupSecurity(cfg: AuthConfig, netnames: string[], logger:
   if (cfg.mode === 'winbind' && cfg.allow.some((a) => a.startsWith('@'))) source = new WinbindGroups({ logger: logger.child({ source: 'winbind-groups' }) }).decorate(source);
   try {
     const names = await targetNames(cfg, netnames[0] ?? 'WITNESS');
-    const ntlm = (): SecurityContext => new NtlmAcceptor({ source, ...names, allowNtlmV1: cfg.allowNtlmV1 });
+    // One options object for every acceptor (tens of thousands of connections), not one each.
+    const ntlmOptions = { source, ...names, allowNtlmV1: cfg.allowNtlmV1 };
+    const ntlm = (): SecurityContext => new NtlmAcceptor(ntlmOptions);
     const factory: SecurityContextFactory = (type) => {
       if (type === AuthType.NTLMSSP) return ntlm();
       if (type === AuthType.SPNEGO) return new SpnegoAcceptor({ mechs: [{ oid: Oid.NTLMSSP, name: 'ntlmssp', create: ntlm }] });
