@@ -9,6 +9,7 @@ import { watchStore, type StoreWatch } from '../store/watch.ts';
 import { setupSecurity, type Security } from './auth/setup.ts';
 import type { WitnessdConfig } from './config.ts';
 import { epmInterface } from './epm/epm.ts';
+import { listenEpm } from './epm/listen.ts';
 import { ByteBudget } from './rpc/byte-budget.ts';
 import { RpcServer } from './rpc/server.ts';
 import { WITNESS_INTERFACE } from './swn/constants.ts';
@@ -121,7 +122,7 @@ export async function startWitnessd(cfg: WitnessdConfig, logger: Logger): Promis
         connectionShare: 0.1,
         pending,
       });
-      epmPort = (await epm.listen(cfg.epm.host, cfg.epm.port)).port;
+      epmPort = (await listenEpm(epm, cfg.epm.host, cfg.epm.port)).port;
     }
     logger.info(
       { witness: `${cfg.listen.host}:${port}`, epm: cfg.epm ? `${cfg.epm.host}:${epmPort ?? 0}` : 'off', node: cfg.node, netnames: cfg.netnames, auth: security?.describe ?? 'none', ips: view?.ips.length ?? 0 },
