@@ -11,6 +11,7 @@ import { execFileSync } from 'node:child_process';
 import type { Logger } from 'pino';
 import { attrdUpdater, type Attrd } from './admin/attrd.ts';
 import { cibFileFrom } from './cib/source.ts';
+import { DEFAULT_SMB_CONF, NO_RESOURCE, SambaShareSource, sambaCacheFileFor } from './samba-shares.ts';
 
 /** This node's name (--node, else crm_node -n) and attrd, or undefined (relay off, logged). */
 function relayFor(node: string | undefined, logger: Logger): { node: string; attrd: Attrd } | undefined {
@@ -31,14 +32,27 @@ interface ConfigFlags {
   ipResources?: string;
   ipAgents?: string;
   witnessAgent?: string;
+  /** The node's smb.conf, whose shares are learnt (default /etc/samba/smb.conf; nothing when absent). */
+  smbConf?: string;
+  /** False (--no-samba-shares): Samba's configuration is not read. */
+  sambaShares?: boolean;
+  /** The store: its directory keeps the last reading of Samba's shares for the next process. */
+  db?: string;
 }
 
 function splitList(s: string): string[] {
   return s.split(/[\s,;]+/).filter((x) => x !== '');
 }
 
-export function configFromFlags(f: ConfigFlags): ViewConfig {
+export function configFromFlags(f: ConfigFlags, logger?: Logger): ViewConfig {
   const cfg = defaultViewConfig();
+  if (f.sambaShares !== false) {
+    cfg.sambaShares = new SambaShareSource({
+      smbConf: f.smbConf !== undefined && f.smbConf.trim() !== '' ? f.smbConf.trim() : DEFAULT_SMB_CONF,
+      cacheFile: f.db !== undefined ? sambaCacheFileFor(f.db) : null,
+      ...(logger !== undefined ? { logger } : {}),
+    });
+  }
   if (f.shares !== undefined && f.shares.trim() !== '') cfg.shares = parseSharesMap(f.shares);
   if (f.ipResources !== undefined && f.ipResources.trim() !== '') cfg.ipResources = splitList(f.ipResources);
   if (f.ipAgents !== undefined && f.ipAgents.trim() !== '') cfg.ipAgents = splitList(f.ipAgents);
@@ -53,6 +67,8 @@ function addConfigOptions(cmd: Command): Command {
     .option('--ip-resources <ids>', 'resource ids that count as witness IPs (default: every IP agent resource)')
     .option('--ip-agents <agents>', 'resource agents that are floating IPs (default: IPaddr2, IPaddr, IPv6addr)')
     .option('--witness-agent <agent>', 'agent of the witness clone (default ocf:witness:witnessd)')
+    .option('--smb-conf <path>', `learn the SMB shares from this Samba configuration (testparm -s); nothing when absent (default ${DEFAULT_SMB_CONF})`)
+    .option('--no-samba-shares', 'do not read Samba\'s configuration: shares come from --shares only')
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'));
 }
 
@@ -73,7 +89,7 @@ function describeView(v: ClusterView): string {
   }
   lines.push('Shares:');
   if (v.shares.length === 0) lines.push('  (none)');
-  for (const s of v.shares) lines.push(`  ${s.name} (${s.resource}) on ${s.node ?? 'nowhere'}: ${s.ips.join(', ') || 'no IPs'}`);
+  for (const s of v.shares) lines.push(s.resource === NO_RESOURCE ? `  ${s.name} (follows no resource)` : `  ${s.name} (${s.resource}) on ${s.node ?? 'nowhere'}: ${s.ips.join(', ') || 'no IPs'}`);
   lines.push('Witness instances:');
   if (v.witness.length === 0) lines.push('  (none)');
   for (const w of v.witness) lines.push(`  ${w.node} (${w.resource}): ${w.started ? 'started' : 'stopped'}`);
@@ -89,8 +105,9 @@ export function buildProgram(): Command {
     .option('--cib-file <file>', 'read this CIB file instead of the live CIB (also: $CIB_file)')
     .option('--json', 'print the result as JSON')
     .action(async (o: ConfigFlags & { db: string; cibFile?: string; json?: boolean; logLevel: LogLevel }) => {
-      const r = await syncOnce({ db: o.db, cibFile: o.cibFile, config: configFromFlags(o) });
-      new SkippedIpLog(makeLogger('witness-agent', o.logLevel)).report(r.skipped);
+      const logger = makeLogger('witness-agent', o.logLevel);
+      const r = await syncOnce({ db: o.db, cibFile: o.cibFile, config: configFromFlags(o, logger) });
+      new SkippedIpLog(logger).report(r.skipped);
       if (o.json === true) {
         process.stdout.write(`${JSON.stringify({ applied: r.applied, cib: r.cib, events: r.events, ms: r.ms })}\n`);
       } else {
@@ -119,7 +136,7 @@ export function buildProgram(): Command {
       process.once('SIGINT', stop);
       await runWatch({
         db: o.db,
-        config: configFromFlags(o),
+        config: configFromFlags(o, logger),
         logger,
         signal: ac.signal,
         ...(o.poll !== undefined ? { pollMs: o.poll } : {}),

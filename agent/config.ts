@@ -2,6 +2,7 @@
 // which SMB share, and which agent is the witness service itself.
 
 import { DEFAULT_IP_AGENTS } from '../store/types.ts';
+import type { SambaCatalogue } from './samba-shares.ts';
 
 export interface ViewConfig {
   /** class:provider:type of the resource agents that are floating IPs. */
@@ -12,6 +13,11 @@ export interface ViewConfig {
   shares: Map<string, string>;
   /** class:provider:type of the witness clone. */
   witnessAgent: string;
+  /**
+   * Where the node's Samba shares come from (agent/samba-shares.ts); each one follows the
+   * Filesystem resource its path lies under, `shares` overriding. Absent: `shares` only.
+   */
+  sambaShares?: { catalogue(): SambaCatalogue | null; changed(): boolean } | null;
 }
 
 export function defaultViewConfig(): ViewConfig {

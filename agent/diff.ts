@@ -72,6 +72,14 @@ export function diffViews(prev: ClusterView | null, next: ClusterView): NewEvent
 
   const shares: NewEvent[] = [];
   const prevShares = new Map(prev.shares.map((s) => [s.name, s]));
+  // Shares come and go with the SMB server's configuration (agent/samba-shares.ts) or the map.
+  const nextNames = new Set(next.shares.map((s) => s.name));
+  for (const s of prev.shares) {
+    if (!nextNames.has(s.name)) shares.push({ kind: 'share_removed', subject: s.name, from: s.node, to: null, payload: { resource: s.resource } });
+  }
+  for (const s of next.shares) {
+    if (!prevShares.has(s.name)) shares.push({ kind: 'share_added', subject: s.name, from: null, to: s.node, payload: { resource: s.resource, ips: s.ips } });
+  }
   for (const s of next.shares) {
     const before = prevShares.get(s.name);
     const from = before?.node ?? null;

@@ -8,6 +8,8 @@ import { readCib } from './cib/source.ts';
 import type { ViewConfig } from './config.ts';
 import { diffViews } from './diff.ts';
 import { deriveView, relevantResources, type SkippedIp } from './placement.ts';
+import { shareMapWith } from './samba-shares.ts';
+import type { CibResource } from './cib/parse.ts';
 
 export interface SyncResult {
   /** False when the stored view came from a newer CIB revision (another sync won the race). */
@@ -23,9 +25,14 @@ export interface SyncResult {
 
 /** Parses `xml`, derives the view and commits it with its events. Throws CibParseError / StoreError. */
 export function syncXml(store: Store, xml: string, cfg: ViewConfig): SyncResult {
-  const cib = parseCib(xml, (resources) => relevantResources(resources, cfg));
+  // Samba's shares (read again only when its files changed) join the share map once the CIB's
+  // resources say which Filesystem each path lies under.
+  const samba = cfg.sambaShares?.catalogue() ?? null;
+  let effective: ViewConfig | null = samba === null ? cfg : null;
+  const withShares = (resources: readonly CibResource[]): ViewConfig => (effective ??= { ...cfg, shares: shareMapWith(cfg.shares, samba, resources) });
+  const cib = parseCib(xml, (resources) => relevantResources(resources, withShares(resources)));
   const skipped: SkippedIp[] = [];
-  const view = deriveView(cib, cfg, (s) => skipped.push(s));
+  const view = deriveView(cib, withShares(cib.resources), (s) => skipped.push(s));
   const { applied, events } = store.commitSync(view, diffViews);
   return { applied, events, cib: view.cib, view, transient: new Map(cib.status.map((n) => [n.uname, n.attributes])), skipped };
 }

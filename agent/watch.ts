@@ -24,6 +24,8 @@ import { SkippedIpLog } from './skipped.ts';
 
 /** A CIB bigger than this is refused rather than buffered (a real one is a few MB at most). */
 export const MAX_FRAME = 64 * 1024 * 1024;
+/** How often the files Samba's shares were read from are checked for changes. */
+const SAMBA_CHECK_MS = 1000;
 
 export class FrameError extends Error {
   constructor(message: string) {
@@ -246,6 +248,8 @@ export async function runWatch(opts: RunWatchOptions): Promise<void> {
   const relay = opts.relay ? new AdminRelay({ store, node: opts.relay.node, attrd: opts.relay.attrd, logger }) : null;
   let storeWatch: StoreWatch | null = null;
   const skippedLog = new SkippedIpLog(logger);
+  let lastXml: string | null = null;
+  let sambaTimer: NodeJS.Timeout | null = null;
   const planner = opts.planner ? new MovePlanner({ store, logger, ...(opts.planner.simulate ? { simulate: opts.planner.simulate } : {}) }) : null;
   if (relay) {
     const publish = (): void => {
@@ -275,6 +279,7 @@ export async function runWatch(opts: RunWatchOptions): Promise<void> {
           ...(opts.pollMs !== undefined ? { pollMs: opts.pollMs } : {}),
           ...(opts.helper !== undefined ? { helper: opts.helper } : {}),
           onCib: (xml, receivedAt) => {
+            lastXml = xml;
             try {
               const r = syncXml(store, xml, opts.config);
               skippedLog.report(r.skipped);
@@ -296,11 +301,27 @@ export async function runWatch(opts: RunWatchOptions): Promise<void> {
             }
           },
         });
+        // smb.conf edits (and registry shares) change the share catalogue without any CIB
+        // change: a few stat calls a second notice them, and the last CIB is synced again.
+        const samba = opts.config.sambaShares;
+        if (samba) {
+          sambaTimer = setInterval(() => {
+            if (lastXml === null || !samba.changed()) return;
+            try {
+              const r = syncXml(store, lastXml, opts.config);
+              if (r.events.length > 0) logger.info({ cib: formatCibVersion(r.cib), applied: r.applied, events: r.events.map((e) => `${e.kind} ${e.subject}`) }, 'synced after a Samba configuration change');
+            } catch (err) {
+              logger.error({ err }, 'sync after a Samba configuration change failed');
+            }
+          }, SAMBA_CHECK_MS);
+          sambaTimer.unref();
+        }
       } catch (err) {
         reject(err instanceof Error ? err : new Error(String(err)));
       }
     });
   } finally {
+    if (sambaTimer) clearInterval(sambaTimer);
     (stream as CibStream | null)?.close();
     storeWatch?.close();
     await relay?.settle();

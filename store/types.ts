@@ -77,6 +77,8 @@ export type EventKind =
   | 'ip_online' // subject = address, to = node it came up on
   | 'ip_moved' // subject = address, from -> to (recorded after ip_offline/ip_online pairs in one sync)
   | 'share_moved' // subject = share name, from -> to
+  | 'share_added' // subject = share name, to = node it runs on (or null); the SMB server's configuration or the share map gained it
+  | 'share_removed' // subject = share name, from = node it ran on (or null); gone from the configuration
   | 'node_lost' // subject = node
   | 'node_joined' // subject = node
   | 'node_standby' // subject = node (planned evacuation begins)

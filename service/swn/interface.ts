@@ -114,6 +114,9 @@ export function witnessInterface(registry: WitnessRegistry, logger: Logger, auth
         const a = decodeRegisterEx(stub);
         const r = registry.register(a, client(ctx), true);
         refusalLog(limits, ctx, r, a.clientName);
+        if (r.unknownShare === true) {
+          limits.warn('unknown-share', { remote: ctx.remote, connection: ctx.connection, client: clip(a.clientName), share: clip(a.shareName) }, 'RegisterEx refused with ERROR_INVALID_STATE: the share is not one of the SMB server\'s shares');
+        }
         log.debug(
           { remote: ctx.remote, client: clip(a.clientName), netName: clip(a.netName), share: clip(a.shareName), ip: clip(a.ipAddress), flags: a.flags, keepAlive: a.keepAliveSec, status: r.status, key: r.registration?.key },
           'RegisterEx',

@@ -154,6 +154,8 @@ export interface RegisterResult {
   limit?: LimitHit;
   /** Refused with ERROR_INVALID_PARAMETER: the string that was longer than MAX_NAME_CHARS allows. */
   tooLong?: keyof typeof MAX_NAME_CHARS;
+  /** Refused with ERROR_INVALID_STATE: ShareName is not in the share catalogue. */
+  unknownShare?: true;
 }
 
 const NULL_HANDLE = Buffer.alloc(HANDLE_SIZE);
@@ -271,13 +273,17 @@ export class WitnessRegistry {
     //    reached through the floating IPs), else ERROR_INVALID_STATE.
     const ip = canonicalAddress(ipAddress); // the text the agent stored (store/address.ts), or null
     if (ip === null || !this.interfaces().some((i) => i.address === ip)) return fail(WinError.INVALID_STATE);
-    // 5. Share: must be a share we know when a share map is configured; with no map at all there
-    //    is no clustered share to check against, and MS-SWN §3.1.4.5 says to ignore ShareName.
+    // 5. Share: must be a share we know when a share catalogue is known (the share map, or the
+    //    SMB server's shares learnt by the agent, agent/samba-shares.ts): ERROR_INVALID_STATE
+    //    (MS-SWN §3.1.4.5: "ShareName ... not found"). With none at all there is no clustered share
+    //    to check against, and §3.1.4.5 says to ignore ShareName. A catalogue with [homes] cannot
+    //    list every share: Samba serves one named after each user from it.
     let shareName = ex ? (req.shareName ?? null) : null;
     if (shareName === '') shareName = null;
     if (shareName !== null) {
       const shares = this.opts.getView()?.shares ?? [];
-      if (shares.length > 0 && !shares.some((s) => s.name.toLowerCase() === shareName?.toLowerCase())) return fail(WinError.INVALID_STATE);
+      const known = (n: string): boolean => shares.some((s) => s.name.toLowerCase() === n);
+      if (shares.length > 0 && !known(shareName.toLowerCase()) && !known('homes')) return { ...fail(WinError.INVALID_STATE), unknownShare: true };
     }
     // 6. Room for it: beyond a cap the client hears "insufficient system resources" and retries
     //    elsewhere or later (MS-SWN §3.2.4.1).
