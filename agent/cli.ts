@@ -11,20 +11,27 @@ import { execFileSync } from 'node:child_process';
 import type { Logger } from 'pino';
 import { attrdUpdater, type Attrd } from './admin/attrd.ts';
 import { cibFileFrom } from './cib/source.ts';
+import type { SyncedAttributes } from './node-addresses.ts';
 import { DEFAULT_SMB_CONF, NO_RESOURCE, SambaShareSource, sambaCacheFileFor } from './samba-shares.ts';
 
 /** This node's name (--node, else crm_node -n) and attrd, or undefined (relay off, logged). */
 function relayFor(node: string | undefined, logger: Logger): { node: string; attrd: Attrd } | undefined {
+  const name = nodeName(node, logger, 'admin requests from other nodes will not be relayed');
+  return name === undefined ? undefined : { node: name, attrd: attrdUpdater() };
+}
+
+/** --node, else crm_node -n; undefined (logged with what it costs) when neither gives a name. */
+function nodeName(node: string | undefined, logger: Logger, without: string): string | undefined {
   let name = node;
   if (name === undefined) {
     try {
       name = execFileSync('crm_node', ['-n'], { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'pipe'] }).trim();
     } catch (err) {
-      logger.warn({ err }, 'cannot tell this node\'s name (crm_node -n failed): admin requests from other nodes will not be relayed');
+      logger.warn({ err }, `cannot tell this node's name (crm_node -n failed): ${without}`);
       return undefined;
     }
   }
-  return name === '' ? undefined : { node: name, attrd: attrdUpdater() };
+  return name === '' ? undefined : name;
 }
 
 interface ConfigFlags {
@@ -126,10 +133,16 @@ export function buildProgram(): Command {
     .option('--node <name>', "this node's cluster name, for admin requests from other nodes (default: crm_node -n)")
     .option('--no-relay', 'do not relay admin requests from other nodes')
     .option('--no-plan', 'do not ask the scheduler about planned moves (no early CLIENT_MOVE)')
-    .action(async (o: ConfigFlags & { db: string; logLevel: LogLevel; poll?: number; readyFile?: string; node?: string; relay: boolean; plan: boolean }) => {
+    .option('--node-addresses <setting>', "this node's own addresses offered to clients beside the floating IPs, published as its witness-addresses node attribute: auto (its addresses on the floating IPs' subnets), none, or addresses and subnets (198.18.0.0/24)", 'auto')
+    .action(async (o: ConfigFlags & { db: string; logLevel: LogLevel; poll?: number; readyFile?: string; node?: string; relay: boolean; plan: boolean; nodeAddresses: string }) => {
       const { runWatch } = await import('./watch.ts');
+      const { NodeAddressPublisher, parseNodeAddressSetting } = await import('./node-addresses.ts');
+      const setting = parseNodeAddressSetting(o.nodeAddresses);
       const logger = makeLogger('witness-agent', o.logLevel);
-      const relay = o.relay && cibFileFrom({}) === undefined ? relayFor(o.node, logger) : undefined;
+      const live = cibFileFrom({}) === undefined;
+      const relay = o.relay && live ? relayFor(o.node, logger) : undefined;
+      const me = live ? (relay?.node ?? nodeName(o.node, logger, 'this node\'s addresses will not be published')) : undefined;
+      const publisher = me !== undefined ? new NodeAddressPublisher({ node: me, attrd: relay?.attrd ?? attrdUpdater(), setting, logger }) : null;
       const ac = new AbortController();
       const stop = (): void => { ac.abort(); };
       process.once('SIGTERM', stop);
@@ -143,7 +156,9 @@ export function buildProgram(): Command {
         ...(o.readyFile !== undefined ? { readyFile: o.readyFile } : {}),
         ...(relay !== undefined ? { relay } : {}),
         ...(o.plan ? { planner: {} } : {}),
+        ...(publisher !== null ? { afterSync: (r: SyncedAttributes) => { publisher.onSync(r); } } : {}),
       });
+      await publisher?.withdraw();
     });
 
   program

@@ -7,6 +7,7 @@ import { parseCib } from './cib/parse.ts';
 import { readCib } from './cib/source.ts';
 import type { ViewConfig } from './config.ts';
 import { diffViews } from './diff.ts';
+import { withNodeAddresses } from './node-addresses.ts';
 import { deriveView, relevantResources, type SkippedIp } from './placement.ts';
 import { shareMapWith } from './samba-shares.ts';
 import type { CibResource } from './cib/parse.ts';
@@ -19,6 +20,8 @@ export interface SyncResult {
   view: ClusterView;
   /** Each node's transient attributes, as read from the status section (the admin relay's input). */
   transient: ReadonlyMap<string, Readonly<Record<string, string>>>;
+  /** Each node's permanent attributes (the nodes section), by node name. */
+  configured: ReadonlyMap<string, Readonly<Record<string, string>>>;
   /** IP resources left out of the view because their address cannot be used (agent/skipped.ts warns). */
   skipped: SkippedIp[];
 }
@@ -32,9 +35,13 @@ export function syncXml(store: Store, xml: string, cfg: ViewConfig): SyncResult 
   const withShares = (resources: readonly CibResource[]): ViewConfig => (effective ??= { ...cfg, shares: shareMapWith(cfg.shares, samba, resources) });
   const cib = parseCib(xml, (resources) => relevantResources(resources, withShares(resources)));
   const skipped: SkippedIp[] = [];
-  const view = deriveView(cib, withShares(cib.resources), (s) => skipped.push(s));
+  const derived = deriveView(cib, withShares(cib.resources), (s) => skipped.push(s));
+  const transient = new Map(cib.status.map((n) => [n.uname, n.attributes]));
+  const configured = new Map(cib.nodes.map((n) => [n.uname, n.attributes]));
+  // Each node's own addresses, from its witness-addresses attribute (agent/node-addresses.ts).
+  const view = { ...derived, nodes: withNodeAddresses(derived.nodes, configured, transient) };
   const { applied, events } = store.commitSync(view, diffViews);
-  return { applied, events, cib: view.cib, view, transient: new Map(cib.status.map((n) => [n.uname, n.attributes])), skipped };
+  return { applied, events, cib: view.cib, view, transient, configured, skipped };
 }
 
 export interface SyncOnceOptions {

@@ -15,7 +15,7 @@ import { openStore } from '../store/index.ts';
 import { formatCibVersion } from '../store/types.ts';
 import { cibFileFrom, readCib } from './cib/source.ts';
 import type { ViewConfig } from './config.ts';
-import { syncXml } from './sync.ts';
+import { syncXml, type SyncResult } from './sync.ts';
 import { watchStore, type StoreWatch } from '../store/watch.ts';
 import { AdminRelay } from './admin/relay.ts';
 import type { Attrd } from './admin/attrd.ts';
@@ -237,6 +237,8 @@ export interface RunWatchOptions {
   relay?: { node: string; attrd: Attrd };
   /** Ask the scheduler about planned moves on configuration changes (agent/planned.ts). */
   planner?: { simulate?: Simulator };
+  /** Called after every sync (agent/node-addresses.ts publishes this node's addresses from it). */
+  afterSync?: (r: SyncResult) => void;
 }
 
 /** Runs until `signal` aborts: every CIB frame is synced into the store. */
@@ -285,6 +287,7 @@ export async function runWatch(opts: RunWatchOptions): Promise<void> {
               skippedLog.report(r.skipped);
               if (relay && opts.relay) relay.onAttributes(r.transient.get(opts.relay.node));
               if (r.applied) planner?.onCib(xml, r.view);
+              if (r.applied) opts.afterSync?.(r);
               const ms = performance.now() - receivedAt;
               if (r.events.length > 0 || !ready) {
                 logger.info({ cib: formatCibVersion(r.cib), applied: r.applied, events: r.events.map((e) => `${e.kind} ${e.subject}`), ms: Number(ms.toFixed(2)) }, 'synced');

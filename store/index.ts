@@ -163,8 +163,12 @@ export class Store {
     try {
       const meta = this.stmt('SELECT cib_admin_epoch, cib_epoch, cib_num_updates, dc FROM view_meta WHERE id = 1').get() as ViewMetaRow | undefined;
       if (!meta) return null;
-      const nodes = (this.stmt('SELECT name, node_id, state FROM nodes ORDER BY name').all() as { name: string; node_id: string; state: string }[])
-        .map((r): NodeView => ({ name: r.name, id: r.node_id, state: r.state as NodeState }));
+      const nodes = (this.stmt('SELECT name, node_id, state, addresses FROM nodes ORDER BY name').all() as { name: string; node_id: string; state: string; addresses: string | null }[])
+        .map((r): NodeView => {
+          const n: NodeView = { name: r.name, id: r.node_id, state: r.state as NodeState };
+          if (r.addresses !== null) n.addresses = JSON.parse(r.addresses) as string[];
+          return n;
+        });
       const ips = (this.stmt('SELECT * FROM ips ORDER BY address, resource').all() as IpRow[]).map(
         (r): IpView => ({
           resource: r.resource,
@@ -337,8 +341,8 @@ export class Store {
     const changed = (a: unknown, b: unknown): boolean => prev === null || JSON.stringify(a) !== JSON.stringify(b);
     if (changed(prev?.nodes, v.nodes)) {
       this.stmt('DELETE FROM nodes').run();
-      const ins = this.stmt('INSERT INTO nodes (name, node_id, state) VALUES (?, ?, ?)');
-      for (const n of v.nodes) ins.run(n.name, n.id, n.state);
+      const ins = this.stmt('INSERT INTO nodes (name, node_id, state, addresses) VALUES (?, ?, ?, ?)');
+      for (const n of v.nodes) ins.run(n.name, n.id, n.state, n.addresses !== undefined && n.addresses.length > 0 ? JSON.stringify(n.addresses) : null);
     }
     if (changed(prev?.ips, v.ips)) {
       this.stmt('DELETE FROM ips').run();

@@ -136,6 +136,11 @@ export const MIGRATIONS: readonly string[] = [
     filler BLOB NOT NULL
   );
   `,
+  // 6: each node's own addresses (its witness-addresses node attribute, agent/node-addresses.ts),
+  // listed by GetInterfaceList beside the floating IPs. JSON array; NULL when the node has none.
+  `
+  ALTER TABLE nodes ADD COLUMN addresses TEXT;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

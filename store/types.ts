@@ -10,6 +10,12 @@ export interface NodeView {
   /** Pacemaker node id (corosync nodeid as a string). */
   id: string;
   state: NodeState;
+  /**
+   * The node's own fixed addresses (canonical text, store/address.ts) that clients may use to reach
+   * its witness, from its `witness-addresses` node attribute (agent/node-addresses.ts); absent when
+   * the node publishes none.
+   */
+  addresses?: string[];
 }
 
 /** Resource agents that count as floating IPs unless configured otherwise. */
