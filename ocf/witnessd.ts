@@ -30,12 +30,14 @@ export const DEFAULTS = {
   witness_port: '5999',
   epm: '0.0.0.0:135',
   listen_address: '0.0.0.0',
+  node_addresses: 'auto',
   min_auth_level: 'integrity',
   allow_ntlmv1: 'false',
   log_level: 'info',
   log_file: '/var/log/pacemaker-witness/witness-agent.log',
   watch_poll: '0',
   force_unregister_after: '5',
+  samba_shares: '/etc/samba/smb.conf',
 } as const;
 
 export const SPEC: AgentSpec = {
@@ -51,8 +53,10 @@ export const SPEC: AgentSpec = {
     { name: 'netname', type: 'string', required: true, shortdesc: 'Cluster name(s) clients use', longdesc: 'The name(s) SMB clients use to reach the file server (the NetName they register for), separated by commas or spaces.' },
     { name: 'db', type: 'string', default: DEFAULTS.db, shortdesc: 'State store', longdesc: 'Path of the node-local SQLite state store (created with mode 0600).' },
     { name: 'shares', type: 'string', default: '', shortdesc: 'Share map', longdesc: 'Which Pacemaker resource carries which SMB share: "SHARE=resource,SHARE2=group". A share follows its resource.' },
+    { name: 'samba_shares', type: 'string', default: DEFAULTS.samba_shares, shortdesc: 'Learn the shares from Samba', longdesc: 'The node\'s Samba configuration whose shares the witness learns (testparm -s, registry shares included): each share follows the Filesystem resource whose directory holds its path (its group or clone), shares= overriding; edits are picked up within a second. Nothing is learnt while the file is absent. off: shares come from shares= only.' },
     { name: 'ip_resources', type: 'string', default: '', shortdesc: 'Witness IP resources', longdesc: 'Resource ids (or groups) whose floating IPs clients use; empty means every resource of ip_agents.' },
     { name: 'ip_agents', type: 'string', default: DEFAULTS.ip_agents, shortdesc: 'Floating IP agents', longdesc: 'Resource agents (class:provider:type) that are floating IPs.' },
+    { name: 'node_addresses', type: 'string', default: DEFAULTS.node_addresses, shortdesc: 'Node addresses offered to clients', longdesc: 'Which of each node\'s own addresses GetInterfaceList lists beside the floating IPs (clients register with the witness of another node than their file server\'s; with one floating IP only these make that possible). auto: the node\'s fixed addresses on the subnets of the floating IPs (their cidr_netmask, else the interface\'s). none: no node addresses. Otherwise addresses and subnets separated by commas (198.18.0.0/24, or 198.18.0.1,198.18.0.2): each node offers those of its own addresses that match. Each node publishes its choice as the transient node attribute witness-addresses; a permanent node attribute of that name (crm_attribute --node N --name witness-addresses --update ADDRESSES) overrides it for that node.' },
     { name: 'witness_port', type: 'integer', default: DEFAULTS.witness_port, shortdesc: 'Witness TCP port', longdesc: 'TCP port of the witness RPC service (fixed, so firewalls can be set).' },
     { name: 'epm', type: 'string', default: DEFAULTS.epm, shortdesc: 'Endpoint mapper address', longdesc: 'HOST:PORT for the DCE/RPC endpoint mapper clients query first (Windows uses TCP 135), or "off".' },
     { name: 'listen_address', type: 'string', default: DEFAULTS.listen_address, shortdesc: 'Listen address', longdesc: 'Address the witness service listens on.' },
@@ -82,8 +86,12 @@ export interface AgentConfig {
   netnames: string[];
   db: string;
   shares: string;
+  /** The smb.conf whose shares are learnt, or 'off'. */
+  sambaShares: string;
   ipResources: string;
   ipAgents: string;
+  /** node_addresses: auto, none, or addresses and subnets (agent/node-addresses.ts). */
+  nodeAddresses: string;
   witnessPort: number;
   epm: string;
   listenAddress: string;
@@ -177,6 +185,8 @@ export async function readConfig(): Promise<AgentConfig> {
       bad(`shares: ${(err as Error).message}`);
     }
   }
+  const sambaShares = param('samba_shares', DEFAULTS.samba_shares).trim();
+  if (sambaShares !== 'off' && !path.isAbsolute(sambaShares)) bad(`samba_shares must be off or an absolute path, not ${JSON.stringify(sambaShares)}`);
   const port = Number(param('witness_port', DEFAULTS.witness_port));
   if (!Number.isInteger(port) || port < 1 || port > 65535) bad(`witness_port must be a TCP port, not ${JSON.stringify(param('witness_port', ''))}`);
   const epm = param('epm', DEFAULTS.epm);
@@ -190,12 +200,21 @@ export async function readConfig(): Promise<AgentConfig> {
   if (!Number.isInteger(watchPoll) || watchPoll < 0 || (watchPoll > 0 && watchPoll < 100)) bad('watch_poll must be 0 or an integer of at least 100 (ms)');
   const retire = Number(param('force_unregister_after', DEFAULTS.force_unregister_after));
   if (!Number.isInteger(retire) || retire < 0) bad('force_unregister_after must be 0 or a number of seconds');
+  const nodeAddresses = param('node_addresses', DEFAULTS.node_addresses).trim();
+  const { parseNodeAddressSetting } = await import('../agent/node-addresses.ts');
+  try {
+    parseNodeAddressSetting(nodeAddresses);
+  } catch (err) {
+    bad((err as Error).message);
+  }
   return {
     netnames,
     db,
     shares,
+    sambaShares,
     ipResources: param('ip_resources', ''),
     ipAgents: param('ip_agents', DEFAULTS.ip_agents),
+    nodeAddresses: nodeAddresses === '' ? DEFAULTS.node_addresses : nodeAddresses,
     witnessPort: port,
     epm,
     listenAddress: param('listen_address', DEFAULTS.listen_address),
@@ -315,6 +334,7 @@ function authFlags(a: AuthSettings): string[] {
 function agentFlags(cfg: AgentConfig): string[] {
   const flags = ['--db', cfg.db, '--ip-agents', cfg.ipAgents, '--log-level', cfg.logLevel];
   if (cfg.shares.trim() !== '') flags.push('--shares', cfg.shares);
+  flags.push(...(cfg.sambaShares === 'off' ? ['--no-samba-shares'] : ['--smb-conf', cfg.sambaShares]));
   if (cfg.ipResources.trim() !== '') flags.push('--ip-resources', cfg.ipResources);
   return flags;
 }
@@ -345,6 +365,7 @@ function watcher(cfg: AgentConfig | null): DaemonSpec {
   return nodeDaemon('witness-agent watch', 'watch', { source: 'agent/main.ts', dist: 'dist/agent/main.js' }, ['watch'], cfg, (c) => [
     ...agentFlags(c),
     ...(c.watchPoll > 0 ? ['--poll', String(c.watchPoll)] : []),
+    '--node-addresses', c.nodeAddresses,
     ...onNodeFlag(),
   ]);
 }
@@ -380,7 +401,7 @@ function probeHost(cfg: AgentConfig): string {
 /** One sync from the current CIB, as the safety net under the watcher. */
 async function syncNow(cfg: AgentConfig): Promise<void> {
   const [{ syncOnce }, { configFromFlags }] = await Promise.all([import('../agent/sync.ts'), import('../agent/cli.ts')]);
-  const view = configFromFlags({ shares: cfg.shares, ipResources: cfg.ipResources, ipAgents: cfg.ipAgents });
+  const view = configFromFlags({ shares: cfg.shares, ipResources: cfg.ipResources, ipAgents: cfg.ipAgents, db: cfg.db, ...(cfg.sambaShares === 'off' ? { sambaShares: false } : { smbConf: cfg.sambaShares }) });
   try {
     const r = await syncOnce({ db: cfg.db, config: view });
     ocfLog(r.events.length > 0 ? 'info' : 'debug', `synced CIB ${r.cib.adminEpoch}.${r.cib.epoch}.${r.cib.numUpdates}: ${r.events.length} event(s) in ${r.ms.toFixed(0)} ms`);
