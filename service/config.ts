@@ -31,6 +31,8 @@ export interface AuthConfig {
   ntlmAuth: string;
   winbindHelpers: number;
   winbindTimeoutMs: number;
+  /** Ask winbindd over its privileged socket (default), falling back to ntlm_auth helpers when it cannot; false: the helpers only. */
+  winbindDirect: boolean;
   minLevel: MinAuthLevel;
   /** Allow-list (DOMAIN\user, user, @group); empty: every authenticated user. */
   allow: string[];
@@ -184,6 +186,7 @@ type FileConfig = Partial<Record<'db' | 'listen' | 'epm' | 'node' | 'auth' | 'lo
   allowNtlmV1?: boolean;
   winbindHelpers?: number;
   winbindTimeoutMs?: number;
+  winbindDirect?: boolean;
   netname?: string | string[];
   limits?: Partial<RpcLimitsConfig & WitnessLimitsConfig>;
   unusedTimeoutSec?: number;
@@ -259,6 +262,7 @@ function resolveAuth(cli: CliValues, file: FileConfig): AuthConfig {
   const timeout = file.winbindTimeoutMs ?? 5000;
   if (!Number.isInteger(helpers) || helpers < 1 || helpers > 32) throw new ConfigError('winbindHelpers must be an integer from 1 to 32');
   if (!Number.isInteger(timeout) || timeout < 100) throw new ConfigError('winbindTimeoutMs must be an integer of at least 100');
+  if (file.winbindDirect !== undefined && typeof file.winbindDirect !== 'boolean') throw new ConfigError('winbindDirect must be true or false');
   return {
     mode: mode as AuthMode,
     accounts,
@@ -266,6 +270,7 @@ function resolveAuth(cli: CliValues, file: FileConfig): AuthConfig {
     ntlmAuth: file.ntlmAuth ?? 'ntlm_auth',
     winbindHelpers: helpers,
     winbindTimeoutMs: timeout,
+    winbindDirect: file.winbindDirect ?? true,
     minLevel: minLevel as MinAuthLevel,
     allow,
     allowNtlmV1: cli.allowNtlmv1 ?? file.allowNtlmV1 ?? false,

@@ -13,8 +13,7 @@ import { NtlmAcceptor, type NtlmAcceptorOptions } from './ntlm/acceptor.ts';
 import { accessCheck } from './policy.ts';
 import { SpnegoAcceptor } from './spnego/acceptor.ts';
 import { Oid } from './spnego/tokens.ts';
-import { WinbindSource } from './winbind.ts';
-import { WinbindGroups } from './winbind-groups.ts';
+import { openWinbindSource } from './winbind/open.ts';
 
 export interface Security {
   /** Acceptor contexts for the RPC servers. */
@@ -82,15 +81,14 @@ async function openSource(cfg: AuthConfig, logger: Logger): Promise<NtlmCredenti
   if ((await run('wbinfo', ['--ping'])) === null) {
     throw new Error('winbindd does not answer (wbinfo --ping failed): start winbind, or use a local account file (--accounts FILE, made with witnessctl user add), or --auth none for tests');
   }
-  return WinbindSource.start({ ntlmAuth: cfg.ntlmAuth, smbConf: cfg.smbConf, helpers: cfg.winbindHelpers, timeoutMs: cfg.winbindTimeoutMs, logger: logger.child({ source: 'winbind' }) });
+  // winbindd's privileged socket when it can, else ntlm_auth helpers; groups (for @group entries) with the logon.
+  return openWinbindSource({ ntlmAuth: cfg.ntlmAuth, smbConf: cfg.smbConf, direct: cfg.winbindDirect, concurrency: cfg.winbindHelpers, timeoutMs: cfg.winbindTimeoutMs, groups: cfg.allow.some((a) => a.startsWith('@')), logger: logger.child({ source: 'winbind' }) });
 }
 
 /** null for --auth none: authenticated binds are then refused and every call runs unauthenticated. */
 export async function setupSecurity(cfg: AuthConfig, netnames: string[], logger: Logger): Promise<Security | null> {
   if (cfg.mode === 'none') return null;
-  let source = await openSource(cfg, logger);
-  // Groups are asked of winbind only when the allow-list names some.
-  if (cfg.mode === 'winbind' && cfg.allow.some((a) => a.startsWith('@'))) source = new WinbindGroups({ logger: logger.child({ source: 'winbind-groups' }) }).decorate(source);
+  const source = await openSource(cfg, logger);
   try {
     const names = await targetNames(cfg, netnames[0] ?? 'WITNESS');
     // One options object for every acceptor (tens of thousands of connections), not one each.

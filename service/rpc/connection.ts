@@ -17,6 +17,7 @@ import { bindNakPdu, faultPdu, Negotiator, signsPdus, type AuthSession, type Neg
 import { FaultStatus, HEADER_SIZE, parseFragment, parseHeader, PFC, PType, RejectReason, type FragmentLayout, type Header, type Pdu, type RequestPdu, type SyntaxId } from './pdu.ts';
 import type { ByteBudget } from './byte-budget.ts';
 import { protectResponse, ProtectionError, unprotectRequest } from './protection.ts';
+import { SmallMap } from './small-collections.ts';
 import { NDR20 } from './syntaxes.ts';
 import { checkVerificationTrailer } from './verification-trailer.ts';
 
@@ -68,7 +69,7 @@ export class Connection {
   private readonly deframer: Deframer;
   private reassemblerInstance: Reassembler | null = null;
   private readonly neg: Negotiator;
-  private readonly calls = new Map<number, Call>();
+  private readonly calls = new SmallMap<number, Call>();
   /** Fragmented requests in progress: call_id → the session of their first fragment. */
   private partialSessionsInstance: Map<number, AuthSession | null> | null = null;
   private bindTimer: NodeJS.Timeout | null;
@@ -77,7 +78,8 @@ export class Connection {
   private closing = false;
   /** A bind-phase PDU is waiting for its security mechanism: later fragments queue behind it. */
   private waiting = false;
-  private queue: Buffer[] = [];
+  /** Made when something has to wait, dropped when drained (an idle connection holds none). */
+  private queue: Buffer[] | null = null;
   private queuedBytes = 0;
   /** What this connection has told the server-wide budget it holds. */
   private heldBytes = 0;
@@ -294,14 +296,14 @@ export class Connection {
 
   /** Drops what waits for processing and gives its bytes back to the server-wide budget. */
   private releasePending(): void {
-    this.queue = [];
+    this.queue = null;
     this.queuedBytes = 0;
     this.host.pending.update(this.heldBytes, 0);
     this.heldBytes = 0;
   }
 
   private enqueue(f: Buffer): void {
-    this.queue.push(f);
+    (this.queue ??= []).push(f);
     this.queuedBytes += f.length;
   }
 
@@ -356,8 +358,11 @@ export class Connection {
 
   private drain(): void {
     while (!this.waiting && !this.isClosed && !this.closing) {
-      const f = this.queue.shift();
-      if (!f) break;
+      const f = this.queue?.shift();
+      if (!f) {
+        this.queue = null;
+        break;
+      }
       this.queuedBytes -= f.length;
       this.process(f);
     }

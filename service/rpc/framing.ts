@@ -58,7 +58,8 @@ export class Deframer {
     let frag: Buffer;
     if (first && first.length >= n) {
       frag = first.subarray(0, n);
-      if (first.length === n) this.pending.shift();
+      // Emptied: a fresh array, as a shifted one keeps its grown backing store per connection.
+      if (first.length === n) this.pending = this.pending.length === 1 ? [] : this.pending.slice(1);
       else this.pending[0] = first.subarray(n);
     } else {
       const all = Buffer.concat(this.pending);

@@ -12,6 +12,7 @@
 import { AuthLevel, SecurityError, type SecurityContext, type SecurityContextFactory } from '../auth/context.ts';
 import { principalName } from '../auth/context.ts';
 import type { RpcInterfaceDef } from './interface.ts';
+import { SmallMap } from './small-collections.ts';
 import {
   ContextResult,
   FaultStatus,
@@ -101,9 +102,9 @@ interface ContextDecision {
 export class Negotiator {
   private readonly deps: NegotiatorDeps;
   /** Presentation contexts: p_cont_id → interface. */
-  readonly contexts = new Map<number, RpcInterfaceDef>();
+  readonly contexts = new SmallMap<number, RpcInterfaceDef>();
   /** Security contexts: auth_context_id → session. */
-  readonly sessions = new Map<number, AuthSession>();
+  readonly sessions = new SmallMap<number, AuthSession>();
   association: number | null = null;
   concMpx = false;
   /** Largest fragment we may send, and the largest we accept. */

@@ -11,6 +11,7 @@ import { Connection, type ConnectionHost, type RpcLimits } from './connection.ts
 import { connectionsAllowedBy, openFilesLimit } from './fd-limit.ts';
 import type { RpcInterfaceDef } from './interface.ts';
 import { LimitLog } from './limit-log.ts';
+import { SmallSet } from './small-collections.ts';
 import type { SyntaxId } from './pdu.ts';
 
 export type { RpcLimits } from './connection.ts';
@@ -32,7 +33,7 @@ export interface RpcServerOptions {
 
 interface Association {
   id: number;
-  connections: Set<Connection>;
+  connections: SmallSet<Connection>;
   /** The client host that created it: only connections from there may join. */
   host: string;
   /** The first principal authenticated on it (null until one is): only it may use it. */
@@ -154,7 +155,9 @@ export class RpcServer implements ConnectionHost {
   /** Association group ids are random (MS-RPCE leaves them to the server): not to be guessed. */
   private newAssociationId(): number {
     for (;;) {
-      const id = crypto.randomInt(1, 0xffffffff);
+      // 30 bits: V8 keeps such integers unboxed (a 32-bit one is a 16-byte heap number in each
+      // of the four objects per connection that hold it).
+      const id = crypto.randomInt(1, 0x40000000);
       if (!this.associations.has(id)) return id;
     }
   }
@@ -168,7 +171,7 @@ export class RpcServer implements ConnectionHost {
       // same principal (admit).
       if (!a || a.host !== remoteHost) return null;
     } else {
-      a = { id: this.newAssociationId(), connections: new Set(), host: remoteHost, principal: null };
+      a = { id: this.newAssociationId(), connections: new SmallSet(), host: remoteHost, principal: null };
       this.associations.set(a.id, a);
     }
     a.connections.add(c);

@@ -4,9 +4,46 @@
 // keystream per direction for the life of a session ("Handle" in MS-NLMP), so this is a class whose
 // instance is that state, not a one-shot function.
 //
-// Memory: a session keeps two of these for as long as its connection lives (tens of thousands of
-// connections), so the 256-byte state can live in storage the caller owns (a view into one buffer
-// holding all of a session's keys and states) instead of an ArrayBuffer of its own each.
+// Memory: a session keeps two keystreams for as long as its connection lives (tens of thousands of
+// connections), so the 256-byte state can live in storage the caller owns (rc4Schedule / rc4Xor
+// over a slot of a shared slab) instead of an ArrayBuffer and an object of its own each.
+
+/**
+ * Key scheduling into s[o .. o + 256). For states kept in someone else's storage (NTLMSSP
+ * sessions keep theirs in a shared slab, with i and j beside it): see rc4Xor.
+ */
+export function rc4Schedule(s: Uint8Array, o: number, key: Uint8Array): void {
+  if (key.length < 1 || key.length > 256) throw new RangeError(`RC4 key length ${key.length}: must be 1..256 bytes`);
+  if (!(Number.isInteger(o) && o >= 0 && o + 256 <= s.length)) throw new RangeError(`RC4 state at ${o} of ${s.length} bytes: needs 256`);
+  for (let n = 0; n < 256; n++) s[o + n] = n;
+  let j = 0;
+  for (let n = 0; n < 256; n++) {
+    const sn = s[o + n] ?? 0;
+    j = (j + sn + (key[n % key.length] ?? 0)) & 0xff;
+    s[o + n] = s[o + j] ?? 0;
+    s[o + j] = sn;
+  }
+}
+
+/**
+ * XORs the keystream of the state s[o .. o + 256) into buf[start, end) in place (no subarray, no
+ * allocation). `ij` is the stream position, i | j << 8 (0 after rc4Schedule); returns the new one.
+ */
+export function rc4Xor(s: Uint8Array, o: number, ij: number, buf: Uint8Array, start: number, end: number): number {
+  let i = ij & 0xff;
+  let j = (ij >>> 8) & 0xff;
+  const stop = Math.min(end, buf.length);
+  for (let n = Math.max(0, start); n < stop; n++) {
+    i = (i + 1) & 0xff;
+    const si = s[o + i] ?? 0;
+    j = (j + si) & 0xff;
+    const sj = s[o + j] ?? 0;
+    s[o + i] = sj;
+    s[o + j] = si;
+    buf[n] = (buf[n] ?? 0) ^ (s[o + ((si + sj) & 0xff)] ?? 0);
+  }
+  return i | (j << 8);
+}
 
 /**
  * One RC4 keystream. `update` XORs the next `buf.length` keystream bytes into `buf` IN PLACE and
@@ -17,8 +54,8 @@ export class Rc4 {
   /** The permutation is s[o .. o + 256). */
   private readonly s: Uint8Array;
   private readonly o: number;
-  private i = 0;
-  private j = 0;
+  /** The stream position, i | j << 8. */
+  private ij = 0;
 
   /** `state`, `offset`: where to keep the 256-byte permutation (default: a new array of its own). */
   constructor(key: Uint8Array, state?: Uint8Array, offset = 0) {
@@ -32,19 +69,8 @@ export class Rc4 {
 
   /** Starts the keystream again from `key` (key scheduling), in the same state storage. */
   rekey(key: Uint8Array): void {
-    if (key.length < 1 || key.length > 256) throw new RangeError(`RC4 key length ${key.length}: must be 1..256 bytes`);
-    const s = this.s;
-    const o = this.o;
-    for (let n = 0; n < 256; n++) s[o + n] = n;
-    let j = 0;
-    for (let n = 0; n < 256; n++) {
-      const sn = s[o + n] ?? 0;
-      j = (j + sn + (key[n % key.length] ?? 0)) & 0xff;
-      s[o + n] = s[o + j] ?? 0;
-      s[o + j] = sn;
-    }
-    this.i = 0;
-    this.j = 0;
+    rc4Schedule(this.s, this.o, key);
+    this.ij = 0;
   }
 
   /** Encrypts or decrypts `buf` in place (the same operation) and returns it. */
@@ -55,22 +81,7 @@ export class Rc4 {
 
   /** Encrypts or decrypts buf[start, end) in place (no subarray, no allocation). */
   updateRange(buf: Uint8Array, start: number, end: number): void {
-    const s = this.s;
-    const o = this.o;
-    let i = this.i;
-    let j = this.j;
-    const stop = Math.min(end, buf.length);
-    for (let n = Math.max(0, start); n < stop; n++) {
-      i = (i + 1) & 0xff;
-      const si = s[o + i] ?? 0;
-      j = (j + si) & 0xff;
-      const sj = s[o + j] ?? 0;
-      s[o + i] = sj;
-      s[o + j] = si;
-      buf[n] = (buf[n] ?? 0) ^ (s[o + ((si + sj) & 0xff)] ?? 0);
-    }
-    this.i = i;
-    this.j = j;
+    this.ij = rc4Xor(this.s, this.o, this.ij, buf, start, end);
   }
 
   /** Like `update` but into a copy: `data` is left as it was. */

@@ -24,14 +24,16 @@
 //   and freed by the garbage collector). Messages longer than INLINE_HMAC_MAX go to createHmac,
 //   whose MD5 is faster per byte (the two cost the same at about 900 bytes).
 // - No Buffer is allocated per call except the 16-byte signature returned (a small on-heap array).
-// - A session's keys and RC4 states share one 640-byte ArrayBuffer (a connection lives for days;
-//   each ArrayBuffer of its own costs a native backing store on top of its bytes).
+// - A session's keys and RC4 states are one 640-byte slot of a shared slab (session-memory.ts: a
+//   connection lives for days, and an ArrayBuffer of its own would cost 1.5 KB of RSS, not 640
+//   bytes); its sequence numbers and RC4 positions are fields of the one session object.
 
 import crypto from 'node:crypto';
-import { Rc4 } from '../crypto/rc4.ts';
+import { rc4Schedule, rc4Xor } from '../crypto/rc4.ts';
 import { NegotiateFlag } from './constants.ts';
 import { ntlmError } from './errors.ts';
 import { sealKey, signKey, type Direction } from './keys.ts';
+import { sessionSlot, SLOT_BYTES } from './session-memory.ts';
 
 export const SIGNATURE_SIZE = 16;
 const SIGNATURE_VERSION = 1;
@@ -272,65 +274,39 @@ function hmacMd5Seq8(pads: Int32Array, p: number, seq: number, m: Uint8Array, ou
 // ── per-direction state ───────────────────────────────────────────────────────────────────────
 
 /**
- * Where one direction's state lies in the session's buffer, from the direction's base: the RC4
- * permutation, the sealing key, the signing key and the HMAC pads (8 words).
+ * Where one direction's state lies in the session's slot, from the direction's base: the RC4
+ * permutation, the sealing key, the signing key and the HMAC pads (8 words). The server sends
+ * with the first direction and receives with the second.
  */
 const RC4_AT = 0;
 const SEAL_KEY_AT = 256;
 const SIGN_KEY_AT = 272;
 const PADS_AT = 288;
 const DIRECTION_BYTES = 320;
-
-class DirectionState {
-  /** The session's buffer (both directions), as bytes and as words. */
-  private readonly mem: Uint8Array;
-  private readonly words: Int32Array;
-  private readonly base: number;
-  readonly handle: Rc4;
-  seq = 0;
-
-  constructor(mem: Uint8Array, words: Int32Array, base: number, exported: Buffer, flags: number, dir: Direction) {
-    this.mem = mem;
-    this.words = words;
-    this.base = base;
-    mem.set(sealKey(exported, flags, dir), base + SEAL_KEY_AT);
-    const sk = signKey(exported, dir);
-    mem.set(sk, base + SIGN_KEY_AT);
-    hmacPads(sk, words, (base + PADS_AT) / 4);
-    this.handle = new Rc4(this.sealingKey(), mem, base + RC4_AT);
-  }
-
-  private sealingKey(): Uint8Array {
-    return this.mem.subarray(this.base + SEAL_KEY_AT, this.base + SEAL_KEY_AT + 16);
-  }
-
-  /** The first 8 bytes of HMAC_MD5(SigningKey, seq || message) into out[at..at+8). */
-  checksum(seq: number, message: Uint8Array, out: Uint8Array, at: number): void {
-    if (message.length <= INLINE_HMAC_MAX) {
-      hmacMd5Seq8(this.words, (this.base + PADS_AT) / 4, seq, message, out, at);
-      return;
-    }
-    const s = Buffer.alloc(4);
-    s.writeUInt32LE(seq >>> 0);
-    const key = this.mem.subarray(this.base + SIGN_KEY_AT, this.base + SIGN_KEY_AT + 16);
-    out.set(crypto.createHmac('md5', key).update(s).update(message).digest().subarray(0, 8), at);
-  }
-
-  /** A fresh keystream from the sealing key; the sequence number is not the handle's and stays. */
-  rekey(): void {
-    this.handle.rekey(this.sealingKey());
-  }
-}
+const SEND = 0;
+const RECV = DIRECTION_BYTES;
+if (2 * DIRECTION_BYTES !== SLOT_BYTES) throw new Error('NTLMSSP session layout does not fill its slot');
 
 /** The expected signature's checksum while a received one is compared (one at a time). */
 const expected = new Uint8Array(8);
 
+/**
+ * One session: flags, sequence numbers and RC4 stream positions in fields, keys and RC4
+ * permutations in a slot of a shared slab (session-memory.ts). One object per session.
+ */
 export class NtlmSession {
   private readonly keyExch: boolean;
   private readonly canSign: boolean;
   private readonly canSeal: boolean;
-  private readonly send: DirectionState;
-  private readonly recv: DirectionState;
+  /** The slab's bytes and words, and this session's slot in them. */
+  private readonly mem: Uint8Array;
+  private readonly words: Int32Array;
+  private readonly base: number;
+  private sendSeqNum = 0;
+  private recvSeqNum = 0;
+  /** RC4 stream positions (i | j << 8), per direction. */
+  private sendIj = 0;
+  private recvIj = 0;
   /** Set after a checksum mismatch on receive: that handle's keystream position is lost. */
   private recvBroken = false;
 
@@ -344,18 +320,29 @@ export class NtlmSession {
     this.canSeal = (flags & NegotiateFlag.SEAL) !== 0;
     // Sealing implies signing: a sealed message always carries a signature (§3.4.3).
     this.canSign = (flags & (NegotiateFlag.SIGN | NegotiateFlag.SEAL)) !== 0;
-    const mem = new Uint8Array(2 * DIRECTION_BYTES);
-    const words = new Int32Array(mem.buffer);
-    this.send = new DirectionState(mem, words, 0, exportedSessionKey, flags, 'server-to-client');
-    this.recv = new DirectionState(mem, words, DIRECTION_BYTES, exportedSessionKey, flags, 'client-to-server');
+    const slot = sessionSlot(this);
+    this.mem = slot.bytes;
+    this.words = slot.words;
+    this.base = slot.base;
+    this.initDirection(SEND, exportedSessionKey, flags, 'server-to-client');
+    this.initDirection(RECV, exportedSessionKey, flags, 'client-to-server');
+  }
+
+  private initDirection(d: number, exported: Buffer, flags: number, dir: Direction): void {
+    const at = this.base + d;
+    this.mem.set(sealKey(exported, flags, dir), at + SEAL_KEY_AT);
+    const sk = signKey(exported, dir);
+    this.mem.set(sk, at + SIGN_KEY_AT);
+    hmacPads(sk, this.words, (at + PADS_AT) / 4);
+    rc4Schedule(this.mem, at + RC4_AT, this.mem.subarray(at + SEAL_KEY_AT, at + SEAL_KEY_AT + 16));
   }
 
   /** The next sequence numbers (for logs and tests). */
   get sendSeq(): number {
-    return this.send.seq;
+    return this.sendSeqNum;
   }
   get recvSeq(): number {
-    return this.recv.seq;
+    return this.recvSeqNum;
   }
 
   /**
@@ -363,8 +350,12 @@ export class NtlmSession {
    * keys); sequence numbers are NOT reset. See NtlmAcceptor.resetCrypto for when SPNEGO needs it.
    */
   resetHandles(): void {
-    this.send.rekey();
-    this.recv.rekey();
+    for (const d of [SEND, RECV]) {
+      const at = this.base + d;
+      rc4Schedule(this.mem, at + RC4_AT, this.mem.subarray(at + SEAL_KEY_AT, at + SEAL_KEY_AT + 16));
+    }
+    this.sendIj = 0;
+    this.recvIj = 0;
   }
 
   /** MAC (§3.4.4.2) over `message` for the next outgoing sequence number. */
@@ -372,8 +363,8 @@ export class NtlmSession {
     this.requireSign();
     const seq = this.nextSendSeq();
     const sig = Buffer.alloc(SIGNATURE_SIZE);
-    this.send.checksum(seq, message, sig, 4);
-    return this.assemble(this.send, sig, seq);
+    this.checksum(SEND, seq, message, sig, 4);
+    return this.assemble(sig, seq);
   }
 
   /** Checks the client's signature over `message`. Throws SecurityError('integrity'/'malformed'). */
@@ -389,9 +380,9 @@ export class NtlmSession {
     checkRange(message, start, end);
     const seq = this.nextSendSeq();
     const sig = Buffer.alloc(SIGNATURE_SIZE);
-    this.send.checksum(seq, message, sig, 4);
-    this.send.handle.updateRange(message, start, end);
-    return this.assemble(this.send, sig, seq);
+    this.checksum(SEND, seq, message, sig, 4);
+    this.sendIj = rc4Xor(this.mem, this.base + SEND + RC4_AT, this.sendIj, message, start, end);
+    return this.assemble(sig, seq);
   }
 
   /** Decrypts message[start, end) in place, then checks `signature` over the plaintext message. */
@@ -399,13 +390,26 @@ export class NtlmSession {
     this.requireSeal();
     checkRange(message, start, end);
     this.checkHeader(signature);
-    this.recv.handle.updateRange(message, start, end);
+    this.recvIj = rc4Xor(this.mem, this.base + RECV + RC4_AT, this.recvIj, message, start, end);
     this.checkChecksum(message, signature);
   }
 
+  /** The first 8 bytes of HMAC_MD5(SigningKey, seq || message) into out[at..at+8), for direction d. */
+  private checksum(d: number, seq: number, message: Uint8Array, out: Uint8Array, at: number): void {
+    const base = this.base + d;
+    if (message.length <= INLINE_HMAC_MAX) {
+      hmacMd5Seq8(this.words, (base + PADS_AT) / 4, seq, message, out, at);
+      return;
+    }
+    const s = Buffer.alloc(4);
+    s.writeUInt32LE(seq >>> 0);
+    const key = this.mem.subarray(base + SIGN_KEY_AT, base + SIGN_KEY_AT + 16);
+    out.set(crypto.createHmac('md5', key).update(s).update(message).digest().subarray(0, 8), at);
+  }
+
   private nextSendSeq(): number {
-    const seq = this.send.seq;
-    this.send.seq = (seq + 1) >>> 0;
+    const seq = this.sendSeqNum;
+    this.sendSeqNum = (seq + 1) >>> 0;
     return seq;
   }
 
@@ -418,9 +422,9 @@ export class NtlmSession {
   }
 
   /** Completes a signature whose sig[4..12) holds the plain checksum: version, encrypted checksum, SeqNum. */
-  private assemble(state: DirectionState, sig: Buffer, seq: number): Buffer {
+  private assemble(sig: Buffer, seq: number): Buffer {
     sig.writeUInt32LE(SIGNATURE_VERSION, 0);
-    if (this.keyExch) state.handle.updateRange(sig, 4, 12);
+    if (this.keyExch) this.sendIj = rc4Xor(this.mem, this.base + SEND + RC4_AT, this.sendIj, sig, 4, 12);
     sig.writeUInt32LE(seq >>> 0, 12);
     return sig;
   }
@@ -435,22 +439,22 @@ export class NtlmSession {
     const version = signature.readUInt32LE(0);
     if (version !== SIGNATURE_VERSION) throw ntlmError('integrity', `signature version ${version}, expected ${SIGNATURE_VERSION}`);
     const seq = signature.readUInt32LE(12);
-    if (seq !== this.recv.seq) throw ntlmError('integrity', `signature sequence number ${seq}, expected ${this.recv.seq}`);
+    if (seq !== this.recvSeqNum) throw ntlmError('integrity', `signature sequence number ${seq}, expected ${this.recvSeqNum}`);
   }
 
   private checkChecksum(message: Buffer, signature: Buffer): void {
-    const r = this.recv;
-    r.checksum(r.seq, message, expected, 0);
-    if (this.keyExch) r.handle.updateRange(expected, 0, 8);
+    const seq = this.recvSeqNum;
+    this.checksum(RECV, seq, message, expected, 0);
+    if (this.keyExch) this.recvIj = rc4Xor(this.mem, this.base + RECV + RC4_AT, this.recvIj, expected, 0, 8);
     // The RC4 handle has moved on whatever the outcome; a mismatch leaves it out of step.
     // Compared without an early exit (as crypto.timingSafeEqual would).
     let diff = 0;
     for (let i = 0; i < 8; i++) diff |= (expected[i] ?? 0) ^ (signature[4 + i] ?? 0);
     if (diff !== 0) {
       this.recvBroken = true;
-      throw ntlmError('integrity', `signature checksum does not match (sequence number ${r.seq})`);
+      throw ntlmError('integrity', `signature checksum does not match (sequence number ${seq})`);
     }
-    r.seq = (r.seq + 1) >>> 0;
+    this.recvSeqNum = (seq + 1) >>> 0;
   }
 }
 
