@@ -20,6 +20,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--min-auth-level <level>', 'lowest auth level for witness calls (default integrity)').choices(['connect', 'integrity', 'privacy']))
     .option('--allow <principals...>', 'only these may register: DOMAIN\\user, user or @group (comma-separated or repeated)')
     .option('--allow-ntlmv1', 'accept NTLMv1/LM responses (weak; refused by default)')
+    .option('--keytab <file>', 'Kerberos service keys (cifs/<NetName>, host/<NetName>): offers Kerberos, preferred in SPNEGO')
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
     .addOption(new Option('--log-format <format>', 'json, or journal (syslog priority prefixes)').choices(['json', 'journal']))
     .option('--force-unregister-after <seconds>', 'Windows workaround: drop a registration this long after telling it UNAVAILABLE or to move, so the client re-registers (default 5, 0 = off)')

@@ -41,6 +41,8 @@ export interface AuthConfig {
   /** The NetBIOS and DNS domain names the NTLM CHALLENGE carries (default: winbind's, else WORKGROUP). */
   domain: string | null;
   dnsDomain: string | null;
+  /** Kerberos service keys (cifs/<NetName>, host/<NetName>…): Kerberos is offered when set (docs/kerberos.md). */
+  keytab: string | null;
 }
 
 export interface HostPort {
@@ -179,9 +181,10 @@ export interface CliValues {
   minAuthLevel?: string;
   allow?: string[];
   allowNtlmv1?: boolean;
+  keytab?: string;
 }
 
-type FileConfig = Partial<Record<'db' | 'listen' | 'epm' | 'node' | 'auth' | 'logLevel' | 'logFormat' | 'accounts' | 'smbConf' | 'ntlmAuth' | 'minAuthLevel' | 'domain' | 'dnsDomain', string>> & {
+type FileConfig = Partial<Record<'db' | 'listen' | 'epm' | 'node' | 'auth' | 'logLevel' | 'logFormat' | 'accounts' | 'smbConf' | 'ntlmAuth' | 'minAuthLevel' | 'domain' | 'dnsDomain' | 'keytab', string>> & {
   allow?: string[];
   allowNtlmV1?: boolean;
   winbindHelpers?: number;
@@ -254,6 +257,7 @@ function resolveAuth(cli: CliValues, file: FileConfig): AuthConfig {
   const accounts = cli.accounts ?? file.accounts ?? null;
   const mode = cli.auth ?? file.auth ?? (accounts !== null ? 'accounts' : 'winbind');
   if (!(AUTH_MODES as readonly string[]).includes(mode)) throw new ConfigError(`unknown --auth ${JSON.stringify(mode)}; supported: ${AUTH_MODES.join(', ')}`);
+  if (mode === 'none' && (cli.keytab ?? file.keytab) !== undefined) throw new ConfigError('--keytab with --auth none would be ignored: Kerberos needs authentication on');
   if (mode === 'accounts' && accounts === null) throw new ConfigError('--auth accounts needs --accounts FILE (make one with: witnessctl user add DOMAIN\\USER --accounts FILE)');
   const minLevel = cli.minAuthLevel ?? file.minAuthLevel ?? 'integrity';
   if (!(MIN_AUTH_LEVELS as readonly string[]).includes(minLevel)) throw new ConfigError(`unknown --min-auth-level ${JSON.stringify(minLevel)}; one of ${MIN_AUTH_LEVELS.join(', ')}`);
@@ -276,5 +280,6 @@ function resolveAuth(cli: CliValues, file: FileConfig): AuthConfig {
     allowNtlmV1: cli.allowNtlmv1 ?? file.allowNtlmV1 ?? false,
     domain: file.domain ?? null,
     dnsDomain: file.dnsDomain ?? null,
+    keytab: cli.keytab ?? file.keytab ?? null,
   };
 }

@@ -103,5 +103,9 @@ export interface SecurityContext {
   unwrap(message: Buffer, start: number, end: number, signature: Buffer): void;
 }
 
-/** Makes a fresh acceptor context for an auth_type (NTLMSSP, SPNEGO, ...), or null when not offered. */
-export type SecurityContextFactory = (authType: number) => SecurityContext | null;
+/**
+ * Makes a fresh acceptor context for an auth_type (NTLMSSP, SPNEGO, ...), or null when not offered.
+ * `authLevel` (the verifier's auth_level) matters to Kerberos, whose signature is a MIC token at
+ * integrity and a longer wrap token at privacy; NTLMSSP ignores it.
+ */
+export type SecurityContextFactory = (authType: number, authLevel: number) => SecurityContext | null;

@@ -1,6 +1,6 @@
 // witnessd's security, from its configuration: the credential source (winbind or the account
-// file), the mechanisms offered for each DCE/RPC auth_type (NTLMSSP, and SPNEGO choosing NTLMSSP
-// while Kerberos is not configured), and the access check the witness interface applies.
+// file), the mechanisms offered for each DCE/RPC auth_type (NTLMSSP; Kerberos with a keytab; SPNEGO
+// preferring Kerberos when there is one), and the access check the witness interface applies.
 
 import { execFile } from 'node:child_process';
 import type { Logger } from 'pino';
@@ -8,6 +8,7 @@ import type { AuthConfig } from '../config.ts';
 import type { CallAuth, Refusal } from '../rpc/interface.ts';
 import { AccountFileSource } from './accounts/source.ts';
 import { AuthType, type SecurityContext, type SecurityContextFactory } from './context.ts';
+import { kerberosMechanisms } from './krb5/setup.ts';
 import type { NtlmCredentialSource } from './credentials.ts';
 import { NtlmAcceptor, type NtlmAcceptorOptions } from './ntlm/acceptor.ts';
 import { accessCheck } from './policy.ts';
@@ -94,16 +95,19 @@ export async function setupSecurity(cfg: AuthConfig, netnames: string[], logger:
     // One options object for every acceptor (tens of thousands of connections), not one each.
     const ntlmOptions = { source, ...names, allowNtlmV1: cfg.allowNtlmV1 };
     const ntlm = (): SecurityContext => new NtlmAcceptor(ntlmOptions);
-    const factory: SecurityContextFactory = (type) => {
+    // Kerberos when a keytab is configured: auth type 16, and first in SPNEGO's list.
+    const krb5 = cfg.keytab !== null ? kerberosMechanisms(cfg.keytab, netnames, logger.child({ mech: 'kerberos' })) : null;
+    const factory: SecurityContextFactory = (type, level) => {
       if (type === AuthType.NTLMSSP) return ntlm();
-      if (type === AuthType.SPNEGO) return new SpnegoAcceptor({ mechs: [{ oid: Oid.NTLMSSP, name: 'ntlmssp', create: ntlm }] });
+      if (type === AuthType.KERBEROS) return krb5?.create(level) ?? null;
+      if (type === AuthType.SPNEGO) return new SpnegoAcceptor({ mechs: [...(krb5?.spnego(level) ?? []), { oid: Oid.NTLMSSP, name: 'ntlmssp', create: ntlm }] });
       return null;
     };
     return {
       factory,
       authorize: accessCheck({ minLevel: cfg.minLevel, allow: cfg.allow }),
       source,
-      describe: { source: source.name, mechanisms: ['ntlmssp', 'spnego(ntlmssp)'], minLevel: cfg.minLevel, allow: cfg.allow.length > 0 ? cfg.allow : 'any authenticated user', ntlmv1: cfg.allowNtlmV1, computer: names.netbiosComputer, domain: names.netbiosDomain },
+      describe: { source: source.name, mechanisms: krb5 ? ['kerberos', 'ntlmssp', 'spnego(kerberos, ntlmssp)'] : ['ntlmssp', 'spnego(ntlmssp)'], ...(krb5 ? { keytab: cfg.keytab } : {}), minLevel: cfg.minLevel, allow: cfg.allow.length > 0 ? cfg.allow : 'any authenticated user', ntlmv1: cfg.allowNtlmV1, computer: names.netbiosComputer, domain: names.netbiosDomain },
       close: () => source.close(),
     };
   } catch (err) {

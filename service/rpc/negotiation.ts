@@ -146,7 +146,7 @@ export class Negotiator {
     if (!p.auth) return this.finishBind(p, decision, null, null);
     const auth = p.auth;
     const refused = this.refuseVerifier(auth);
-    const ctx = refused === null ? (this.deps.security?.(auth.type) ?? null) : null;
+    const ctx = refused === null ? (this.deps.security?.(auth.type, auth.level) ?? null) : null;
     if (!ctx) {
       this.deps.log().info({ authType: auth.type, authLevel: auth.level }, `authenticated bind refused: ${refused ?? 'auth type not offered'}`);
       const badLevel = refused !== null && this.deps.security !== null;
@@ -219,7 +219,7 @@ export class Negotiator {
     const max = this.deps.maxSessions ?? 4;
     if (this.sessions.size >= max) return this.alterFault(p, FaultStatus.ACCESS_DENIED, `more than ${max} security contexts on one connection (limits.maxAuthContextsPerConnection)`);
     const refused = this.refuseVerifier(auth);
-    const ctx = refused === null ? (this.deps.security?.(auth.type) ?? null) : null;
+    const ctx = refused === null ? (this.deps.security?.(auth.type, auth.level) ?? null) : null;
     if (!ctx) return this.alterFault(p, FaultStatus.ACCESS_DENIED, `alter_context with auth type ${auth.type} level ${auth.level} refused: ${refused ?? 'auth type not offered'}`);
     const session: AuthSession = { contextId: auth.contextId, type: auth.type, level: auth.level, ctx, failed: null };
     return this.alterStep(p, decision, session);

@@ -51,7 +51,6 @@ function asSecurityError(e: unknown, mech: string): SecurityError {
 }
 
 export class SpnegoAcceptor implements SecurityContext {
-  readonly mechanism = 'spnego';
   private readonly mechs: SpnegoMech[];
   private state: State = 'start';
   private inner: SecurityContext | null = null;
@@ -67,6 +66,11 @@ export class SpnegoAcceptor implements SecurityContext {
     // NEGOEX (MS-NEGOEX) would need its own message layer: never offered, never selected.
     this.mechs = options.mechs.filter((m) => m.oid !== Oid.NEGOEX);
     if (this.mechs.length === 0) throw new RangeError('SpnegoAcceptor needs at least one mechanism');
+  }
+
+  /** 'spnego', and the chosen mechanism once there is one ('spnego(kerberos)'): for logs. */
+  get mechanism(): string {
+    return this.chosen ? `spnego(${this.chosen.mech.name})` : 'spnego';
   }
 
   /** The mechanism chosen from the client's list (its OID as the client spelt it), once chosen. */
