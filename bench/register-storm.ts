@@ -61,7 +61,10 @@ interface StormResult {
   pendingMs: number;
   latencies: number[];
   witnessdCpuMs: number;
+  /** winbindd and its children, plus witnessd's children (ntlm_auth helpers). */
   helpersCpuMs: number;
+  /** Of helpersCpuMs: winbindd's tree alone (the rest is witnessd's ntlm_auth helpers). */
+  winbinddCpuMs: number;
   generatorCpuMs: number;
   /** CPU time the rest of the machine used meanwhile (other processes: the machine is shared). */
   otherCpuMs: number;
@@ -141,8 +144,11 @@ async function storm(w: Witnessd, n: number, auth: ClientAuth | null, window: nu
   const cpu1 = treeCpuMs([pid, ...helperRoots]);
   const witnessdCpuMs = (cpu1.pids.get(pid) ?? NaN) - (cpu0.pids.get(pid) ?? NaN);
   const all = treeCpuDelta(cpu0.pids, cpu1.pids);
+  const winbindd0 = treeCpuMs(helperRoots);
+  // Processes in winbindd's tree now, counted from the first snapshot (new ones from zero).
+  const winbinddCpuMs = treeCpuDelta(new Map([...cpu0.pids].filter(([p]) => winbindd0.pids.has(p))), new Map([...cpu1.pids].filter(([p]) => winbindd0.pids.has(p))));
   const generatorCpuMs = (gen.user + gen.system) / 1000;
-  return { n, ok, refused, registeredMs, pendingMs, latencies, witnessdCpuMs, helpersCpuMs: all - witnessdCpuMs, generatorCpuMs, otherCpuMs: Math.max(0, busy - all - generatorCpuMs), clients };
+  return { n, ok, refused, registeredMs, pendingMs, latencies, witnessdCpuMs, helpersCpuMs: all - witnessdCpuMs, winbinddCpuMs, generatorCpuMs, otherCpuMs: Math.max(0, busy - all - generatorCpuMs), clients };
 }
 
 async function closeAll(clients: RawClient[]): Promise<void> {
@@ -152,7 +158,8 @@ async function closeAll(clients: RawClient[]): Promise<void> {
 function report(label: string, r: StormResult, withHelpers: boolean): string {
   const rate = (r.ok / r.pendingMs) * 1000;
   const refusedText = r.refused.size === 0 ? '' : `; REFUSED ${[...r.refused].map(([why, k]) => `${k} × ${why}`).join(', ')}`;
-  const helpers = withHelpers ? `, winbindd + ntlm_auth ${r.helpersCpuMs.toFixed(0)} ms (${(r.helpersCpuMs / Math.max(1, r.ok)).toFixed(2)} ms each)` : '';
+  const each = (ms: number): string => `${ms.toFixed(0)} ms (${(ms / Math.max(1, r.ok)).toFixed(3)} ms each)`;
+  const helpers = withHelpers ? `, winbindd ${each(r.winbinddCpuMs)}, ntlm_auth helpers ${each(r.helpersCpuMs - r.winbinddCpuMs)}` : '';
   return `${label}: ${r.ok}/${r.n} registered${refusedText}; ${rate.toFixed(0)} registrations/s (first connect → last AsyncNotify pending in the store ${r.pendingMs.toFixed(0)} ms; → last RegisterEx answered ${r.registeredMs.toFixed(0)} ms); ` +
     `per registration, connect → RegisterEx answered: p50 ${quantile(r.latencies, 0.5).toFixed(1)} ms, p99 ${quantile(r.latencies, 0.99).toFixed(1)} ms; ` +
     `CPU: witnessd ${r.witnessdCpuMs.toFixed(0)} ms (${(r.witnessdCpuMs / Math.max(1, r.ok)).toFixed(3)} ms per registration → ${r.ok > 0 && r.witnessdCpuMs > 0 ? ((1000 * r.ok) / r.witnessdCpuMs).toFixed(0) : '?'}/s per core of witnessd alone)${helpers}, load generator ${r.generatorCpuMs.toFixed(0)} ms, other processes on the machine ~${r.otherCpuMs.toFixed(0)} ms`;

@@ -1,11 +1,14 @@
 // Passwords checked by Samba's winbind, the default credential source: a private standalone Samba
 // (passdb user added with smbpasswd, winbindd running; test/helpers/samba-standalone.ts) and
 // witnessd --auth winbind --smb-conf. Real clients authenticate as that Samba user through
-// witnessd → ntlm_auth → winbindd: python3-samba over NTLMSSP and SPNEGO, rpcclient, and
-// smbtorture's rpc.witness suite at integrity and privacy.
+// witnessd → winbindd's privileged socket (service/auth/winbind/): python3-samba over NTLMSSP and
+// SPNEGO, rpcclient, and smbtorture's rpc.witness suite at integrity and privacy; wrong passwords and
+// unknown users refused with winbindd's status. The ntlm_auth helpers (the fallback) once too.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { missingSambaPackages, startSambaStandalone, type SambaStandalone } from '../helpers/samba-standalone.ts';
 import { rpcclient, runPy, startSmbd, startWitnessd, twoNodeView, type Smbd, type Witnessd } from './peers.ts';
 
@@ -30,8 +33,11 @@ describe('authentication through winbind (standalone Samba, passdb user)', { tim
     await samba?.stop();
   });
 
-  it('starts with winbind as its credential source', () => {
+  it('starts with winbind as its credential source, talking to winbindd over its privileged socket', () => {
     assert.match(w.logs(), /"auth":\{"source":"winbind"/);
+    // interface version 32: Debian 12's Samba 4.17
+    assert.match(w.logs(), new RegExp(`"path":"winbindd-direct","interfaceVersion":32,"socket":"${samba.dir}/state/winbindd_privileged/pipe".*passwords are checked by winbindd over its privileged socket`));
+    assert.doesNotMatch(w.logs(), /ntlm_auth/);
   });
 
   for (const options of [['sign', 'ntlm'], ['seal', 'ntlm'], ['sign'], ['seal']]) {
@@ -45,6 +51,36 @@ describe('authentication through winbind (standalone Samba, passdb user)', { tim
       assert.match(w.logs(), new RegExp(`"user":"${samba.domain}\\\\\\\\${USER.name}".*client authenticated`));
     });
   }
+
+  it('each logon was answered by winbindd directly (a debug line per logon, the account as winbind spells it)', () => {
+    const direct = w.logs().split('\n').filter((l) => l.includes('password checked by winbindd directly'));
+    assert.ok(direct.length >= 4, `${direct.length} direct logons`);
+    assert.match(direct[0] ?? '', new RegExp(`"user":"${samba.domain}\\\\\\\\${USER.name}".*"path":"winbindd-direct"`));
+  });
+
+  it('an unknown user is refused with winbindd\'s status', async () => {
+    const r = await runPy([{ op: 'connect', conn: 'a', port: w.port, user: 'nosuchuser', password: USER.password, domain: samba.domain, options: ['sign', 'ntlm'] }, { op: 'GetInterfaceList', conn: 'a' }]);
+    assert.notEqual(r[1]?.ok, true, JSON.stringify(r));
+    assert.match(w.logs(), /"code":"logon-failure","error":"winbind: [^"]*nosuchuser: NT_STATUS_NO_SUCH_USER/);
+  });
+
+  it('with winbindDirect false: the ntlm_auth helpers check the password (the fallback path)', async () => {
+    const conf = path.join(samba.dir, 'witnessd-helpers.json');
+    fs.writeFileSync(conf, JSON.stringify({ winbindDirect: false }));
+    const viaHelpers = await startWitnessd({ view: twoNodeView(), auth: ['--auth', 'winbind', '--smb-conf', samba.conf, '--config', conf], env: samba.env });
+    try {
+      const ok = await runPy([{ op: 'connect', conn: 'a', port: viaHelpers.port, user: USER.name, password: USER.password, domain: samba.domain, options: ['sign', 'ntlm'] }, { op: 'GetInterfaceList', conn: 'a' }]);
+      assert.ok(ok.every((x) => x.ok), JSON.stringify(ok));
+      const bad = await runPy([{ op: 'connect', conn: 'a', port: viaHelpers.port, user: USER.name, password: 'nope', domain: samba.domain, options: ['sign', 'ntlm'] }, { op: 'GetInterfaceList', conn: 'a' }]);
+      assert.notEqual(bad[1]?.ok, true);
+      const logs = viaHelpers.logs();
+      assert.match(logs, /"path":"ntlm_auth","helpers":2.*passwords are checked by ntlm_auth helpers/);
+      assert.doesNotMatch(logs, /password checked by winbindd directly/);
+      assert.match(logs, /"code":"logon-failure","error":"winbind: [^"]*wuser: /);
+    } finally {
+      await viaHelpers.stop();
+    }
+  });
 
   it('a wrong password is refused by winbind, and witnessd logs winbind\'s reason', async () => {
     // SPNEGO's last leg is an alter_context, which the refusal answers: the connect step fails.
