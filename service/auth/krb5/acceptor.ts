@@ -96,7 +96,7 @@ export class KerberosAcceptor implements SecurityContext {
     } catch (e) {
       this.failed = true;
       this.ctx = null;
-      throw acceptError(e, this.ticket);
+      throw acceptError(e, this.ticket, first);
     }
     this.ctx = step.ctx;
     if (!step.complete) return { token: step.token, complete: false };

@@ -39,6 +39,7 @@ function meaning(major: number, minor: number): Meaning {
       break;
   }
   const routine = major & 0xff0000;
+  if (routine === c.S_BAD_MECH) return { code: 'malformed', reason: 'not-kerberos', text: 'the token is not a Kerberos token' };
   if (routine === c.S_DEFECTIVE_TOKEN) return { code: 'malformed', reason: 'defective-token', text: 'the token is malformed' };
   if (routine === c.S_BAD_SIG) return { code: 'integrity', reason: 'bad-signature', text: 'a checksum that does not verify' };
   if (routine === c.S_NO_CRED) return { code: 'unavailable', reason: 'no-credentials', text: 'the keytab cannot be used' };
@@ -57,11 +58,13 @@ export class KerberosError extends SecurityError {
 }
 
 /** Turns whatever an accept step threw into a KerberosError naming the reason and the ticket. */
-export function acceptError(e: unknown, ticket: TicketSummary | null): SecurityError {
+export function acceptError(e: unknown, ticket: TicketSummary | null, first: boolean): SecurityError {
   if (e instanceof SecurityError) return e;
   const about = ticket ? ` (ticket for ${ticket.service}, ${ticket.etypeName}, kvno ${ticket.kvno ?? 'none'})` : '';
   if (!isGssFailure(e)) return new KerberosError('malformed', 'internal', `Kerberos: ${e instanceof Error ? e.message : String(e)}${about}`);
-  const m = meaning(e.major, e.minor);
+  let m = meaning(e.major, e.minor);
+  // A first token we could not read as an AP-REQ, refused for no Kerberos reason: it was not one.
+  if (first && ticket === null && m.reason === 'refused') m = { code: 'malformed', reason: 'defective-token', text: 'the first token is not a Kerberos AP-REQ' };
   return new KerberosError(m.code, m.reason, `Kerberos [${m.reason}]: ${m.text}${about}; GSS: ${e.message}`);
 }
 

@@ -40,7 +40,7 @@ export interface GssApi {
   unwrap(ctx: GssCtx, message: Buffer, start: number, end: number, token: Buffer): void;
   release(ctx: GssCtx): void;
   /** com_err and GSS status codes, from MIT's headers. */
-  codes: Record<'AP_ERR_TKT_EXPIRED' | 'AP_ERR_TKT_NYV' | 'AP_ERR_REPEAT' | 'AP_ERR_NOT_US' | 'AP_ERR_SKEW' | 'AP_ERR_MODIFIED' | 'AP_ERR_BAD_INTEGRITY' | 'AP_ERR_BADKEYVER' | 'AP_ERR_NOKEY' | 'AP_WRONG_PRINC' | 'KT_NOTFOUND' | 'KT_KVNONOTFOUND' | 'KT_END' | 'S_DEFECTIVE_TOKEN' | 'S_BAD_SIG' | 'S_DUPLICATE_TOKEN' | 'S_CREDENTIALS_EXPIRED' | 'S_NO_CRED', number>;
+  codes: Record<'AP_ERR_TKT_EXPIRED' | 'AP_ERR_TKT_NYV' | 'AP_ERR_REPEAT' | 'AP_ERR_NOT_US' | 'AP_ERR_SKEW' | 'AP_ERR_MODIFIED' | 'AP_ERR_BAD_INTEGRITY' | 'AP_ERR_BADKEYVER' | 'AP_ERR_NOKEY' | 'AP_WRONG_PRINC' | 'KT_NOTFOUND' | 'KT_KVNONOTFOUND' | 'KT_END' | 'S_DEFECTIVE_TOKEN' | 'S_BAD_MECH' | 'S_BAD_SIG' | 'S_DUPLICATE_TOKEN' | 'S_CREDENTIALS_EXPIRED' | 'S_NO_CRED', number>;
   flags: Record<'DELEG' | 'MUTUAL' | 'REPLAY' | 'SEQUENCE' | 'CONF' | 'INTEG' | 'DCE_STYLE', number>;
 }
 

@@ -539,6 +539,7 @@ NAPI_MODULE_INIT() {
   set_int(env, codes, "KT_KVNONOTFOUND", KRB5_KT_KVNONOTFOUND);
   set_int(env, codes, "KT_END", KRB5_KT_END);
   set_int(env, codes, "S_DEFECTIVE_TOKEN", GSS_S_DEFECTIVE_TOKEN);
+  set_int(env, codes, "S_BAD_MECH", GSS_S_BAD_MECH);
   set_int(env, codes, "S_BAD_SIG", GSS_S_BAD_SIG);
   set_int(env, codes, "S_DUPLICATE_TOKEN", GSS_S_DUPLICATE_TOKEN);
   set_int(env, codes, "S_CREDENTIALS_EXPIRED", GSS_S_CREDENTIALS_EXPIRED);
