@@ -116,7 +116,10 @@ export function parseList(text: string, local: string): { conns: Connection[]; s
 }
 
 function record(c: TickleConfig): number {
-  const conns = readEstablished(c.ip, c.port);
+  const all = readEstablished(c.ip, c.port);
+  // The same bound as start reads back: clients decide how many connections there are.
+  if (all.length > MAX_CONNECTIONS) ocfLog('warning', `${all.length} connections to ${c.ip}:${c.port}: only the first ${MAX_CONNECTIONS} are recorded for tickles`);
+  const conns = all.slice(0, MAX_CONNECTIONS);
   const file = listFile(c);
   const text = formatList(conns);
   let old: string | null = null;
