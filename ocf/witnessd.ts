@@ -65,6 +65,7 @@ export const SPEC: AgentSpec = {
     { name: 'auth', type: 'string', shortdesc: 'Where client passwords are checked', longdesc: 'winbind: Samba\'s winbind checks NTLM passwords (the node must run winbindd, joined to a domain or with local Samba users); accounts: the local account file named by accounts; none: clients are not authenticated (tests only; witnessd logs a warning). Default: accounts when accounts is set, else winbind. The agent never falls back to none: when winbindd does not answer, start fails and says so.' },
     { name: 'accounts', type: 'string', default: '', shortdesc: 'Local account file', longdesc: 'The NTLM account file (made with: witnessctl user add DOMAIN\\USER --accounts FILE), the same file on every node, mode 0600, owned by root. Setting it means auth=accounts. witnessd reads it again when it changes.' },
     { name: 'smb_conf', type: 'string', default: '', shortdesc: 'Samba configuration (winbind)', longdesc: 'With auth=winbind: the smb.conf that Samba\'s ntlm_auth reads (default: Samba\'s own).' },
+    { name: 'keytab', type: 'string', default: '', shortdesc: 'Kerberos keytab', longdesc: 'Keys of the cifs/NETNAME (and host/NETNAME) service principals, e.g. written by: net ads keytab add cifs/FILESRV cifs/filesrv.example.com -P --option="dedicated keytab file=FILE:/etc/pacemaker-witness/cifs.keytab". Set: Kerberos is offered (auth type 16, and first in SPNEGO) beside NTLM; a rotated key is picked up without a restart. See docs/kerberos.md.' },
     { name: 'min_auth_level', type: 'string', default: DEFAULTS.min_auth_level, shortdesc: 'Lowest authentication level', longdesc: 'The lowest DCE/RPC authentication level witness calls are accepted at: connect, integrity (signed; what MS-SWN expects) or privacy (sealed). Unauthenticated calls are always refused unless auth=none.' },
     { name: 'allow', type: 'string', default: '', shortdesc: 'Who may use the witness', longdesc: 'Comma-separated principals allowed to call the witness: DOMAIN\\user, user (in any domain) or @group. Empty: every authenticated user.' },
     { name: 'allow_ntlmv1', type: 'boolean', default: DEFAULTS.allow_ntlmv1, shortdesc: 'Accept NTLMv1', longdesc: 'Accept the weak NTLMv1 and LM responses (refused by default).' },
@@ -110,6 +111,8 @@ export interface AuthSettings {
   explicit: boolean;
   accounts: string | null;
   smbConf: string | null;
+  /** Kerberos service keys (--keytab), or null. */
+  keytab: string | null;
   minLevel: string;
   allow: string[];
   allowNtlmV1: boolean;
@@ -151,6 +154,9 @@ function readAuth(bad: (msg: string) => never): AuthSettings {
   const smbConf = paramSet('smb_conf') ? param('smb_conf', '') : null;
   if (smbConf !== null && !path.isAbsolute(smbConf)) bad(`smb_conf must be an absolute path, not ${JSON.stringify(smbConf)}`);
   if (smbConf !== null && mode !== 'winbind') bad(`smb_conf is only used with auth=winbind, not auth=${mode}`);
+  const keytab = paramSet('keytab') ? param('keytab', '') : null;
+  if (keytab !== null && !path.isAbsolute(keytab)) bad(`keytab must be an absolute path, not ${JSON.stringify(keytab)}`);
+  if (keytab !== null && mode === 'none') bad('keytab is set but auth=none authenticates nobody: remove keytab or choose auth=winbind or accounts');
   const minLevel = param('min_auth_level', DEFAULTS.min_auth_level);
   if (!AUTH_LEVELS.includes(minLevel)) bad(`min_auth_level must be one of ${AUTH_LEVELS.join(', ')}, not ${JSON.stringify(minLevel)}`);
   const allow = param('allow', '').split(',').map((a) => a.trim()).filter((a) => a !== '');
@@ -164,7 +170,7 @@ function readAuth(bad: (msg: string) => never): AuthSettings {
     const set = [allow.length > 0 ? 'allow' : '', paramSet('min_auth_level') ? 'min_auth_level' : '', ntlmv1 ? 'allow_ntlmv1' : ''].filter((n) => n !== '');
     if (set.length > 0) bad(`auth=none authenticates nobody, so ${set.join(' and ')} cannot apply: remove ${set.length > 1 ? 'them' : 'it'} or choose auth=winbind or accounts`);
   }
-  return { mode: mode as AuthMode, explicit, accounts, smbConf, minLevel, allow, allowNtlmV1: ntlmv1 };
+  return { mode: mode as AuthMode, explicit, accounts, smbConf, keytab, minLevel, allow, allowNtlmV1: ntlmv1 };
 }
 
 /** Parameter syntax: no look at the node (checkCredentials and checkInstalled do that). Throws OcfError(ERR_CONFIGURED). */
@@ -277,6 +283,16 @@ function succeeds(cmd: string, args: string[]): boolean {
 async function checkCredentials(cfg: AgentConfig): Promise<void> {
   const a = cfg.auth;
   if (a.mode === 'none') return;
+  if (a.keytab !== null) {
+    // witnessd refuses to start without its keytab; say so here, with the node's view of the file.
+    try {
+      fs.accessSync(a.keytab, fs.constants.R_OK);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EACCES') throw new OcfError(OCF.ERR_PERM, `the keytab ${a.keytab} is not readable by uid ${process.geteuid?.() ?? '?'}`);
+      throw new OcfError(OCF.ERR_INSTALLED, `the keytab ${a.keytab}: ${code === 'ENOENT' ? 'no such file on this node (write it with net ads keytab add, see docs/kerberos.md)' : (err as Error).message}`);
+    }
+  }
   if (a.mode === 'accounts') {
     const file = a.accounts ?? '';
     try {
@@ -325,6 +341,7 @@ function authFlags(a: AuthSettings): string[] {
     '--auth', a.mode,
     ...(a.mode === 'accounts' && a.accounts !== null ? ['--accounts', a.accounts] : []),
     ...(a.mode === 'winbind' && a.smbConf !== null ? ['--smb-conf', a.smbConf] : []),
+    ...(a.keytab !== null ? ['--keytab', a.keytab] : []),
     '--min-auth-level', a.minLevel,
     ...(a.allow.length > 0 ? ['--allow', a.allow.join(',')] : []),
     ...(a.allowNtlmV1 ? ['--allow-ntlmv1'] : []),

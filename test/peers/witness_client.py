@@ -7,7 +7,8 @@
 #          through the endpoint mapper on 135), "assoc": 4660 (join that association group),
 #          "user": "alice", "password": "...", "domain": "WG" (absent: anonymous),
 #          "options": ["sign", "ntlm"] (binding options: sign, seal, ntlm, spnego, krb5, connect, packet, ...),
-#          "kerberos": "required" | "disabled" (default: disabled for NTLM tests)}
+#          "kerberos": "required" | "disabled" (default: disabled for NTLM tests),
+#          "ccache": "FILE:/path" (Kerberos from that credential cache instead of user/password)}
 #        {"op": "GetInterfaceList", "conn": "a"}
 #        {"op": "Register", "conn": "a", "version": 65537, "net": "X", "ip": "1.2.3.4", "client": "c", "save": "h"}
 #        {"op": "RegisterEx", ..., "share": null, "flags": 0, "timeout": 120, "save": "h"}
@@ -31,6 +32,11 @@ lp = param.LoadParm()
 def make_creds(s):
     c = credentials.Credentials()
     c.guess(lp)
+    if s.get("ccache"):
+        # Kerberos from a credential cache (kinit'ed, service tickets fetched): no password, no KDC needed.
+        c.set_named_ccache(s["ccache"], credentials.SPECIFIED, lp)
+        c.set_kerberos_state(credentials.MUST_USE_KERBEROS)
+        return c
     if s.get("user") is None:
         c.set_anonymous()  # an unauthenticated bind (or anonymous NTLMSSP with options)
         return c

@@ -12,7 +12,7 @@
 // follows PFC_SUPPORT_HEADER_SIGN (signsWholePdu false), as Windows does with Kerberos.
 import { AuthLevel, SecurityError, type Identity, type SecurityContext, type StepResult } from '../context.ts';
 import { summarizeApReq, type TicketSummary } from './ap-req.ts';
-import { acceptError, protectionError } from './errors.ts';
+import { acceptError, KerberosError, protectionError } from './errors.ts';
 import type { KeytabCredentials } from './keytab.ts';
 import { gss, type GssCtx } from './native.ts';
 import { parseLogonInfo } from './pac.ts';
@@ -88,11 +88,15 @@ export class KerberosAcceptor implements SecurityContext {
     if (this.failed) throw new SecurityError('logon-failure', 'Kerberos: the exchange already failed');
     if (this.done) throw new SecurityError('malformed', 'Kerberos: a token after the context completed');
     const first = this.ctx === null;
-    if (first) this.ticket = summarizeApReq(token);
+    const cred = this.keytab.current();
+    if (first) {
+      this.ticket = summarizeApReq(token);
+      this.checkPrincipal(this.ticket);
+    }
     const api = gss();
     let step;
     try {
-      step = api.accept(this.keytab.current(), this.ctx, token);
+      step = api.accept(cred, this.ctx, token);
     } catch (e) {
       this.failed = true;
       this.ctx = null;
@@ -102,6 +106,25 @@ export class KerberosAcceptor implements SecurityContext {
     if (!step.complete) return { token: step.token, complete: false };
     this.finish(step.ctx, step.flags);
     return { token: step.token, complete: true };
+  }
+
+  /**
+   * The ticket must name a principal of the keytab, with a kvno the keytab has for it: MIT would
+   * otherwise try every key and accept a ticket for any other SPN of the same account.
+   */
+  private checkPrincipal(t: TicketSummary | null): void {
+    const known = this.keytab.principals;
+    if (t === null || known === null) return;
+    const kvnos = known.get(t.service.toLowerCase());
+    const about = `(ticket for ${t.service}, ${t.etypeName}, kvno ${t.kvno ?? 'none'})`;
+    if (kvnos === undefined) {
+      this.failed = true;
+      throw new KerberosError('logon-failure', 'wrong-service', `Kerberos [wrong-service]: a ticket for a service that is not in the keytab ${about}; the keytab serves ${[...known.keys()].join(', ')}`);
+    }
+    if (t.kvno !== null && !kvnos.has(t.kvno)) {
+      this.failed = true;
+      throw new KerberosError('logon-failure', 'no-key-for-kvno', `Kerberos [no-key-for-kvno]: the keytab has no key of that version for the service ${about}; it has kvno ${[...kvnos].join(', ')}`);
+    }
   }
 
   private finish(ctx: GssCtx, flags: number): void {

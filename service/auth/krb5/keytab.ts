@@ -5,6 +5,7 @@
 // accept anyway; re-acquiring also follows a keytab replaced by rename and logs the rotation.
 import fs from 'node:fs';
 import type { Logger } from 'pino';
+import { listKeytab } from './keytab-file.ts';
 import { gss, isGssFailure, type GssCred } from './native.ts';
 
 /** How often, at most, the keytab's stat is compared (a new context asks). */
@@ -50,6 +51,13 @@ export class KeytabCredentials {
   private seen: Stamp;
   private checkedAt = 0;
   private readonly logger: Logger;
+  /**
+   * The keytab's principals (lower case) and their kvnos, or null when it could not be listed.
+   * MIT's acceptor without a fixed name tries every key of the keytab, so a ticket for another
+   * SPN of the same account (or with another kvno but the same key) would be accepted: these
+   * let the acceptor hold clients to the principals the keytab names.
+   */
+  principals: Map<string, Set<number>> | null = null;
   /** The version that failed ('gone' or its stamp), so that it is logged once. */
   private refused: string | null = null;
 
@@ -58,6 +66,7 @@ export class KeytabCredentials {
     this.cred = cred;
     this.seen = seen;
     this.logger = logger;
+    this.principals = principalsOf(file);
   }
 
   /** Acquires from `file`; throws an Error that says what is wrong with it. */
@@ -85,6 +94,7 @@ export class KeytabCredentials {
       this.cred = acquire(this.file);
       this.seen = st;
       this.refused = null;
+      this.principals = principalsOf(this.file);
       this.logger.info({ keytab: this.file }, 'keytab changed: acceptor credentials acquired again');
     } catch (e) {
       this.refuseOnce(JSON.stringify(st), `the changed keytab ${this.file} cannot be used (${(e as Error).message}); the keys read before stay in use`);
@@ -105,5 +115,20 @@ function acquire(file: string): GssCred {
   } catch (e) {
     if (isGssFailure(e)) throw new Error(`the keytab ${file} holds no usable key (${e.message})`);
     throw e;
+  }
+}
+
+function principalsOf(file: string): Map<string, Set<number>> | null {
+  try {
+    const m = new Map<string, Set<number>>();
+    for (const e of listKeytab(file)) {
+      const key = e.principal.toLowerCase();
+      const kvnos = m.get(key) ?? new Set<number>();
+      kvnos.add(e.kvno);
+      m.set(key, kvnos);
+    }
+    return m;
+  } catch {
+    return null;
   }
 }

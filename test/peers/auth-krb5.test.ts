@@ -1,0 +1,176 @@
+// Kerberos for domain clients, against a real Active Directory (test/domain: Samba AD DC and a
+// joined member in network namespaces). witnessd runs with the keytab `net ads keytab add` wrote
+// for cifs/FILESRV and cifs/filesrv.witness.test (the member account's keys: AES256, AES128,
+// RC4, kvno 1) and winbind for NTLM. The client is python3-samba (Heimdal underneath, our
+// acceptor is MIT's GSS-API): a TGT from the DC and the service tickets are fetched in the member
+// (only it reaches the KDC), then the client authenticates from that credential cache alone.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { domainPrerequisitesMissing, startDomain, type Domain } from '../domain/domain.ts';
+import { ptypeOf, TamperProxy } from '../helpers/tamper-proxy.ts';
+import { runPy, startWitnessd, twoNodeView, type PyStep, type Witnessd } from './peers.ts';
+
+const CACHE = 'krb5-test';
+const TARGET = 'cifs/filesrv.witness.test';
+
+/** A copy of `keytab` with every entry's kvno set to `kvno` (8- and 32-bit fields): the same keys under another version. */
+function rekvno(keytab: string, out: string, kvno: number): void {
+  const b = Buffer.from(fs.readFileSync(keytab));
+  let pos = 2;
+  while (pos + 4 <= b.length) {
+    const size = b.readInt32BE(pos);
+    pos += 4;
+    if (size <= 0) {
+      pos += -size;
+      continue;
+    }
+    const e = b.subarray(pos, pos + size);
+    let p = 0;
+    const count = e.readUInt16BE(p);
+    p += 2;
+    for (let i = 0; i <= count; i++) p += 2 + e.readUInt16BE(p); // realm, then each component
+    p += 8; // name type, timestamp
+    e.writeUInt8(kvno, p);
+    p += 1 + 2;
+    p += 2 + e.readUInt16BE(p); // key
+    if (p + 4 <= e.length) e.writeUInt32BE(kvno, p);
+    pos += size;
+  }
+  fs.writeFileSync(out, b, { mode: 0o600 });
+}
+
+describe('Kerberos (auth type 16 and SPNEGO) for Active Directory clients', { timeout: 400_000, skip: domainPrerequisitesMissing() ?? false }, () => {
+  let d: Domain;
+  let w: Witnessd;
+  let ccache: string;
+  let py: string[];
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-krb5-'));
+
+  const connect = (port: number, options: string[], target = TARGET): PyStep => ({ op: 'connect', conn: 'a', port, ccache, options: [...options, `target_principal=${target}`] });
+  const authLines = (logs: string, msg: string): string[] => logs.split('\n').filter((l) => l.includes(`"msg":"${msg}"`));
+
+  before(async () => {
+    d = await startDomain();
+    const k = d.kinit(d.user, d.password, CACHE);
+    assert.equal(k.run.code, 0, k.run.stderr);
+    ccache = k.ccache;
+    // Service tickets into the cache: ours, and one for another service (the member's own host/).
+    for (const spn of [TARGET, `host/${d.memberName.toLowerCase()}.${d.dnsDomain}`]) {
+      const r = d.inMember(['kvno', spn], { env: d.krbEnv(CACHE) });
+      assert.equal(r.code, 0, `kvno ${spn}: ${r.stderr}`);
+    }
+    py = ['env', `KRB5_CONFIG=${d.krb5Conf}`];
+    const env = d.wbclientPreloadEnv();
+    assert.ok(env, 'libnss-wrapper is needed to reach the member\'s winbindd from here');
+    w = await startWitnessd({ view: twoNodeView(), auth: ['--auth', 'winbind', '--smb-conf', d.smbConf, '--keytab', d.keytab], env });
+  });
+  after(async () => {
+    await w?.stop();
+    await d?.stop();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('loads the keytab and says which principals and kvnos it serves', () => {
+    assert.match(w.logs(), /"msg":"Kerberos service keys loaded"/);
+    assert.match(w.logs(), /cifs\/filesrv\.witness\.test@WITNESS\.TEST kvno 1/);
+    assert.match(w.logs(), /"mechanisms":\["kerberos","ntlmssp","spnego\(kerberos, ntlmssp\)"\]/);
+  });
+
+  for (const options of [['sign', 'krb5'], ['seal', 'krb5'], ['sign', 'spnego'], ['seal', 'spnego']]) {
+    it(`python3-samba [${options.join(',')}] with a cifs/ ticket: registers; the identity is the PAC's WITNESS\\user`, async () => {
+      const before = authLines(w.logs(), 'client authenticated').length;
+      const r = await runPy([
+        connect(w.port, options),
+        { op: 'GetInterfaceList', conn: 'a' },
+        { op: 'RegisterEx', conn: 'a', version: 0x20000, net: 'FILESRV', share: null, ip: '127.0.0.2', client: `krb-${options.join('-')}`, flags: 0, timeout: 60, save: 'h' },
+        { op: 'UnRegisterEx', conn: 'a', handle: 'h' },
+      ], 60_000, py);
+      assert.ok(r.every((x) => x.ok), `${JSON.stringify(r)}\n${w.logs().slice(-3000)}`);
+      const line = authLines(w.logs(), 'client authenticated').slice(before).join('\n');
+      const spnego = options.includes('spnego');
+      assert.match(line, spnego ? /"mech":"spnego\(kerberos\)","authType":9/ : /"mech":"kerberos","authType":16/);
+      assert.match(line, new RegExp(`"authLevel":${options.includes('seal') ? 6 : 5}`));
+      assert.match(line, /"user":"WITNESS\\\\witnessuser"/);
+    });
+  }
+
+  it('a ticket for another service (the member\'s host/) is refused, the log names that service', async () => {
+    const r = await runPy([connect(w.port, ['sign', 'krb5'], `host/${d.memberName.toLowerCase()}.${d.dnsDomain}`), { op: 'GetInterfaceList', conn: 'a' }], 60_000, py);
+    assert.notEqual(r[1]?.ok, true, JSON.stringify(r));
+    assert.match(w.logs(), /"code":"logon-failure","error":"Kerberos \[wrong-service\][^"]*ticket for host\/wmember\.witness\.test@WITNESS\.TEST/);
+  });
+
+  it('a tampered wrap token (one bit of a sealed request\'s verifier) is refused: fault 0x721, logged', async () => {
+    const proxy = new TamperProxy(w.port, (pdu) => {
+      if (ptypeOf(pdu) === 0 && pdu.length > 40) pdu[pdu.length - 20] = (pdu[pdu.length - 20] ?? 0) ^ 0x01;
+      return [pdu];
+    });
+    const port = await proxy.listen();
+    try {
+      const r = await runPy([connect(port, ['seal', 'krb5']), { op: 'GetInterfaceList', conn: 'a' }], 60_000, py);
+      assert.notEqual(r[1]?.ok, true, JSON.stringify(r));
+      assert.match(w.logs(), /request refused by the security layer[^\n]*Kerberos wrap token refused|Kerberos wrap token refused[^\n]*request refused by the security layer/);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('a replayed bind (the same AP-REQ on a new connection) is refused by the replay cache', async () => {
+    let bind: Buffer | null = null;
+    const proxy = new TamperProxy(w.port, (pdu) => {
+      if (ptypeOf(pdu) === 11 && bind === null) bind = Buffer.from(pdu);
+      return [pdu];
+    });
+    const port = await proxy.listen();
+    try {
+      const r = await runPy([connect(port, ['sign', 'krb5']), { op: 'GetInterfaceList', conn: 'a' }], 60_000, py);
+      assert.ok(r.every((x) => x.ok), JSON.stringify(r));
+    } finally {
+      await proxy.close();
+    }
+    assert.ok(bind, 'the client\'s bind was seen');
+    const reply = await new Promise<Buffer>((resolve, reject) => {
+      const s = net.connect({ port: w.port, host: '127.0.0.1' }, () => s.write(bind!));
+      let got = Buffer.alloc(0);
+      s.on('data', (c: Buffer) => {
+        got = Buffer.concat([got, c]);
+        if (got.length >= 10 && got.length >= got.readUInt16LE(8)) {
+          s.destroy();
+          resolve(got);
+        }
+      });
+      s.on('error', reject);
+      setTimeout(() => { s.destroy(); reject(new Error('no reply to the replayed bind')); }, 10_000);
+    });
+    assert.equal(ptypeOf(reply), 13, 'bind_nak');
+    assert.match(w.logs(), /"error":"Kerberos \[replay\]/);
+  });
+
+  it('a keytab without the ticket\'s kvno is refused ([no-key-for-kvno]); the right keytab put in its place is used without a restart', async () => {
+    const keytab = path.join(tmp, 'rotating.keytab');
+    rekvno(d.keytab, keytab, 7);
+    const k = await startWitnessd({ view: twoNodeView(), auth: ['--auth', 'winbind', '--smb-conf', d.smbConf, '--keytab', keytab], env: d.wbclientPreloadEnv() ?? {} });
+    try {
+      const bad = await runPy([connect(k.port, ['sign', 'krb5']), { op: 'GetInterfaceList', conn: 'a' }], 60_000, py);
+      assert.notEqual(bad[1]?.ok, true, JSON.stringify(bad));
+      assert.match(k.logs(), /"error":"Kerberos \[no-key-for-kvno\][^"]*kvno 1/);
+      // Rotation as an admin does it: the new keytab renamed over the old one.
+      fs.copyFileSync(d.keytab, `${keytab}.new`);
+      fs.renameSync(`${keytab}.new`, keytab);
+      await new Promise((r) => setTimeout(r, 1100)); // the keytab's stat is compared at most once a second
+      const good = await runPy([connect(k.port, ['sign', 'krb5']), { op: 'GetInterfaceList', conn: 'a' }], 60_000, py);
+      assert.ok(good.every((x) => x.ok), `${JSON.stringify(good)}\n${k.logs().slice(-2000)}`);
+      assert.match(k.logs(), /keytab changed: acceptor credentials acquired again/);
+    } finally {
+      await k.stop();
+    }
+  });
+
+  it('a missing keytab stops witnessd at start with the reason', async () => {
+    await assert.rejects(startWitnessd({ view: twoNodeView(), auth: ['--auth', 'winbind', '--smb-conf', d.smbConf, '--keytab', path.join(tmp, 'absent.keytab')], env: d.wbclientPreloadEnv() ?? {} }), /the keytab \S*absent\.keytab does not exist/);
+  });
+});
