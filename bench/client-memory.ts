@@ -85,7 +85,7 @@ const kb = (x: number): string => x.toFixed(2);
 async function run(sealed: boolean, dir: string): Promise<void> {
   const accounts = sealed ? makeAccountFile(dir) : null;
   const w = await startWitnessd({
-    nodeArgs: ['--expose-gc', ...(SNAPSHOT !== undefined ? ['--heapsnapshot-signal=SIGUSR1', `--diagnostic-dir=${SNAPSHOT}`] : [])],
+    nodeArgs: ['--expose-gc', ...(process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter(Boolean), ...(SNAPSHOT !== undefined ? ['--heapsnapshot-signal=SIGUSR1', `--diagnostic-dir=${SNAPSHOT}`] : [])],
     extra: ['--log-level', 'info', '--force-unregister-after', '0'],
     ...(accounts !== null ? { auth: ['--accounts', accounts] } : {}),
   });

@@ -1,7 +1,7 @@
 // Helpers for tests that put Samba's own clients (python3-samba, rpcclient, smbtorture) and
 // tshark against a real witnessd on loopback. Everything started here is stopped by its owner.
 
-import { WITNESSD_NODE_FLAGS } from '../../service/node-flags.ts';
+import { WITNESSD_NODE_FLAGS, witnessdEnv } from '../../service/node-flags.ts';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -92,7 +92,7 @@ export async function startWitnessd(o: WitnessdOptions = {}): Promise<Witnessd> 
   if (o.db === undefined) writeView(db, o.view ?? twoNodeView());
   const args = [...WITNESSD_NODE_FLAGS, ...(o.nodeArgs ?? []), '--import', 'tsx', path.join(ROOT, 'service/main.ts'), '--db', db, '--listen', `127.0.0.1:${o.port ?? 0}`, '--epm', o.epm ?? 'off', '--netname', o.netname ?? 'FILESRV', '--node', o.node ?? 'n1', ...(o.auth ?? ['--auth', 'none']), ...(o.extra ?? ['--log-level', 'debug'])];
   const argv = [...(o.prefix ?? []), process.execPath, ...args];
-  const proc = spawn(argv[0] ?? process.execPath, argv.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...(o.env ?? {}) } });
+  const proc = spawn(argv[0] ?? process.execPath, argv.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...witnessdEnv(), ...(o.env ?? {}) } });
   let out = '';
   proc.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
   proc.stderr?.on('data', (d: Buffer) => { out += d.toString(); });
