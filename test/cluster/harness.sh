@@ -14,7 +14,9 @@
 #   harness.sh exec K CMD…   run CMD inside node K
 #   harness.sh wait [SECS]   wait until every running node is online and a DC exists
 #   harness.sh anchor K      print the anchor PID of node K (its namespaces: /proc/PID/root, nsenter -t)
-#   harness.sh down          stop everything, remove namespaces, mounts and state
+#   harness.sh install DEB   install the witness package (npm run package) for every node: they share
+#                            /usr and dpkg's database, so one dpkg -i serves all; down removes it
+#   harness.sh down          stop everything, remove namespaces, mounts, state and the package
 #
 # Environment: PWCI_BASE (state, default /tmp/pwci), PWCI_PREFIX (namespace prefix, default pwci).
 set -uo pipefail
@@ -160,6 +162,26 @@ cmd_stop() {
   cmd_kill "$k"
 }
 
+# dpkg, waiting for its lock (an apt run elsewhere on the machine may hold it).
+dpkg_locked() {
+  local i out
+  for i in $(seq 1 120); do
+    out=$(dpkg "$@" 2>&1) && { printf '%s\n' "$out"; return 0; }
+    printf '%s' "$out" | grep -qi 'lock' || { printf '%s\n' "$out" >&2; return 1; }
+    sleep 1
+  done
+  echo "harness: dpkg's lock stayed taken for 120 s" >&2; return 1
+}
+
+cmd_install() {
+  local deb=$1
+  [ -f "$deb" ] || fail "no such package: $deb"
+  [ -d "$BASE" ] || fail "no cluster set up (harness.sh up N first)"
+  dpkg_locked -i "$deb" > "$BASE/dpkg-install.out" || fail "dpkg -i $deb failed"
+  touch "$BASE/package-installed"
+  echo "installed $(dpkg-query -W -f='${Package} ${Version}' pacemaker-witness)"
+}
+
 cmd_down() {
   local k
   for k in $(seq 1 "$(count)"); do
@@ -168,6 +190,9 @@ cmd_down() {
     ip netns del "$(nsname "$k")"
   done
   ip netns list | grep -q "^$HUB\b" && ip netns del "$HUB"
+  # Remove, not purge: purge would delete the host's /var/lib/pacemaker-witness, which other
+  # clusters' nodes may have their private store mounted on.
+  if [ -e "$BASE/package-installed" ]; then dpkg_locked -r pacemaker-witness > /dev/null || echo "harness: dpkg -r pacemaker-witness failed" >&2; fi
   rm -rf "$BASE"
 }
 
@@ -185,6 +210,7 @@ case "$cmd" in
   exec) k=${1:?K}; shift; in_node "$k" "$@" ;;
   wait) cmd_wait "${1:-120}" ;;
   anchor) anchor "${1:?K}" ;;
+  install) cmd_install "${1:?usage: harness.sh install DEB}" ;;
   down) cmd_down ;;
-  *) fail "usage: harness.sh up N | start K | stop K | kill K | exec K CMD... | wait [SECS] | anchor K | down" ;;
+  *) fail "usage: harness.sh up N | start K | stop K | kill K | exec K CMD... | wait [SECS] | anchor K | install DEB | down" ;;
 esac

@@ -42,9 +42,17 @@ export interface Shown {
 
 export const STORE = '/var/lib/pacemaker-witness/state.db';
 
+/**
+ * A command as the nodes run it: the package's (/usr/bin) once createWitnessCluster installed it,
+ * else this checkout's bin/.
+ */
+export function command(name: 'witness-agent' | 'witnessctl' | 'witnessd'): string {
+  return fs.existsSync(path.join(process.env['PWCI_BASE'] ?? '/tmp/pwci', 'package-installed')) ? path.join('/usr/bin', name) : path.join(ROOT, 'bin', name);
+}
+
 /** The node's store as `witness-agent show --json` prints it (null while it does not exist yet). */
 export async function show(k: number): Promise<Shown | null> {
-  const r = await harness('exec', String(k), path.join(ROOT, 'bin/witness-agent'), 'show', '--json', '--events', '200', '--db', STORE);
+  const r = await harness('exec', String(k), command('witness-agent'), 'show', '--json', '--events', '200', '--db', STORE);
   if (r.code !== 0) return null;
   return JSON.parse(r.stdout) as Shown;
 }
@@ -98,7 +106,7 @@ export async function installAccounts(): Promise<void> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pwci-accounts-'));
   try {
     const file = path.join(tmp, 'accounts');
-    const r = spawnSync(path.join(ROOT, 'bin/witnessctl'), ['user', 'add', `${CLIENT.domain}\\${CLIENT.user}`, '--accounts', file], { input: `${CLIENT.password}\n`, encoding: 'utf8' });
+    const r = spawnSync(command('witnessctl'), ['user', 'add', `${CLIENT.domain}\\${CLIENT.user}`, '--accounts', file], { input: `${CLIENT.password}\n`, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`witnessctl user add failed: ${r.stdout}${r.stderr}`);
     for (let k = 1; k <= nodeCount(); k++) await onNode(k, 'install', '-m', '0600', '-o', 'root', '-g', 'root', file, ACCOUNTS);
   } finally {
@@ -107,14 +115,26 @@ export async function installAccounts(): Promise<void> {
 }
 
 /**
- * The set-up every cluster test and benchmark shares: this checkout's agent installed, the account
- * file on every node, resources kept where they are once placed (so clearing a move does not move
- * them back), the witness created as a clone with pcs (clients authenticate against the account
- * file), and one IPaddr2 on eth0, all started.
+ * The Debian package built from this checkout (npm run package's build, without tsc) and installed
+ * for every node with dpkg -i (harness.sh install; `harness.sh down` removes it). The .deb is
+ * reused while the bundled tree is unchanged.
+ */
+export async function installPackage(): Promise<string> {
+  const { buildPackage } = await import('../../packaging/deb.ts');
+  const { deb } = await buildPackage();
+  const r = await harness('install', deb);
+  if (r.code !== 0) throw new Error(`harness.sh install ${deb} failed: ${r.stdout}${r.stderr}`);
+  return deb;
+}
+
+/**
+ * The set-up every cluster test and benchmark shares: the package installed on the nodes, the
+ * account file on every node, resources kept where they are once placed (so clearing a move does
+ * not move them back), the witness created as a clone with pcs (clients authenticate against the
+ * account file), and one IPaddr2 on eth0, all started.
  */
 export async function createWitnessCluster(vip: string): Promise<void> {
-  const inst = await sh('bash', [path.join(ROOT, 'ocf/install.sh')]);
-  if (inst.code !== 0) throw new Error(`ocf/install.sh failed: ${inst.stderr}`);
+  await installPackage();
   await installAccounts();
   await onNode(1, 'crm_attribute', '-t', 'rsc_defaults', '-n', 'resource-stickiness', '-v', '100');
   await onNode(1, 'pcs', 'resource', 'create', 'witness', 'ocf:witness:witnessd', 'netname=FILESRV', `accounts=${ACCOUNTS}`, 'clone');
