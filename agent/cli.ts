@@ -87,7 +87,7 @@ function describeEvent(e: ClusterEvent): string {
 
 function describeView(v: ClusterView): string {
   const lines = [`CIB ${formatCibVersion(v.cib)}, DC ${v.dc ?? '(none)'}`, 'Nodes:'];
-  for (const n of v.nodes) lines.push(`  ${n.name} (id ${n.id}): ${n.state}`);
+  for (const n of v.nodes) lines.push(`  ${n.name} (id ${n.id}): ${n.state}${n.addresses !== undefined ? `, addresses ${n.addresses.join(', ')}` : ''}`);
   lines.push('IPs:');
   if (v.ips.length === 0) lines.push('  (none)');
   for (const i of v.ips) {

@@ -38,7 +38,8 @@ export function simulatedView(o: SimulationOptions, epoch: number, holder: strin
   return {
     cib: { adminEpoch: 0, epoch, numUpdates: 0 },
     dc: a,
-    nodes: [{ name: a, id: '1', state: 'online' }, { name: b, id: '2', state: 'online' }],
+    // The first node's own address (agent/node-addresses.ts): where this demo's witnessd listens.
+    nodes: [{ name: a, id: '1', state: 'online', addresses: ['127.0.0.1'] }, { name: b, id: '2', state: 'online' }],
     ips: [ip(staticIp, a, 'vip-static', null), ip(movingIp, holder, 'vip-data', 'g-data')],
     shares: [{ name: o.share, resource: 'g-data', node: holder, ips: [movingIp.address] }],
     witness: [{ node: a, resource: 'witness:0', started: true }, { node: b, resource: 'witness:1', started: true }],

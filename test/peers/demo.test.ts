@@ -78,7 +78,7 @@ describe('bin/witness-demo', { timeout: 90_000 }, () => {
         { op: 'RegisterEx', conn: 'a', version: WitnessVersion.V2, net: 'FILESRV', share: 'data', ip: '127.0.0.12', client: 'demo-client', flags: 0, timeout: 30, save: 'h' },
         { op: 'AsyncNotify', conn: 'a', handle: 'h' },
       ]);
-      assert.deepEqual((r[1]?.['interfaces'] as { ipv4: string }[] | undefined)?.map((i) => i.ipv4), ['127.0.0.11', '127.0.0.12'], JSON.stringify(r));
+      assert.deepEqual((r[1]?.['interfaces'] as { ipv4: string }[] | undefined)?.map((i) => i.ipv4), ['127.0.0.1', '127.0.0.11', '127.0.0.12'], JSON.stringify(r));
       assert.equal(r[2]?.werror, 0);
       const n = r[3]?.['result'] as { type: number; messages: { name?: string; change?: number }[] } | undefined;
       assert.ok(n, JSON.stringify(r[3]));
@@ -98,6 +98,7 @@ describe('bin/witness-demo', { timeout: 90_000 }, () => {
       assert.ok(list !== undefined, `a GetInterfaceList command with the account and [sign]:\n${out}`);
       const listed = shell(list);
       assert.equal(listed.code, 0, listed.out);
+      assert.match(listed.out, /^ \+ DEMO1 127\.0\.0\.1 /m); // demo1's own address
       assert.match(listed.out, /^[ *]\+ DEMO[12] 127\.0\.0\.11 /m);
       assert.match(listed.out, /^[ *]\+ DEMO[12] 127\.0\.0\.12 /m);
 
