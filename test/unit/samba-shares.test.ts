@@ -2,7 +2,9 @@
 // captured from Debian's testparm (test/fixtures/samba-conf/capture.sh).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { normalizePath, parseTestparm, sharesOf, unquotePath } from '../../agent/testparm.ts';
@@ -11,7 +13,8 @@ import { diffViews } from '../../agent/diff.ts';
 import type { CibPrimitive, CibResource } from '../../agent/cib/parse.ts';
 import { view } from '../helpers/views.ts';
 
-const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/samba-conf');
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const FIXTURES = path.join(ROOT, 'test/fixtures/samba-conf');
 const odd = fs.readFileSync(path.join(FIXTURES, 'odd.testparm.txt'), 'utf8');
 
 function prim(id: string, type: string, params: Record<string, string> = {}): CibPrimitive {
@@ -115,5 +118,22 @@ describe('shares coming and going', () => {
     const a = view(1, { shares: [{ name: 'old', resource: 'g1', node: 'n1', ips: ['198.18.0.100'] }, { name: 'kept', resource: 'g1', node: 'n1', ips: [] }] });
     const b = view(2, { shares: [{ name: 'kept', resource: 'g1', node: 'n2', ips: [] }, { name: 'new', resource: NO_RESOURCE, node: null, ips: [] }] });
     assert.deepEqual(diffViews(a, b).map((e) => `${e.kind} ${e.subject} ${e.from ?? '-'}>${e.to ?? '-'}`), ['share_removed old n1>-', 'share_added new ->-', 'share_moved kept n1>n2']);
+  });
+});
+
+describe('the OCF agent\'s samba_shares parameter', () => {
+  const ocf = (action: string, env: Record<string, string>): { code: number | null; out: string } => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'ocf/witnessd-main.ts'), action], {
+      encoding: 'utf8',
+      cwd: ROOT,
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', OCF_ROOT: '/usr/lib/ocf', OCF_RESOURCE_INSTANCE: 'witness_t', OCF_RESKEY_netname: 'FILESRV', OCF_RESKEY_auth: 'none', HA_RSCTMP: os.tmpdir(), ...env },
+    });
+    return { code: r.status, out: r.stdout + r.stderr };
+  };
+  it('is in the meta-data with its default, and must be off or an absolute path (OCF_ERR_CONFIGURED)', () => {
+    assert.match(ocf('meta-data', {}).out, /<parameter name="samba_shares">[\s\S]*?<content type="string" default="\/etc\/samba\/smb\.conf"\/>/);
+    const bad = ocf('validate-all', { OCF_RESKEY_samba_shares: 'smb.conf' });
+    assert.equal(bad.code, 6, bad.out);
+    assert.match(bad.out, /samba_shares must be off or an absolute path/);
   });
 });
