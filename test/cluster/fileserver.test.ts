@@ -17,6 +17,9 @@ const smbAccount = { vip: VIP, share: SHARE, user: SMB_USER.user, password: SMB_
 // SMB2_SHARE_CAP_CONTINUOUS_AVAILABILITY and SMB2_SHARE_CAP_CLUSTER (MS-SMB2 2.2.10).
 const CAP_CA = 0x10;
 const CAP_CLUSTER = 0x40;
+// The client without witness waits this long for an answer (Windows' SessTimeout), so that TCP,
+// not the SMB client's own 20 s default, decides when it notices.
+const PLAIN_TIMEOUT_MS = 60_000;
 
 async function locate(): Promise<string> {
   return (await onNode(1, 'crm_resource', '--locate', '-r', 'fileserver', '-Q')).trim();
@@ -66,6 +69,8 @@ describe('Samba 4.22 on a 2-node Pacemaker cluster with the witness: share caps,
     try {
       await cap.started();
       run = await smbClient({ mode: 'once', ...smbAccount, file: 'caps.txt', data: 'share caps' }, 60_000).done;
+      // dumpcap writes in its own time: read the file while it still captures until the response is in.
+      await until('the TREE_CONNECT response in the capture', 15_000, async () => (await treeConnectCaps(pcap).catch(() => [])).length > 0).catch(() => null);
     } finally {
       await cap.stop();
     }
@@ -95,7 +100,7 @@ describe('Samba 4.22 on a 2-node Pacemaker cluster with the witness: share caps,
       auth: 'seal', client: 'fs-client', share_name: SHARE,
     };
     const w = smbClient(witnessJob, 170_000);
-    const plain = smbClient({ mode: 'plain', ...smbAccount, file: 'plain.txt', data: 'no witness', deadline: 150, interval: 0.1 }, 170_000);
+    const plain = smbClient({ mode: 'plain', ...smbAccount, file: 'plain.txt', data: 'no witness', deadline: 150, interval: 0.1, smb_timeout_ms: PLAIN_TIMEOUT_MS }, 170_000);
     await until('the witness client to wait in AsyncNotify on ' + b, 60_000, async () => {
       const rows = JSON.parse(await onNode(kb, path.join(ROOT, 'bin/witnessctl'), 'list', '--json', '--db', STORE)) as { clientName: string; pending: boolean }[];
       return rows.some((r) => r.clientName === 'fs-client' && r.pending);
@@ -143,5 +148,43 @@ describe('Samba 4.22 on a 2-node Pacemaker cluster with the witness: share caps,
     console.log(`#   ${ms(pFail)}  client without witness: its read fails (${JSON.stringify(pr.lines.find((l) => l.ev === 'failed')?.['error'] ?? null)})`);
     console.log(`#   ${ms(pConn)}  client without witness: reconnected`);
     console.log(`#   ${ms(pBack)}  client without witness: file read back`);
+  });
+
+  it('with ocf:witness:tickle in the group, a client without witness is reset as soon as the IP is back and reconnects', async () => {
+    const a = await locate();
+    const b = a === 'n1' ? 'n2' : 'n1';
+    const ka = Number(a.slice(1));
+    const tickleDir = `${CHROOT}${SHARE_PATH}/.tickle`;
+    await onNode(ka, 'mkdir', '-p', tickleDir);
+    // Installed again: /usr/lib/ocf is the host's, and other tests install and remove the agents there.
+    const inst = await sh('bash', [path.join(ROOT, 'ocf/install.sh')]);
+    assert.equal(inst.code, 0, inst.stderr);
+    await onNode(1, 'pcs', 'resource', 'create', 'tickle', 'ocf:witness:tickle', `ip=${VIP}`, 'port=445', `tickle_dir=${tickleDir}`, '--group', 'fileserver');
+    await onNode(1, 'crm_resource', '--wait', '--timeout=90');
+    const plain = smbClient({ mode: 'plain', ...smbAccount, file: 'tickled.txt', data: 'tickled', deadline: 150, interval: 0.1, smb_timeout_ms: PLAIN_TIMEOUT_MS }, 170_000);
+    await until('the plain client to have written its file', 30_000, () => Promise.resolve(plain.lines.some((l) => l.ev === 'written')));
+    const kb = Number(b.slice(1));
+    const seq0 = (await show(kb))?.events.at(-1)?.seq ?? 0;
+    const t0 = Date.now();
+    await onNode(1, 'crm_resource', '--move', '-r', 'fileserver', '-N', b);
+    let pr;
+    try {
+      pr = await plain.done;
+    } finally {
+      await onNode(1, 'crm_resource', '--clear', '-r', 'fileserver');
+    }
+    assert.equal(pr.code, 0, JSON.stringify(pr));
+    const events = ((await show(kb))?.events ?? []).filter((e) => e.seq > seq0 && e.subject === VIP);
+    const start = events.find((e) => (e.kind === 'ip_online' || e.kind === 'ip_moved') && e.to === b);
+    assert.ok(start, JSON.stringify(events));
+    const pFail = at(pr.lines, 'failed');
+    const pBack = at(pr.lines, 'read_back', (l) => l['match'] === true);
+    const ms = (t: number): string => `${(t - t0).toFixed(0).padStart(6)} ms`;
+    console.log(`# timeline of crm_resource --move fileserver ${a} -> ${b} with ocf:witness:tickle in the group (t=0: the command starts)`);
+    console.log(`#   ${ms(start.at)}  ${b}'s store records the IP's start on ${b} (${start.kind})`);
+    console.log(`#   ${ms(pFail)}  client without witness: its read fails (${JSON.stringify(pr.lines.find((l) => l.ev === 'failed')?.['error'] ?? null)})`);
+    console.log(`#   ${ms(pBack)}  client without witness: reconnected, file read back`);
+    // The reset comes with the tickle (the group's last start), not after a retransmission timeout.
+    assert.ok(pFail - start.at < 10_000, `the client noticed ${pFail - start.at} ms after the IP's start`);
   });
 });

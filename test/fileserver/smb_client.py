@@ -14,6 +14,7 @@
 #       the same connection; when a read fails, reconnect (retrying) and read it back. How long the
 #       failure takes to show is TCP's business (retransmission, a reset, a tickle ACK).
 #
+# plain keys: interval (seconds between reads), smb_timeout_ms (the SMB client's request timeout).
 # Common keys: vip, share, user, password, domain (the SMB account), file, data, deadline (seconds).
 # witness keys: witness_host, witness_port, witness_user/password/domain, auth ("sign"|"seal"),
 #               net, client.
@@ -158,6 +159,10 @@ def run_witness(o, deadline):
 
 def run_plain(o, deadline):
     c = smb_connect(o)
+    if o.get("smb_timeout_ms"):
+        # Samba's client gives a request 20 s; Windows' SessTimeout is 60 s. A longer one leaves
+        # the failure to TCP (retransmissions answered by a reset once the IP is back, or a tickle).
+        c.settimeout(o["smb_timeout_ms"])
     c.savefile(o["file"], o["data"].encode())
     emit("written")
     reads = 0
