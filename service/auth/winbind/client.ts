@@ -25,6 +25,7 @@ import {
   encodeSimpleRequest,
   Flag,
   isKnownVersion,
+  WbFlag,
   KNOWN_INTERFACE_VERSIONS,
   type AuthCrapAnswer,
   type AuthCrapRequest,
@@ -113,10 +114,10 @@ export class WinbindClient {
     let version: InterfaceVersion;
     let privDir: string;
     try {
-      const v = decodeInterfaceVersion(await pub.request([encodeSimpleRequest({ cmd: CMD_INTERFACE_VERSION, pid: process.pid, clientName: CLIENT_NAME })], timeoutMs));
+      const v = decodeInterfaceVersion(await pub.request([encodeSimpleRequest({ cmd: CMD_INTERFACE_VERSION, pid: process.pid, clientName: CLIENT_NAME, wbFlags: WbFlag.RECURSE })], timeoutMs));
       if (!isKnownVersion(v)) throw new WinbindUnsupported(`winbindd speaks interface version ${v}; this client knows ${KNOWN_INTERFACE_VERSIONS.join(' and ')}`);
       version = v;
-      privDir = decodePrivPipeDir(await pub.request([encodeSimpleRequest({ cmd: commandsFor(v).privPipeDir, pid: process.pid, clientName: CLIENT_NAME })], timeoutMs));
+      privDir = decodePrivPipeDir(await pub.request([encodeSimpleRequest({ cmd: commandsFor(v).privPipeDir, pid: process.pid, clientName: CLIENT_NAME, wbFlags: WbFlag.RECURSE })], timeoutMs));
     } catch (err) {
       if (err instanceof WinbindUnsupported) throw err;
       throw new WinbindUnsupported(`${publicPath}: ${(err as Error).message}`);
@@ -132,7 +133,7 @@ export class WinbindClient {
     }
     // The privileged socket must speak the same version (it is the same winbindd, but make sure).
     try {
-      const v = decodeInterfaceVersion(await first.request([encodeSimpleRequest({ cmd: CMD_INTERFACE_VERSION, pid: process.pid, clientName: CLIENT_NAME })], timeoutMs));
+      const v = decodeInterfaceVersion(await first.request([encodeSimpleRequest({ cmd: CMD_INTERFACE_VERSION, pid: process.pid, clientName: CLIENT_NAME, wbFlags: WbFlag.RECURSE })], timeoutMs));
       if (v !== version) throw new Error(`interface version ${v} there, ${version} on the public socket`);
     } catch (err) {
       first.close();

@@ -66,6 +66,16 @@ export const Flag = {
   BIG_NTLMV2_BLOB: 0x0001_0000,
 } as const;
 
+/**
+ * MS-NRPC ParameterControl bits ntlm_auth sets (and so does this client): trust accounts (a
+ * computer's own account) may log on too, as through the helpers.
+ */
+export const LogonParameter = {
+  ALLOW_SERVER_TRUST_ACCOUNT: 0x0000_0020,
+  ALLOW_WORKSTATION_TRUST_ACCOUNT: 0x0000_0800,
+} as const;
+export const DEFAULT_LOGON_PARAMETERS = LogonParameter.ALLOW_SERVER_TRUST_ACCOUNT | LogonParameter.ALLOW_WORKSTATION_TRUST_ACCOUNT;
+
 /** Offsets in the request. */
 const REQ = {
   length: 0,
@@ -148,9 +158,16 @@ function getString(buf: Buffer, off: number, size: number): string {
   return buf.toString('utf8', off, end < 0 || end > off + size ? off + size : end);
 }
 
+/** Generic request flags (the `wb_flags` word). */
+export const WbFlag = {
+  /** "Do not recurse into winbind": libwbclient sets it on its own version check and PRIV_PIPE_DIR. */
+  RECURSE: 0x0000_0800,
+} as const;
+
 export interface RequestHeader {
   cmd: number;
   pid: number;
+  wbFlags?: number;
   flags?: number;
   /** Shown in winbindd's logs (client_name, at most 31 bytes). */
   clientName?: string;
@@ -163,6 +180,7 @@ function request(h: RequestHeader, extraLen: number): Buffer {
   b.writeUInt32LE(REQUEST_SIZE, REQ.length);
   b.writeUInt32LE(h.cmd, REQ.cmd);
   b.writeUInt32LE(h.pid >>> 0, REQ.pid);
+  b.writeUInt32LE(h.wbFlags ?? 0, REQ.wbFlags);
   b.writeUInt32LE(h.flags ?? 0, REQ.flags);
   putString(b, REQ.clientName, 32, (h.clientName ?? '').slice(0, 31), 'client name');
   b.writeBigUInt64LE(0n, REQ.traceId);
@@ -183,7 +201,7 @@ export interface AuthCrapRequest {
   challenge: Buffer;
   /** NtChallengeResponse (NTLMv2: NTProofStr + blob), sent as extra data. */
   ntResponse: Buffer;
-  /** MS-NLMP logon parameters (ParameterControl); 0 for an ordinary network logon. */
+  /** MS-NRPC ParameterControl; default DEFAULT_LOGON_PARAMETERS (ntlm_auth's). */
   logonParameters?: number;
 }
 
@@ -197,7 +215,7 @@ export function encodeAuthCrap(h: Omit<RequestHeader, 'flags'> & { flags: number
   const b = request({ ...h, flags: h.flags | Flag.BIG_NTLMV2_BLOB }, r.ntResponse.length);
   const d = REQ.data;
   r.challenge.copy(b, d + CRAP.chal);
-  b.writeUInt32LE(r.logonParameters ?? 0, d + CRAP.logonParameters);
+  b.writeUInt32LE(r.logonParameters ?? DEFAULT_LOGON_PARAMETERS, d + CRAP.logonParameters);
   putString(b, d + CRAP.user, FSTRING, r.user, 'user name');
   putString(b, d + CRAP.domain, FSTRING, r.domain, 'domain');
   b.writeUInt32LE(0, d + CRAP.lmRespLen);
@@ -280,7 +298,7 @@ export interface AuthCrapAnswer {
   domainSid: string;
   userRid: number;
   primaryGroupRid: number;
-  /** The user's groups' SIDs from info3: the domain's (domain SID + RID) and the other SIDs. */
+  /** The user's groups' SIDs from info3: the primary group, the domain's (domain SID + RID) and the other SIDs. */
   groupSids: string[];
 }
 
@@ -314,6 +332,8 @@ export function decodeAuthCrap(r: Response): AuthCrapAnswer {
   const end = r.extra.indexOf(0);
   const text = r.extra.toString('utf8', 0, end < 0 ? r.extra.length : end);
   const sids = new Set<string>();
+  // The primary group counts as a group (wbinfo --user-sids lists it too); DCs repeat it in the list.
+  if (domainSid !== null && a.primaryGroupRid !== 0) sids.add(`${domainSid}-${a.primaryGroupRid}`);
   for (const line of text.split('\n')) {
     if (line === '') continue;
     const m = GROUP_LINE.exec(line);
