@@ -229,6 +229,31 @@ describe('node addresses in GetInterfaceList', () => {
   });
 });
 
+describe('node addresses: the OCF parameter', () => {
+  async function withParams<T>(params: Record<string, string>, body: () => Promise<T>): Promise<T> {
+    const saved = Object.fromEntries(Object.keys(params).map((k) => [k, process.env[`OCF_RESKEY_${k}`]]));
+    for (const [k, v] of Object.entries(params)) process.env[`OCF_RESKEY_${k}`] = v;
+    try {
+      return await body();
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) Reflect.deleteProperty(process.env, `OCF_RESKEY_${k}`);
+        else process.env[`OCF_RESKEY_${k}`] = v;
+      }
+    }
+  }
+
+  it('node_addresses is in the meta-data, defaults to auto, and a bad value is OCF_ERR_CONFIGURED naming it', async () => {
+    const { readConfig, SPEC } = await import('../../ocf/witnessd.ts');
+    const { OCF, OcfError } = await import('../../ocf/exit-codes.ts');
+    assert.equal(SPEC.parameters.find((p) => p.name === 'node_addresses')?.default, 'auto');
+    const base = { netname: 'FILESRV', auth: 'none' };
+    assert.equal((await withParams(base, readConfig)).nodeAddresses, 'auto');
+    assert.equal((await withParams({ ...base, node_addresses: '198.18.0.0/24' }, readConfig)).nodeAddresses, '198.18.0.0/24');
+    await assert.rejects(withParams({ ...base, node_addresses: 'eth0' }, readConfig), (err: unknown) => err instanceof OcfError && err.code === OCF.ERR_CONFIGURED && /node_addresses: "eth0"/.test(err.message));
+  });
+});
+
 describe('node addresses: publishing this node\'s own', () => {
   function fakeAttrd(): Attrd & { calls: string[] } {
     const calls: string[] = [];
