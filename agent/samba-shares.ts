@@ -42,6 +42,15 @@ interface Reading {
   files: FileSig[];
   /** Null: no configuration (the file is absent) or it could not be read and nothing was before. */
   catalogue: SambaCatalogue | null;
+  /** When a reading that depends on who asks (an include with %m, ...) is read again anyway (ms since the epoch). */
+  expires?: number;
+}
+
+/** How long a reading with substituted includes stands, its files unchanged. */
+const VOLATILE_MS = 60_000;
+
+function current(r: Reading): boolean {
+  return (r.expires === undefined || Date.now() < r.expires) && unchanged(r.files);
 }
 
 function sigOf(p: string): string {
@@ -65,7 +74,7 @@ const REGISTRY = /^[ \t]*(?:include[ \t]*=[ \t]*registry|config[ \t]*backend[ \t
 /**
  * The files a reading of `smbConf` depends on, with their identity now; `volatile` when an
  * include names a file by substitution (%m, %U, ...), which depends on who asks: such a reading is
- * never reused.
+ * read again after a minute (and never kept in the cache file).
  */
 function filesOf(smbConf: string): { files: FileSig[]; volatile: boolean; registry: boolean } {
   const files: FileSig[] = [];
@@ -123,12 +132,12 @@ export class SambaShareSource {
 
   /** True when a file the current reading came from has changed since (a few stat calls). */
   changed(): boolean {
-    return this.reading === null || !unchanged(this.reading.files);
+    return this.reading === null || !current(this.reading);
   }
 
   /** The shares now (null: no Samba configuration on this node). */
   catalogue(): SambaCatalogue | null {
-    if (this.reading !== null && unchanged(this.reading.files)) return this.reading.catalogue;
+    if (this.reading !== null && current(this.reading)) return this.reading.catalogue;
     const cached = this.fromCacheFile();
     if (cached !== null) {
       this.reading = cached;
@@ -178,8 +187,8 @@ export class SambaShareSource {
     log?.info({ smbConf: this.smbConf, shares: catalogue.shares.map((s) => s.name), files: files.length, ms: Number(ms.toFixed(1)) }, 'Samba shares read');
     const reading: Reading = { smbConf: this.smbConf, files, catalogue };
     // A file that changed while testparm ran is read again next time (its identity is now stale).
-    if (!volatile && unchanged(files)) this.toCacheFile(reading);
-    else if (volatile) return { ...reading, files: [...files, { path: this.smbConf, sig: 'volatile' }] };
+    if (volatile) return { ...reading, expires: Date.now() + VOLATILE_MS };
+    if (unchanged(files)) this.toCacheFile(reading);
     return reading;
   }
 
@@ -213,7 +222,7 @@ export class SambaShareSource {
     try {
       if (fs.statSync(file).size > MAX_OUTPUT) return null;
       const r = JSON.parse(fs.readFileSync(file, 'utf8')) as Reading;
-      if (r.smbConf !== this.smbConf || !Array.isArray(r.files) || r.files.length === 0 || !unchanged(r.files)) return null;
+      if (r.smbConf !== this.smbConf || !Array.isArray(r.files) || r.files.length === 0 || r.expires !== undefined || !unchanged(r.files)) return null;
       return r;
     } catch {
       return null;

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { ClusterEvent, ClusterView } from '../../store/types.ts';
-import { NO_RESOURCE } from '../../agent/samba-shares.ts';
+import { NO_RESOURCE, SambaShareSource } from '../../agent/samba-shares.ts';
 import { MessageType, WinError, WitnessVersion } from '../../service/swn/constants.ts';
 import { openStore } from '../../store/index.ts';
 import { listRegistrations } from '../../store/registrations.ts';
@@ -92,6 +92,16 @@ describe('shares learnt from Samba (testparm, net conf) and RegisterEx', { timeo
     assert.doesNotMatch(off.err, /Samba shares read/);
     assert.deepEqual(shares(show().view), ['Data=g-fs1@n1:198.18.0.100']);
     sync(started);
+  });
+
+  it('an include named by substitution (%m): read once, and read again after a minute, not at every check', () => {
+    const conf = path.join(dir, 'smb-m.conf');
+    fs.writeFileSync(conf, `[global]\n\tstate directory = ${dir}/state\n\tcache directory = ${dir}/cache\n\tlock directory = ${dir}/lock\n\tinclude = ${dir}/%m.conf\n[M]\n\tpath = ${dir}/mnt/fs1/m\n`);
+    const src = new SambaShareSource({ smbConf: conf });
+    assert.deepEqual(src.catalogue()?.shares.map((x) => x.name), ['M']);
+    assert.equal(src.changed(), false);
+    src.catalogue();
+    assert.equal(src.runs, 1);
   });
 
   it('watch: an smb.conf edit and a registry share removed with net conf are recorded within seconds, no CIB change needed', async () => {
