@@ -14,10 +14,13 @@
 //
 //   node --import tsx bench/register-storm.ts [--n 1000,5000] [--modes none,accounts,winbind]
 //        [--runs 1] [--window N] [--winbind-window 250] [--winbind-helpers 2] [--warmup 200]
+// Modes: none, accounts, winbind (witnessd asks winbindd over its privileged socket, the default
+// path) and ntlm_auth (winbind through the ntlm_auth helpers: witnessd's winbindDirect false).
 // --window: at most this many clients between connect and their AsyncNotify at a time (default:
 // all N at once). Through winbind the default is 250: witnessd queues at most 256 password checks
 // for its ntlm_auth helpers and refuses the rest as 'unavailable' (a larger window shows that).
-// --winbind-helpers: witnessd's ntlm_auth pool (its winbindHelpers setting, default 2).
+// --winbind-helpers: witnessd's winbindHelpers setting (default 2): its connections to winbindd's
+// privileged socket, or the ntlm_auth helpers in the ntlm_auth mode.
 
 import { performance } from 'node:perf_hooks';
 import { AuthLevel } from '../service/auth/context.ts';
@@ -33,14 +36,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-type Mode = 'none' | 'accounts' | 'winbind';
+type Mode = 'none' | 'accounts' | 'winbind' | 'ntlm_auth';
 
 function option(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 const NS = (option('n') ?? '1000,5000').split(',').map(Number).filter((n) => n > 0);
-const MODES = (option('modes') ?? 'none,accounts,winbind').split(',').filter((m): m is Mode => m === 'none' || m === 'accounts' || m === 'winbind');
+const MODES = (option('modes') ?? 'none,accounts,winbind').split(',').filter((m): m is Mode => m === 'none' || m === 'accounts' || m === 'winbind' || m === 'ntlm_auth');
 const RUNS = Math.max(1, Number(option('runs') ?? 1));
 const WINDOW = option('window') !== undefined ? Number(option('window')) : null;
 const WINBIND_WINDOW = Number(option('winbind-window') ?? 250);
@@ -219,18 +222,25 @@ function setups(dir: string): ModeSetup[] {
         continue;
       }
       out.push({
-        label: `NTLMSSP integrity, winbind (--auth winbind, standalone Samba, ${WINBIND_HELPERS ?? 2} ntlm_auth helpers)`,
+        label: mode === 'winbind' ? `NTLMSSP integrity, winbind (--auth winbind, standalone Samba, winbindd's privileged socket, ${WINBIND_HELPERS ?? 2} connections)` : `NTLMSSP integrity, winbind through ntlm_auth (--auth winbind, winbindDirect false, standalone Samba, ${WINBIND_HELPERS ?? 2} ntlm_auth helpers)`,
         window: (n) => WINDOW ?? Math.min(n, WINBIND_WINDOW),
         start: async () => {
           const s: SambaStandalone = await startSambaStandalone({ users: [{ name: BENCH_USER, password: BENCH_PASSWORD }] });
           try {
             const config: string[] = [];
-            if (WINBIND_HELPERS !== null) {
+            const settings = { ...(WINBIND_HELPERS !== null ? { winbindHelpers: WINBIND_HELPERS } : {}), ...(mode === 'ntlm_auth' ? { winbindDirect: false } : {}) };
+            if (Object.keys(settings).length > 0) {
               const file = path.join(s.dir, 'witnessd.json');
-              fs.writeFileSync(file, JSON.stringify({ winbindHelpers: WINBIND_HELPERS }));
+              fs.writeFileSync(file, JSON.stringify(settings));
               config.push('--config', file);
             }
             const w = await startWitnessd({ ...common, auth: ['--auth', 'winbind', '--smb-conf', s.conf, ...config], env: s.env });
+            // the path witnessd chose (it falls back to ntlm_auth, with a warning, when it cannot use winbindd's socket)
+            const chosen = /"path":"(winbindd-direct|ntlm_auth)"/.exec(w.logs())?.[1];
+            if (chosen !== (mode === 'winbind' ? 'winbindd-direct' : 'ntlm_auth')) {
+              await w.stop();
+              throw new Error(`witnessd checks passwords through ${chosen ?? '?'}, not as the ${mode} mode wants:\n${w.logs().split('\n').filter((l) => l.includes('winbind')).join('\n')}`);
+            }
             return {
               w,
               // A standalone Samba's users log on in the domain named after its NetBIOS name.
