@@ -12,6 +12,11 @@ if [ "${1:-}" = --uninstall ]; then
   echo "removed $target"
   exit 0
 fi
+# The Debian package (npm run package) installs the same two files; this would replace them with
+# the checkout's, and removing the package would then remove the checkout's.
+if owner=$(dpkg-query -S "$target" 2>/dev/null); then
+  echo "install-agent: warning: $target belongs to ${owner%%:*} (the package); replacing it with this checkout's (dpkg -r ${owner%%:*} would remove it)" >&2
+fi
 [ -f "$root/dist/ocf/witnessd-main.js" ] || { echo "install-agent: run 'npm run build' first ($root/dist is missing)" >&2; exit 5; }
 node=$(command -v node) || { echo "install-agent: node not found" >&2; exit 5; }
 tmp=$(mktemp)

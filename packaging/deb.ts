@@ -2,7 +2,7 @@
 //
 //   /usr/lib/pacemaker-witness/          the bundles (packaging/bundle.ts), the native module, the watcher
 //   /usr/bin/witnessd, witnessctl, witness-agent
-//   /usr/lib/ocf/resource.d/witness/witnessd
+//   /usr/lib/ocf/resource.d/witness/witnessd and tickle (ocf:witness:tickle, docs/deploy-samba.md)
 //   /usr/share/doc/pacemaker-witness/copyright (ours and the bundled npm packages' licences)
 //   postinst/prerm/postrm from packaging/debian/ (state, log and cache directories)
 //
@@ -22,12 +22,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { bundleTree, ROOT, type Bundled } from './bundle.ts';
+import { OCF_AGENTS } from './entries.ts';
 
 export const PKG = 'pacemaker-witness';
 /** Where the package puts its code (the bundle tree). */
 export const LIB_DIR = '/usr/lib/pacemaker-witness';
 export const NODE = '/usr/bin/node';
-export const OCF_AGENT = '/usr/lib/ocf/resource.d/witness/witnessd';
+export const OCF_DIR = '/usr/lib/ocf/resource.d/witness';
+export const OCF_AGENT = `${OCF_DIR}/witnessd`;
 export const CACHE_DIR = '/var/cache/pacemaker-witness';
 const OUT_DIR = path.join(ROOT, 'dist/deb');
 
@@ -148,8 +150,10 @@ export async function buildPackage(outDir: string = OUT_DIR): Promise<BuiltPacka
     for (const [name, rel, flags] of [['witness-agent', 'dist/agent/main.js', []], ['witnessctl', 'dist/service/ctl-main.js', []], ['witnessd', 'dist/service/main.js', bundles.find((b) => b.entry.name === 'witnessd')?.entry.nodeFlags ?? []]] as const) {
       writeFile(path.join(stage, 'usr/bin', name), commandWrapper(name, rel, flags), 0o755);
     }
-    const ocf = fs.readFileSync(path.join(ROOT, 'ocf/witnessd'), 'utf8').replace('@WITNESS_ROOT@', LIB_DIR).replace('@NODE@', NODE);
-    writeFile(path.join(stage, OCF_AGENT), ocf, 0o755);
+    for (const a of OCF_AGENTS) {
+      const shim = fs.readFileSync(path.join(ROOT, a.template), 'utf8').replace('@WITNESS_ROOT@', LIB_DIR).replace('@NODE@', NODE);
+      writeFile(path.join(stage, OCF_DIR, a.name), shim, 0o755);
+    }
     writeFile(path.join(stage, 'usr/share/doc', PKG, 'copyright'), copyright(packages));
     const depends = [
       shlibDepends([path.join(lib, 'agent/watch/witness-cib-watch'), path.join(lib, 'native/better_sqlite3.node')]),

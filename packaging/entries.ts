@@ -1,4 +1,4 @@
-// The four programs the package ships, each bundled into one CommonJS file (packaging/bundle.ts).
+// The programs the package ships, each bundled into one CommonJS file (packaging/bundle.ts).
 // `dist` is where the checkout's build (tsc) puts the same program: the package keeps that layout
 // (dist/agent/main.js, dist/service/main.js, dist/ocf/witnessd-main.js, agent/watch/…) so the
 // OCF agent, which finds the watcher and witnessd relative to itself, runs unchanged from both.
@@ -23,4 +23,11 @@ export const ENTRIES: readonly Entry[] = [
   { name: 'witnessd', source: 'service/cli.ts', exit: 'promise', dist: 'dist/service/main.js', nodeFlags: WITNESSD_NODE_FLAGS },
   { name: 'witnessctl', source: 'service/ctl.ts', exit: 'promise', dist: 'dist/service/ctl-main.js', nodeFlags: [] },
   { name: 'ocf-witnessd', source: 'ocf/witnessd.ts', exit: 'ocf-code', dist: 'dist/ocf/witnessd-main.js', nodeFlags: [] },
+  { name: 'ocf-tickle', source: 'ocf/tickle.ts', exit: 'ocf-code', dist: 'dist/ocf/tickle-main.js', nodeFlags: [] },
+];
+
+/** The OCF agents: ocf/<template> (a shell shim) installed as resource.d/witness/<name>. */
+export const OCF_AGENTS: readonly { name: string; template: string }[] = [
+  { name: 'witnessd', template: 'ocf/witnessd' },
+  { name: 'tickle', template: 'ocf/tickle' },
 ];
