@@ -47,7 +47,7 @@ export const SPEC: AgentSpec = {
   parameters: [
     { name: 'ip', type: 'string', required: true, unique: true, shortdesc: 'Floating IP', longdesc: 'The IPv4 address clients connect to (the IPaddr2 resource\'s ip).' },
     { name: 'port', type: 'integer', default: DEFAULTS.port, shortdesc: 'Service port', longdesc: 'The TCP port whose connections are recorded and tickled (445: SMB).' },
-    { name: 'tickle_dir', type: 'string', required: true, shortdesc: 'Connection list directory', longdesc: 'A directory on storage every node that can run the group reads (the group\'s own Filesystem is the usual place): the connection list is tickle_dir/<ip>, the format of ocf:heartbeat:portblock\'s tickle_dir.' },
+    { name: 'tickle_dir', type: 'string', required: true, shortdesc: 'Connection list directory', longdesc: 'A directory on storage every node that can run the group reads (the group\'s own Filesystem is the usual place, outside every share\'s path); start makes it when its parent is there. The connection list is tickle_dir/<ip>, the format of ocf:heartbeat:portblock\'s tickle_dir.' },
     { name: 'count', type: 'integer', default: DEFAULTS.count, shortdesc: 'ACKs per connection', longdesc: 'How many tickle ACKs start sends to each recorded connection.' },
     { name: 'tickle_tcp', type: 'string', default: DEFAULTS.tickle_tcp, shortdesc: 'tickle_tcp program', longdesc: 'resource-agents\' tickle_tcp, which sends the ACKs (it needs raw sockets: the agent runs as root).' },
   ],
@@ -178,6 +178,15 @@ async function start(): Promise<OcfExitCode> {
   const c = readConfig();
   checkInstalled(c);
   if (fs.existsSync(stateFile())) return OCF.SUCCESS;
+  // Made here, on the storage the group has just mounted, so the admin need not; a missing parent
+  // means that storage is not there.
+  try {
+    fs.mkdirSync(c.dir, { mode: 0o755 });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new OcfError(OCF.ERR_CONFIGURED, `the directory holding tickle_dir ${c.dir} is missing: put this resource after the Filesystem resource that mounts it, in the same group`);
+    if (code !== 'EEXIST') throw err;
+  }
   sendTickles(c);
   fs.mkdirSync(rscTmp(), { recursive: true });
   fs.writeFileSync(stateFile(), `${c.ip}:${c.port}\n`);

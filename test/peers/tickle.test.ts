@@ -67,6 +67,14 @@ describe('tickle ACKs: a client of a floating IP that moved reconnects at once',
     // start replaced the old node's list with this node's (no connections yet).
     assert.equal(fs.readFileSync(list, 'utf8'), '');
     assert.equal(lab.tickle('n2', 'stop').code, 0);
+    // start makes tickle_dir on the mounted storage; without its parent (no storage) it refuses.
+    const fresh = path.join(lab.tickleDir, 'fresh');
+    assert.equal(lab.tickle('n2', 'start', { params: { tickle_dir: fresh } }).code, 0);
+    assert.ok(fs.statSync(fresh).isDirectory());
+    assert.equal(lab.tickle('n2', 'stop', { params: { tickle_dir: fresh } }).code, 0);
+    const orphan = lab.tickle('n2', 'start', { params: { tickle_dir: path.join(lab.tickleDir, 'unmounted/tickle') } });
+    assert.equal(orphan.code, 6, orphan.out);
+    assert.match(orphan.out, /put this resource after the Filesystem resource/);
     // validate-all: configuration errors are OCF_ERR_CONFIGURED (6) with a reason, a missing
     // tickle_tcp OCF_ERR_INSTALLED (5).
     const refusals: [Record<string, string>, number, RegExp][] = [
