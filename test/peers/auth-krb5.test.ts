@@ -6,12 +6,15 @@
 // (only it reaches the KDC), then the client authenticates from that credential cache alone.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { domainPrerequisitesMissing, startDomain, type Domain } from '../domain/domain.ts';
 import { ptypeOf, TamperProxy } from '../helpers/tamper-proxy.ts';
+import { openStore } from '../../store/index.ts';
+import { diffViews } from '../../agent/diff.ts';
 import { runPy, startWitnessd, twoNodeView, type PyStep, type Witnessd } from './peers.ts';
 
 const CACHE = 'krb5-test';
@@ -43,13 +46,31 @@ function rekvno(keytab: string, out: string, kvno: number): void {
   fs.writeFileSync(out, b, { mode: 0o600 });
 }
 
+/**
+ * rpcclient with Kerberos from `ccache`, in a mount namespace of its own where filesrv.witness.test
+ * is 127.0.0.1 (Samba refuses Kerberos to an IP address: the target name comes from the host
+ * name). The host's /etc/hosts is not touched: a file is bind-mounted over it in that namespace.
+ */
+function rpcclientArgv(hosts: string, krb5Conf: string, ccache: string, args: string[]): string[] {
+  return ['unshare', '-m', 'sh', '-c', 'mount --bind "$0" /etc/hosts && exec "$@"', hosts, 'env', `KRB5_CONFIG=${krb5Conf}`, `KRB5CCNAME=${ccache}`, 'rpcclient', '--use-kerberos=required', `--use-krb5-ccache=${ccache}`, ...args];
+}
+
+/** Waits (up to 5 s) for a log line: witnessd's output reaches the test a little after its replies. */
+async function waitLog(logs: () => string, re: RegExp): Promise<void> {
+  const t0 = Date.now();
+  while (!re.test(logs()) && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 50));
+  assert.match(logs(), re);
+}
+
 describe('Kerberos (auth type 16 and SPNEGO) for Active Directory clients', { timeout: 400_000, skip: domainPrerequisitesMissing() ?? false }, () => {
   let d: Domain;
   let w: Witnessd;
   let ccache: string;
+  let keytab: string;
   let py: string[];
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-krb5-'));
 
+  let hosts: string;
   const connect = (port: number, options: string[], target = TARGET): PyStep => ({ op: 'connect', conn: 'a', port, ccache, options: [...options, `target_principal=${target}`] });
   const authLines = (logs: string, msg: string): string[] => logs.split('\n').filter((l) => l.includes(`"msg":"${msg}"`));
 
@@ -58,15 +79,27 @@ describe('Kerberos (auth type 16 and SPNEGO) for Active Directory clients', { ti
     const k = d.kinit(d.user, d.password, CACHE);
     assert.equal(k.run.code, 0, k.run.stderr);
     ccache = k.ccache;
+    // rpcclient asks for host/<name>: that SPN goes on the member's account too (as an admin would
+    // for a NetName), and its keys into a keytab of the test's own beside the cifs/ ones.
+    const admin = `${d.adminUser}%${d.adminPassword}`;
+    const spn = d.inMember(['net', 'ads', 'setspn', 'add', `host/${d.netName.toLowerCase()}.${d.dnsDomain}`, '-s', d.smbConf, '-U', admin]);
+    assert.ok(spn.code === 0 || /already/i.test(spn.stdout + spn.stderr), `setspn: ${spn.stdout}${spn.stderr}`);
+    keytab = path.join(tmp, 'witness.keytab');
+    fs.copyFileSync(d.keytab, keytab);
+    const kt = d.inMember(['net', 'ads', 'keytab', 'add', `host/${d.netName.toLowerCase()}.${d.dnsDomain}`, '-s', d.smbConf, '-P', `--option=dedicated keytab file=FILE:${keytab}`]);
+    assert.equal(kt.code, 0, `net ads keytab add: ${kt.stdout}${kt.stderr}`);
+    hosts = path.join(tmp, 'hosts');
+    fs.writeFileSync(hosts, `127.0.0.1 localhost\n127.0.0.1 ${d.netName.toLowerCase()}.${d.dnsDomain} ${d.netName.toLowerCase()}\n`);
     // Service tickets into the cache: ours, and one for another service (the member's own host/).
-    for (const spn of [TARGET, `host/${d.memberName.toLowerCase()}.${d.dnsDomain}`]) {
+    for (const spn of [TARGET, `host/${d.netName.toLowerCase()}.${d.dnsDomain}`, `host/${d.memberName.toLowerCase()}.${d.dnsDomain}`]) {
       const r = d.inMember(['kvno', spn], { env: d.krbEnv(CACHE) });
       assert.equal(r.code, 0, `kvno ${spn}: ${r.stderr}`);
     }
     py = ['env', `KRB5_CONFIG=${d.krb5Conf}`];
     const env = d.wbclientPreloadEnv();
     assert.ok(env, 'libnss-wrapper is needed to reach the member\'s winbindd from here');
-    w = await startWitnessd({ view: twoNodeView(), auth: ['--auth', 'winbind', '--smb-conf', d.smbConf, '--keytab', d.keytab], env });
+    // rpcclient finds the witness through the endpoint mapper on 135 (it has no port option).
+    w = await startWitnessd({ view: twoNodeView(), epm: '127.0.0.1:135', auth: ['--auth', 'winbind', '--smb-conf', d.smbConf, '--keytab', keytab], env });
   });
   after(async () => {
     await w?.stop();
@@ -98,10 +131,62 @@ describe('Kerberos (auth type 16 and SPNEGO) for Active Directory clients', { ti
     });
   }
 
+  it('rpcclient --use-kerberos=required [sign] and [seal] (auth type 16, AUTH3 leg)', async () => {
+    const fqdn = `${d.netName.toLowerCase()}.${d.dnsDomain}`;
+    for (const opt of ['sign', 'seal']) {
+      const argv = rpcclientArgv(hosts, d.krb5Conf, ccache, ['-c', 'GetInterfaceList', `ncacn_ip_tcp:${fqdn}[${opt}]`]);
+      const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 30_000 });
+      assert.equal(r.status, 0, `${r.stdout}${r.stderr}\n${w.logs().slice(-2000)}`);
+      assert.match(r.stdout, /^\*\+ N2 127\.0\.0\.2 /m);
+    }
+    await waitLog(w.logs, /"leg":"auth3","mech":"kerberos","authType":16,"authLevel":6/);
+  });
+
+  it('an rpcclient Kerberos session at privacy registers and receives a notification', async () => {
+    const fqdn = `${d.netName.toLowerCase()}.${d.dnsDomain}`;
+    const argv = rpcclientArgv(hosts, d.krb5Conf, ccache, [`ncacn_ip_tcp:${fqdn}[seal]`]);
+    const p = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+    let buf = '';
+    p.stdout.on('data', (c: Buffer) => { buf += c.toString(); });
+    p.stderr.on('data', (c: Buffer) => { buf += c.toString(); });
+    const until = async (re: RegExp, ms = 20_000): Promise<string> => {
+      const t0 = Date.now();
+      while (!re.test(buf)) {
+        if (Date.now() - t0 > ms || p.exitCode !== null) throw new Error(`rpcclient: ${re} not seen in ${JSON.stringify(buf)}\n${w.logs().slice(-2000)}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return buf;
+    };
+    try {
+      const handle = /^(\d+:[0-9a-f-]{36})$/m;
+      p.stdin.write('RegisterEx --net=FILESRV --ip=127.0.0.2 --client=rpcc-krb5 --timeout=120\n');
+      const h = handle.exec(await until(handle))?.[1];
+      assert.ok(h !== undefined);
+      buf = '';
+      p.stdin.write(`AsyncNotify ${h}\n`);
+      await new Promise((r) => setTimeout(r, 300));
+      const st = openStore(w.db);
+      try {
+        st.commitSync(twoNodeView(2, { ips: [twoNodeView().ips[0]!, { ...twoNodeView().ips[1]!, node: null, started: false }] }), diffViews);
+      } finally {
+        st.close();
+      }
+      assert.match(await until(/messages\n.*\n/), /Resource change with 1 messages\nFILESRV -> Unavailable/);
+    } finally {
+      p.stdin.end('quit\n');
+      const timer = setTimeout(() => p.kill('SIGKILL'), 3000);
+      await new Promise((r) => p.once('close', r));
+      clearTimeout(timer);
+      const st = openStore(w.db);
+      st.commitSync(twoNodeView(3), diffViews);
+      st.close();
+    }
+  });
+
   it('a ticket for another service (the member\'s host/) is refused, the log names that service', async () => {
     const r = await runPy([connect(w.port, ['sign', 'krb5'], `host/${d.memberName.toLowerCase()}.${d.dnsDomain}`), { op: 'GetInterfaceList', conn: 'a' }], 60_000, py);
     assert.notEqual(r[1]?.ok, true, JSON.stringify(r));
-    assert.match(w.logs(), /"code":"logon-failure","error":"Kerberos \[wrong-service\][^"]*ticket for host\/wmember\.witness\.test@WITNESS\.TEST/);
+    await waitLog(w.logs, /"code":"logon-failure","error":"Kerberos \[wrong-service\][^"]*ticket for host\/wmember\.witness\.test@WITNESS\.TEST/);
   });
 
   it('a tampered wrap token (one bit of a sealed request\'s verifier) is refused: fault 0x721, logged', async () => {
@@ -113,7 +198,7 @@ describe('Kerberos (auth type 16 and SPNEGO) for Active Directory clients', { ti
     try {
       const r = await runPy([connect(port, ['seal', 'krb5']), { op: 'GetInterfaceList', conn: 'a' }], 60_000, py);
       assert.notEqual(r[1]?.ok, true, JSON.stringify(r));
-      assert.match(w.logs(), /request refused by the security layer[^\n]*Kerberos wrap token refused|Kerberos wrap token refused[^\n]*request refused by the security layer/);
+      await waitLog(w.logs, /request refused by the security layer[^\n]*Kerberos wrap token refused|Kerberos wrap token refused[^\n]*request refused by the security layer/);
     } finally {
       await proxy.close();
     }
@@ -147,20 +232,20 @@ describe('Kerberos (auth type 16 and SPNEGO) for Active Directory clients', { ti
       setTimeout(() => { s.destroy(); reject(new Error('no reply to the replayed bind')); }, 10_000);
     });
     assert.equal(ptypeOf(reply), 13, 'bind_nak');
-    assert.match(w.logs(), /"error":"Kerberos \[replay\]/);
+    await waitLog(w.logs, /"error":"Kerberos \[replay\]/);
   });
 
   it('a keytab without the ticket\'s kvno is refused ([no-key-for-kvno]); the right keytab put in its place is used without a restart', async () => {
-    const keytab = path.join(tmp, 'rotating.keytab');
-    rekvno(d.keytab, keytab, 7);
-    const k = await startWitnessd({ view: twoNodeView(), auth: ['--auth', 'winbind', '--smb-conf', d.smbConf, '--keytab', keytab], env: d.wbclientPreloadEnv() ?? {} });
+    const rotating = path.join(tmp, 'rotating.keytab');
+    rekvno(d.keytab, rotating, 7);
+    const k = await startWitnessd({ view: twoNodeView(), auth: ['--auth', 'winbind', '--smb-conf', d.smbConf, '--keytab', rotating], env: d.wbclientPreloadEnv() ?? {} });
     try {
       const bad = await runPy([connect(k.port, ['sign', 'krb5']), { op: 'GetInterfaceList', conn: 'a' }], 60_000, py);
       assert.notEqual(bad[1]?.ok, true, JSON.stringify(bad));
-      assert.match(k.logs(), /"error":"Kerberos \[no-key-for-kvno\][^"]*kvno 1/);
+      await waitLog(k.logs, /"error":"Kerberos \[no-key-for-kvno\][^"]*kvno 1/);
       // Rotation as an admin does it: the new keytab renamed over the old one.
-      fs.copyFileSync(d.keytab, `${keytab}.new`);
-      fs.renameSync(`${keytab}.new`, keytab);
+      fs.copyFileSync(d.keytab, `${rotating}.new`);
+      fs.renameSync(`${rotating}.new`, rotating);
       await new Promise((r) => setTimeout(r, 1100)); // the keytab's stat is compared at most once a second
       const good = await runPy([connect(k.port, ['sign', 'krb5']), { op: 'GetInterfaceList', conn: 'a' }], 60_000, py);
       assert.ok(good.every((x) => x.ok), `${JSON.stringify(good)}\n${k.logs().slice(-2000)}`);
