@@ -104,6 +104,20 @@ describe('shares learnt from Samba (testparm, net conf) and RegisterEx', { timeo
     assert.equal(src.runs, 1);
   });
 
+  it('an smb.conf testparm cannot load (an edit half done): the last shares read stay until it is fixed', () => {
+    const conf = path.join(dir, 'smb-edit.conf');
+    const good = `[global]\n\tstate directory = ${dir}/state\n\tcache directory = ${dir}/cache\n\tlock directory = ${dir}/lock\n[Kept]\n\tpath = ${dir}/mnt/fs1/k\n`;
+    fs.writeFileSync(conf, good);
+    const src = new SambaShareSource({ smbConf: conf });
+    assert.deepEqual(src.catalogue()?.shares.map((x) => x.name), ['Kept']);
+    fs.writeFileSync(conf, `${good}[Half\n\tpath = /x\n`); // testparm: "Error loading services."
+    assert.equal(src.changed(), true);
+    assert.deepEqual(src.catalogue()?.shares.map((x) => x.name), ['Kept']);
+    assert.equal(src.runs, 2);
+    fs.writeFileSync(conf, `${good}[Half]\n\tpath = ${dir}/mnt/fs1/h\n`);
+    assert.deepEqual(src.catalogue()?.shares.map((x) => x.name), ['Kept', 'Half']);
+  });
+
   it('watch: an smb.conf edit and a registry share removed with net conf are recorded within seconds, no CIB change needed', async () => {
     const ready = path.join(dir, 'watch.ready');
     const w = spawn(AGENT, ['watch', '--db', db, '--smb-conf', smbConf, '--no-relay', '--no-plan', '--ready-file', ready], { env: { ...process.env, CIB_file: started, LC_ALL: 'C' }, stdio: ['ignore', 'ignore', 'pipe'] });
