@@ -25,6 +25,14 @@ async function locate(): Promise<string> {
   return (await onNode(1, 'crm_resource', '--locate', '-r', 'fileserver', '-Q')).trim();
 }
 
+/** The witness client's steps between the notification and the reconnection, for the timeline. */
+function witnessSteps(lines: ClientLine[], t0: number): string[] {
+  return lines.filter((l) => l.ev === 'forgotten' || l.ev === 'registered_again' || (l.ev === 'notified' && (l['changes'] as { change: number }[]).some((c) => c.change === 1))).map((l) => {
+    const what = l.ev === 'notified' ? 'RESOURCE_CHANGE AVAILABLE' : l.ev === 'forgotten' ? 'AsyncNotify: NOT_FOUND (the witness forgot the registration)' : `registered again (GetInterfaceList: the IP's state ${String(l['vip_state'])})`;
+    return `#   ${(l.t * 1000 - t0).toFixed(0).padStart(6)} ms  witness client: ${what}`;
+  });
+}
+
 function at(lines: ClientLine[], ev: string, pred: (l: ClientLine) => boolean = () => true): number {
   const l = lines.find((x) => x.ev === ev && pred(x));
   assert.ok(l, `a "${ev}" line among ${JSON.stringify(lines)}`);
@@ -137,14 +145,14 @@ describe('Samba 4.22 on a 2-node Pacemaker cluster with the witness: share caps,
     assert.equal(await onNode(kb, 'cat', `${CHROOT}${SHARE_PATH}/witness.txt`), witnessJob.data);
 
     const ms = (t: number): string => `${(t - t0).toFixed(0).padStart(6)} ms`;
-    const again = wr.lines.find((l) => l.ev === 'registered_again');
     console.log(`# timeline of crm_resource --move fileserver ${a} -> ${b} (t=0: the command starts)`);
     console.log(`#   ${ms(stop.at)}  ${b}'s store records the IP's stop (${stop.kind})`);
     console.log(`#   ${ms(down)}  witness client: RESOURCE_CHANGE UNAVAILABLE`);
-    if (again) console.log(`#   ${ms(again.t * 1000)}  witness client: registered again after the witness forgot it (interface state ${String(again['vip_state'])})`);
+    for (const l of witnessSteps(wr.lines, t0)) console.log(l);
     console.log(`#   ${ms(start.at)}  ${b}'s store records the IP's start on ${b} (${start.kind})`);
     console.log(`#   ${ms(wConn)}  witness client: reconnected to ${VIP}`);
     console.log(`#   ${ms(wBack)}  witness client: file read back`);
+    console.log(`#   ${ms(Number(pr.lines.find((l) => l.ev === 'failed')?.['last_ok']) * 1000)}  client without witness: last read answered`);
     console.log(`#   ${ms(pFail)}  client without witness: its read fails (${JSON.stringify(pr.lines.find((l) => l.ev === 'failed')?.['error'] ?? null)})`);
     console.log(`#   ${ms(pConn)}  client without witness: reconnected`);
     console.log(`#   ${ms(pBack)}  client without witness: file read back`);
@@ -177,14 +185,71 @@ describe('Samba 4.22 on a 2-node Pacemaker cluster with the witness: share caps,
     const events = ((await show(kb))?.events ?? []).filter((e) => e.seq > seq0 && e.subject === VIP);
     const start = events.find((e) => (e.kind === 'ip_online' || e.kind === 'ip_moved') && e.to === b);
     assert.ok(start, JSON.stringify(events));
+    // The new node's tickle start found the old node's record of the client's connection on the
+    // storage that moved, and sent it ACKs (its log line, in the node's Pacemaker log).
+    const log = await onNode(kb, 'grep', '-h', `tickle ACK(s) to each of`, '/var/log/pacemaker/pacemaker.log');
+    assert.match(log, new RegExp(`sent \\d+ tickle ACK\\(s\\) to each of [1-9]\\d* client\\(s\\) of ${VIP.replaceAll('.', '\\.')}:445`), log);
     const pFail = at(pr.lines, 'failed');
     const pBack = at(pr.lines, 'read_back', (l) => l['match'] === true);
     const ms = (t: number): string => `${(t - t0).toFixed(0).padStart(6)} ms`;
     console.log(`# timeline of crm_resource --move fileserver ${a} -> ${b} with ocf:witness:tickle in the group (t=0: the command starts)`);
     console.log(`#   ${ms(start.at)}  ${b}'s store records the IP's start on ${b} (${start.kind})`);
+    console.log(`#   ${ms(Number(pr.lines.find((l) => l.ev === 'failed')?.['last_ok']) * 1000)}  client without witness: last read answered`);
     console.log(`#   ${ms(pFail)}  client without witness: its read fails (${JSON.stringify(pr.lines.find((l) => l.ev === 'failed')?.['error'] ?? null)})`);
     console.log(`#   ${ms(pBack)}  client without witness: reconnected, file read back`);
     // The reset comes with the tickle (the group's last start), not after a retransmission timeout.
     assert.ok(pFail - start.at < 10_000, `the client noticed ${pFail - start.at} ms after the IP's start`);
+  });
+
+  it('power cut of the node serving the share: the witness client, registered with the survivor, is told and back once the survivor runs the group; the client without witness waits for TCP', async () => {
+    await onNode(1, 'pcs', 'resource', 'delete', 'tickle');
+    await onNode(1, 'crm_resource', '--wait', '--timeout=90');
+    const a = await locate();
+    const b = a === 'n1' ? 'n2' : 'n1';
+    const ka = Number(a.slice(1));
+    const kb = Number(b.slice(1));
+    const w = smbClient({
+      mode: 'witness', ...smbAccount, file: 'cut.txt', data: `written on ${a} before the power cut`, deadline: 150,
+      witness_host: `198.18.0.${kb}`, witness_user: CLIENT.user, witness_password: CLIENT.password, witness_domain: CLIENT.domain,
+      auth: 'seal', client: 'cut-client', share_name: SHARE,
+    }, 170_000);
+    const plain = smbClient({ mode: 'plain', ...smbAccount, file: 'cut-plain.txt', data: 'no witness', deadline: 150, interval: 0.1, smb_timeout_ms: PLAIN_TIMEOUT_MS }, 170_000);
+    await until('the witness client to wait in AsyncNotify on ' + b, 60_000, async () => {
+      const rows = JSON.parse(await onNode(kb, path.join(ROOT, 'bin/witnessctl'), 'list', '--json', '--db', STORE)) as { clientName: string; pending: boolean }[];
+      return rows.some((r) => r.clientName === 'cut-client' && r.pending);
+    });
+    await until('the plain client to have written its file', 30_000, () => Promise.resolve(plain.lines.some((l) => l.ev === 'written')));
+    const seq0 = (await show(kb))?.events.at(-1)?.seq ?? 0;
+    const t0 = Date.now();
+    // A power cut sends nothing more: the node's link goes first (else its kernel would close the
+    // killed smbd's connections with FIN/RST and tell the client), then everything in it dies.
+    const cut = await sh('ip', ['-n', 'pwci-hub', 'link', 'set', `h${ka}`, 'down']);
+    assert.equal(cut.code, 0, cut.stderr);
+    const killed = await harness('kill', String(ka));
+    assert.equal(killed.code, 0, killed.stderr);
+    const [wr, pr] = await Promise.all([w.done, plain.done]);
+    assert.equal(wr.code, 0, JSON.stringify(wr));
+    assert.equal(pr.code, 0, JSON.stringify(pr));
+    const events = ((await show(kb))?.events ?? []).filter((e) => e.seq > seq0);
+    const lost = events.find((e) => e.kind === 'node_lost' && e.subject === a);
+    const start = events.find((e) => e.subject === VIP && (e.kind === 'ip_online' || e.kind === 'ip_moved') && e.to === b);
+    assert.ok(lost && start, JSON.stringify(events));
+    const down = at(wr.lines, 'notified', (l) => (l['changes'] as { change: number }[]).some((c) => c.change === 0xff));
+    const wConn = at(wr.lines, 'reconnected');
+    const wBack = at(wr.lines, 'read_back', (l) => l['match'] === true);
+    assert.ok(wConn >= start.at, 'reconnected once the survivor had the IP');
+    const pFail = at(pr.lines, 'failed');
+    const pBack = at(pr.lines, 'read_back', (l) => l['match'] === true);
+    const ms = (t: number): string => `${(t - t0).toFixed(0).padStart(6)} ms`;
+    console.log(`# timeline of a power cut of ${a} (link down, then harness.sh kill; t=0: the link goes down)`);
+    console.log(`#   ${ms(lost.at)}  ${b}'s store records ${a} lost (node_lost)`);
+    console.log(`#   ${ms(down)}  witness client: RESOURCE_CHANGE UNAVAILABLE`);
+    for (const l of witnessSteps(wr.lines, t0)) console.log(l);
+    console.log(`#   ${ms(start.at)}  ${b}'s store records the IP's start on ${b} (${start.kind})`);
+    console.log(`#   ${ms(wConn)}  witness client: reconnected to ${VIP} (TCP probes: ${String(wr.lines.find((l) => l.ev === 'reconnected')?.['tries'])})`);
+    console.log(`#   ${ms(wBack)}  witness client: file read back`);
+    console.log(`#   ${ms(Number(pr.lines.find((l) => l.ev === 'failed')?.['last_ok']) * 1000)}  client without witness: last read answered`);
+    console.log(`#   ${ms(pFail)}  client without witness: its read fails (${JSON.stringify(pr.lines.find((l) => l.ev === 'failed')?.['error'] ?? null)})`);
+    console.log(`#   ${ms(pBack)}  client without witness: reconnected, file read back`);
   });
 });

@@ -166,12 +166,14 @@ def run_plain(o, deadline):
     c.savefile(o["file"], o["data"].encode())
     emit("written")
     reads = 0
+    last_ok = time.time()
     while time.time() < deadline:
         try:
             c.loadfile(o["file"])
             reads += 1
+            last_ok = time.time()
         except (NTSTATUSError, RuntimeError) as e:
-            emit("failed", reads=reads, error=str(e))
+            emit("failed", reads=reads, error=str(e), last_ok=last_ok)
             return reconnect_and_read(o, deadline)
         time.sleep(o.get("interval", 0.1))
     emit("no_failure", reads=reads)
