@@ -18,6 +18,8 @@ export interface DaemonSpec {
   logFile: string;
   /** Every one of these must appear in /proc/PID/cmdline. */
   marks: string[];
+  /** The daemon's environment: the agent's own (Pacemaker's OCF_* variables included) when absent. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export type DaemonState = { state: 'running'; pid: number } | { state: 'stopped' } | { state: 'crashed'; pid: number };
@@ -70,7 +72,7 @@ export async function startDaemon(spec: DaemonSpec, waitMs: number): Promise<num
   const log = fs.openSync(spec.logFile, 'a', 0o600);
   let pid: number | undefined;
   try {
-    const child = spawn(spec.command, spec.args, { cwd: spec.cwd, detached: true, stdio: ['ignore', log, log] });
+    const child = spawn(spec.command, spec.args, { cwd: spec.cwd, detached: true, stdio: ['ignore', log, log], env: spec.env ?? process.env });
     pid = child.pid;
     child.unref();
   } finally {

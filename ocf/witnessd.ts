@@ -22,7 +22,7 @@ import { OCF, OcfError, type OcfExitCode } from './exit-codes.ts';
 import { ocfLog } from './log.ts';
 import type { AgentSpec } from './metadata.ts';
 import { runAgent } from './run.ts';
-import { WITNESSD_NODE_FLAGS } from '../service/node-flags.ts';
+import { WITNESSD_NODE_FLAGS, witnessdEnv } from '../service/node-flags.ts';
 
 export const DEFAULTS = {
   db: '/var/lib/pacemaker-witness/state.db',
@@ -361,7 +361,7 @@ function agentFlags(cfg: AgentConfig): string[] {
  * ready file, the marks in its command line — needs no configuration, so stop and monitor work
  * even when the parameters are broken; only its arguments do.
  */
-function nodeDaemon(name: string, tag: 'watch' | 'service', entryRel: { source: string; dist: string }, leading: string[], cfg: AgentConfig | null, cfgArgs: (c: AgentConfig) => string[], nodeFlags: readonly string[] = []): DaemonSpec {
+function nodeDaemon(name: string, tag: 'watch' | 'service', entryRel: { source: string; dist: string }, leading: string[], cfg: AgentConfig | null, cfgArgs: (c: AgentConfig) => string[], nodeFlags: readonly string[] = [], env?: NodeJS.ProcessEnv): DaemonSpec {
   const { root, fromSource } = layout();
   const base = path.join(rscTmp(), `witnessd-${instance().replace(/[^\w.:-]/g, '_')}`);
   const entry = path.join(root, fromSource ? entryRel.source : entryRel.dist);
@@ -375,6 +375,7 @@ function nodeDaemon(name: string, tag: 'watch' | 'service', entryRel: { source: 
     cwd: root,
     logFile: cfg?.logFile ?? DEFAULTS.log_file,
     marks: [entry, ...leading, ready],
+    ...(env !== undefined ? { env } : {}),
   };
 }
 
@@ -405,7 +406,7 @@ function service(cfg: AgentConfig | null): DaemonSpec {
       '--force-unregister-after', String(c.forceUnregisterAfter),
       ...onNodeFlag(),
     ];
-  }, WITNESSD_NODE_FLAGS);
+  }, WITNESSD_NODE_FLAGS, witnessdEnv());
 }
 
 /** Where monitor sends its bind: the listen address, or loopback when listening on all addresses. */

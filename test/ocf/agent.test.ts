@@ -115,6 +115,8 @@ describe('ocf:witness:witnessd', { timeout: 120_000 }, () => {
   it('monitor fails when witnessd stops answering binds (a wedged process is not a running service)', () => {
     assert.equal(run('start').code, 0);
     const pid = Number(fs.readFileSync(path.join(tmp, 'run', 'witnessd-witness_t.service.pid'), 'utf8'));
+    // witnessd runs with the environment of service/node-flags.ts (one malloc arena).
+    assert.ok(fs.readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes('MALLOC_ARENA_MAX=1'), 'witnessd was started without MALLOC_ARENA_MAX=1');
     process.kill(pid, 'SIGSTOP');
     try {
       const r = run('monitor');
