@@ -15,7 +15,7 @@ import { domainPrerequisitesMissing, startDomain, type Domain } from '../domain/
 import { ptypeOf, TamperProxy } from '../helpers/tamper-proxy.ts';
 import { openStore } from '../../store/index.ts';
 import { diffViews } from '../../agent/diff.ts';
-import { runPy, startWitnessd, twoNodeView, type PyStep, type Witnessd } from './peers.ts';
+import { Capture, checkPcap, runPy, startWitnessd, twoNodeView, type PyStep, type Witnessd } from './peers.ts';
 
 const CACHE = 'krb5-test';
 const TARGET = 'cifs/filesrv.witness.test';
@@ -183,6 +183,28 @@ describe('Kerberos (auth type 16 and SPNEGO) for Active Directory clients', { ti
     }
   });
 
+  it('tshark decrypts sealed Kerberos sessions (auth type 16 and SPNEGO) with the keytab: WITNESS calls read, no malformed frame', async () => {
+    const cap = new Capture([w.port], path.join(tmp, 'krb5.pcapng'));
+    await cap.started();
+    for (const options of [['seal', 'krb5'], ['seal', 'spnego']]) {
+      const r = await runPy([connect(w.port, options), { op: 'GetInterfaceList', conn: 'a' }], 60_000, py);
+      assert.ok(r.every((x) => x.ok), JSON.stringify(r));
+    }
+    const file = await cap.stop();
+    const opts = ['-o', 'kerberos.decrypt:TRUE', '-o', `kerberos.file:${keytab}`];
+    // Our frames: no malformed frame, no warning. The clients' binds carry tshark's notes that it
+    // cannot check the PAC's KDC signature (it has no krbtgt key): warnings, not malformed.
+    const report = checkPcap(file, [w.port], opts, [w.port]);
+    assert.ok(report.witnessFrames >= 4, `only ${report.witnessFrames} witness frames`);
+    assert.deepEqual(report.problems.filter((p) => !/Connection reset \(RST\)$/.test(p)), []);
+    const malformed = spawnSync('tshark', ['-r', file, ...opts, '-d', `tcp.port==${w.port},dcerpc`, '-Y', '_ws.malformed', '-T', 'fields', '-e', 'frame.number'], { encoding: 'utf8' });
+    assert.equal(malformed.stdout.trim(), '', 'no malformed frame either way');
+    // Interface names travel only inside sealed stubs: read, they prove the decryption.
+    const names = spawnSync('tshark', ['-r', file, ...opts, '-d', `tcp.port==${w.port},dcerpc`, '-Y', 'dcerpc.auth_level == 6 && witness.witness_interfaceInfo.group_name', '-T', 'fields', '-e', 'dcerpc.auth_type', '-e', 'witness.witness_interfaceInfo.group_name'], { encoding: 'utf8' });
+    assert.match(names.stdout, /^16\tN1,N2$/m, names.stdout + names.stderr);
+    assert.match(names.stdout, /^9\tN1,N2$/m, names.stdout + names.stderr);
+  });
+
   it('a ticket for another service (the member\'s host/) is refused, the log names that service', async () => {
     const r = await runPy([connect(w.port, ['sign', 'krb5'], `host/${d.memberName.toLowerCase()}.${d.dnsDomain}`), { op: 'GetInterfaceList', conn: 'a' }], 60_000, py);
     assert.notEqual(r[1]?.ok, true, JSON.stringify(r));
@@ -250,6 +272,18 @@ describe('Kerberos (auth type 16 and SPNEGO) for Active Directory clients', { ti
       const good = await runPy([connect(k.port, ['sign', 'krb5']), { op: 'GetInterfaceList', conn: 'a' }], 60_000, py);
       assert.ok(good.every((x) => x.ok), `${JSON.stringify(good)}\n${k.logs().slice(-2000)}`);
       assert.match(k.logs(), /keytab changed: acceptor credentials acquired again/);
+    } finally {
+      await k.stop();
+    }
+  });
+
+  it('clock skew: witnessd\'s clock two hours ahead (faketime) refuses the ticket with [clock-skew], naming it', { skip: spawnSync('faketime', ['-f', '+0', 'true']).status === 0 ? false : 'faketime is not installed' }, async () => {
+    // libfaketime moves the wall clock (MIT's time()) and leaves the monotonic one (Node's timers).
+    const k = await startWitnessd({ view: twoNodeView(), prefix: ['env', 'FAKETIME_DONT_FAKE_MONOTONIC=1', 'faketime', '-f', '+2h'], auth: ['--auth', 'winbind', '--smb-conf', d.smbConf, '--keytab', keytab], env: d.wbclientPreloadEnv() ?? {} });
+    try {
+      const r = await runPy([connect(k.port, ['sign', 'krb5']), { op: 'GetInterfaceList', conn: 'a' }], 60_000, py);
+      assert.notEqual(r[1]?.ok, true, JSON.stringify(r));
+      await waitLog(k.logs, /"error":"Kerberos \[clock-skew\][^"]*ticket for cifs\/filesrv\.witness\.test@WITNESS\.TEST/);
     } finally {
       await k.stop();
     }
