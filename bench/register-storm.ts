@@ -68,6 +68,8 @@ interface StormResult {
   helpersCpuMs: number;
   /** Of helpersCpuMs: winbindd's tree alone (the rest is witnessd's ntlm_auth helpers). */
   winbinddCpuMs: number;
+  /** Of winbinddCpuMs: the main winbindd process (the rest is its children: the domain and idmap ones). */
+  winbinddMainCpuMs: number;
   generatorCpuMs: number;
   /** CPU time the rest of the machine used meanwhile (other processes: the machine is shared). */
   otherCpuMs: number;
@@ -151,7 +153,9 @@ async function storm(w: Witnessd, n: number, auth: ClientAuth | null, window: nu
   // Processes in winbindd's tree now, counted from the first snapshot (new ones from zero).
   const winbinddCpuMs = treeCpuDelta(new Map([...cpu0.pids].filter(([p]) => winbindd0.pids.has(p))), new Map([...cpu1.pids].filter(([p]) => winbindd0.pids.has(p))));
   const generatorCpuMs = (gen.user + gen.system) / 1000;
-  return { n, ok, refused, registeredMs, pendingMs, latencies, witnessdCpuMs, helpersCpuMs: all - witnessdCpuMs, winbinddCpuMs, generatorCpuMs, otherCpuMs: Math.max(0, busy - all - generatorCpuMs), clients };
+  const main = helperRoots[0];
+  const winbinddMainCpuMs = main !== undefined ? (cpu1.pids.get(main) ?? 0) - (cpu0.pids.get(main) ?? 0) : 0;
+  return { n, ok, refused, registeredMs, pendingMs, latencies, witnessdCpuMs, helpersCpuMs: all - witnessdCpuMs, winbinddCpuMs, winbinddMainCpuMs, generatorCpuMs, otherCpuMs: Math.max(0, busy - all - generatorCpuMs), clients };
 }
 
 async function closeAll(clients: RawClient[]): Promise<void> {
@@ -162,7 +166,7 @@ function report(label: string, r: StormResult, withHelpers: boolean): string {
   const rate = (r.ok / r.pendingMs) * 1000;
   const refusedText = r.refused.size === 0 ? '' : `; REFUSED ${[...r.refused].map(([why, k]) => `${k} × ${why}`).join(', ')}`;
   const each = (ms: number): string => `${ms.toFixed(0)} ms (${(ms / Math.max(1, r.ok)).toFixed(3)} ms each)`;
-  const helpers = withHelpers ? `, winbindd ${each(r.winbinddCpuMs)}, ntlm_auth helpers ${each(r.helpersCpuMs - r.winbinddCpuMs)}` : '';
+  const helpers = withHelpers ? `, winbindd ${each(r.winbinddCpuMs)} (main process ${each(r.winbinddMainCpuMs)}, its children the rest), ntlm_auth helpers ${each(r.helpersCpuMs - r.winbinddCpuMs)}` : '';
   return `${label}: ${r.ok}/${r.n} registered${refusedText}; ${rate.toFixed(0)} registrations/s (first connect → last AsyncNotify pending in the store ${r.pendingMs.toFixed(0)} ms; → last RegisterEx answered ${r.registeredMs.toFixed(0)} ms); ` +
     `per registration, connect → RegisterEx answered: p50 ${quantile(r.latencies, 0.5).toFixed(1)} ms, p99 ${quantile(r.latencies, 0.99).toFixed(1)} ms; ` +
     `CPU: witnessd ${r.witnessdCpuMs.toFixed(0)} ms (${(r.witnessdCpuMs / Math.max(1, r.ok)).toFixed(3)} ms per registration → ${r.ok > 0 && r.witnessdCpuMs > 0 ? ((1000 * r.ok) / r.witnessdCpuMs).toFixed(0) : '?'}/s per core of witnessd alone)${helpers}, load generator ${r.generatorCpuMs.toFixed(0)} ms, other processes on the machine ~${r.otherCpuMs.toFixed(0)} ms`;

@@ -9,6 +9,12 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { pino } from 'pino';
+import { SecurityError } from '../../service/auth/context.ts';
+import { WinbindClient, type WinbindClientOptions } from '../../service/auth/winbind/client.ts';
+import { winbinddSocketDir } from '../../service/auth/winbind/open.ts';
+import { WinbindDirectSource } from '../../service/auth/winbind/source.ts';
+import { ntlmv2Response } from '../helpers/ntlmv2.ts';
 import { missingSambaPackages, startSambaStandalone, type SambaStandalone } from '../helpers/samba-standalone.ts';
 import { rpcclient, runPy, startSmbd, startWitnessd, twoNodeView, type Smbd, type Witnessd } from './peers.ts';
 
@@ -111,4 +117,67 @@ describe('authentication through winbind (standalone Samba, passdb user)', { tim
       });
     }
   }
+  // The client and source themselves against this winbindd: the key, the identity, and the budgets
+  // (a hung winbindd: SIGSTOP), as witnessd meets them.
+  describe('WinbindDirectSource against this winbindd', () => {
+    const open = async (o: Partial<WinbindClientOptions> = {}): Promise<{ source: WinbindDirectSource; lines: string[] }> => {
+      const lines: string[] = [];
+      const logger = pino({ level: 'debug' }, { write: (l: string) => { lines.push(l); } });
+      const dir = await winbinddSocketDir(samba.conf);
+      assert.equal(dir, `${samba.dir}/wbsock`);
+      const client = await WinbindClient.open({ socketDir: dir, logger, connections: 2, timeoutMs: 3000, ...o });
+      return { source: new WinbindDirectSource({ client, logger, groupNames: true }), lines };
+    };
+    let ntHash: Buffer | null = null;
+    const logon = (password?: string): ReturnType<typeof ntlmv2Response> => {
+      ntHash ??= samba.ntHash(USER.name);
+      return ntlmv2Response({ ntHash: password === undefined ? ntHash : Buffer.alloc(16, 7), user: USER.name.toUpperCase(), domain: samba.domain.toLowerCase() });
+    };
+
+    it('the session key is the SessionBaseKey; the identity is spelled as winbind spells it, with the primary group (named as wbinfo names it)', async () => {
+      const { source } = await open();
+      try {
+        const r = logon();
+        const v = await source.verify(r.check);
+        assert.deepEqual(v.sessionBaseKey, r.sessionBaseKey);
+        assert.equal(v.identity.user, USER.name); // the client wrote WUSER
+        assert.equal(v.identity.domain, samba.domain); // … and witnesstest
+        const primary = v.identity.groups[0] ?? '';
+        assert.match(primary, /^S-1-5-21-\d+-\d+-\d+-513$/);
+        // LOOKUPSID names it when winbindd can (wbinfo -s asks the same question)
+        const wb = samba.wbinfo('-s', primary);
+        const named = /^(.+) \d+$/.exec(wb.out.trim())?.[1] ?? null;
+        assert.deepEqual(v.identity.groups, wb.code === 0 && named !== null ? [primary, named] : [primary], wb.out);
+        await assert.rejects(source.verify(logon('wrong').check), (e: unknown) => e instanceof SecurityError && e.code === 'logon-failure' && /NT_STATUS_WRONG_PASSWORD/.test(e.message));
+      } finally {
+        await source.close();
+      }
+    });
+
+    it('winbindd hung: a request fails as unavailable at its deadline, a full queue is refused at once, both logged; after it resumes, logons work again', async () => {
+      const { source, lines } = await open({ connections: 1, maxQueue: 2, timeoutMs: 1500 });
+      try {
+        const checks = [logon(), logon(), logon(), logon()].map((r) => r.check);
+        samba.pauseWinbindd();
+        const t0 = Date.now();
+        const stuck = checks.slice(0, 3).map((c) => source.verify(c));
+        for (const p of stuck) p.catch(() => undefined); // asserted below
+        const refused = source.verify(checks[3]!); // 1 at winbindd + 2 waiting: the 4th is over budget
+        await assert.rejects(refused, (e: unknown) => e instanceof SecurityError && e.code === 'unavailable' && /2 requests already wait for winbindd \(at most 2\)/.test(e.message));
+        assert.ok(Date.now() - t0 < 500, 'refused at once');
+        for (const p of stuck) await assert.rejects(p, (e: unknown) => e instanceof SecurityError && e.code === 'unavailable');
+        assert.ok(Date.now() - t0 >= 1400, 'at the deadline');
+        assert.ok(lines.some((l) => /"level":40.*already wait for winbindd/.test(l)));
+        assert.ok(lines.some((l) => /"level":40.*no answer within/.test(l) && /winbindd did not answer|no answer from winbindd/.test(l)));
+      } finally {
+        samba.resumeWinbindd();
+      }
+      try {
+        const r = logon();
+        assert.deepEqual((await source.verify(r.check)).sessionBaseKey, r.sessionBaseKey);
+      } finally {
+        await source.close();
+      }
+    });
+  });
 });
