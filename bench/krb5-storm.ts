@@ -95,6 +95,25 @@ try {
     console.log(`  ${name.padEnd(8)} ${(quantile(xs, 0.5) * 1000).toFixed(0).padStart(6)} ${(quantile(xs, 0.99) * 1000).toFixed(0).padStart(6)} ${(Math.max(...xs) * 1000).toFixed(0).padStart(7)}`);
   }
 
+  // Native memory per established acceptor context (what gss.node reports to V8 per context).
+  {
+    const held: GssCtx[] = [];
+    global.gc?.();
+    const rss0 = process.memoryUsage().rss;
+    for (let i = 0; i < M; i++) {
+      const c1 = api.init(TARGET, null, null, REQ);
+      const a1 = api.accept(creds.current(), null, c1.token ?? Buffer.alloc(0));
+      const c2 = api.init(TARGET, c1.ctx, a1.token, REQ);
+      api.accept(creds.current(), a1.ctx, c2.token ?? Buffer.alloc(0));
+      held.push(a1.ctx);
+      api.release(c1.ctx); // only the acceptor's side is witnessd's
+    }
+    global.gc?.();
+    const perCtx = (process.memoryUsage().rss - rss0) / M;
+    console.log(`RSS per established acceptor context: ${(perCtx / 1024).toFixed(1)} KiB (${M} held)`);
+    for (const c of held) api.release(c);
+  }
+
   // ── 2. the storm ──────────────────────────────────────────────────────────────────────────
   const accounts = makeAccountFile(tmp);
   const w = await startWitnessd({ view: twoNodeView(), auth: ['--accounts', accounts, '--keytab', d.keytab], extra: ['--log-level', 'info'] });
