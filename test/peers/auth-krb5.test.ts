@@ -18,6 +18,7 @@ import { diffViews } from '../../agent/diff.ts';
 import { Capture, checkPcap, runPy, startWitnessd, twoNodeView, type PyStep, type Witnessd } from './peers.ts';
 
 const CACHE = 'krb5-test';
+const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
 const TARGET = 'cifs/filesrv.witness.test';
 
 /** A copy of `keytab` with every entry's kvno set to `kvno` (8- and 32-bit fields): the same keys under another version. */
@@ -130,6 +131,20 @@ describe('Kerberos (auth type 16 and SPNEGO) for Active Directory clients', { ti
       assert.match(line, /"user":"WITNESS\\\\witnessuser"/);
     });
   }
+
+  it('NTLM still works beside Kerberos: a domain user over NTLMSSP, and SPNEGO falling back to NTLMSSP for a client without Kerberos', async () => {
+    const before = authLines(w.logs(), 'client authenticated').length;
+    for (const options of [['sign', 'ntlm'], ['sign', 'spnego']]) {
+      const r = await runPy([
+        { op: 'connect', conn: 'a', port: w.port, user: d.user, password: d.password, domain: d.domain, kerberos: 'disabled', options },
+        { op: 'GetInterfaceList', conn: 'a' },
+      ], 60_000, py);
+      assert.ok(r.every((x) => x.ok), `${JSON.stringify(r)}\n${w.logs().slice(-2000)}`);
+    }
+    await waitLog(w.logs, /"mech":"spnego\(ntlmssp\)","authType":9/);
+    const lines = authLines(w.logs(), 'client authenticated').slice(before).join('\n');
+    assert.match(lines, /"mech":"ntlmssp","authType":10[^\n]*"user":"WITNESS\\\\witnessuser"/);
+  });
 
   it('rpcclient --use-kerberos=required [sign] and [seal] (auth type 16, AUTH3 leg)', async () => {
     const fqdn = `${d.netName.toLowerCase()}.${d.dnsDomain}`;
@@ -277,9 +292,12 @@ describe('Kerberos (auth type 16 and SPNEGO) for Active Directory clients', { ti
     }
   });
 
-  it('clock skew: witnessd\'s clock two hours ahead (faketime) refuses the ticket with [clock-skew], naming it', { skip: spawnSync('faketime', ['-f', '+0', 'true']).status === 0 ? false : 'faketime is not installed' }, async () => {
+  it('clock skew: witnessd\'s clock two hours ahead (libfaketime) refuses the ticket with [clock-skew], naming it', { skip: fs.existsSync(LIBFAKETIME) ? false : 'faketime is not installed' }, async () => {
     // libfaketime moves the wall clock (MIT's time()) and leaves the monotonic one (Node's timers).
-    const k = await startWitnessd({ view: twoNodeView(), prefix: ['env', 'FAKETIME_DONT_FAKE_MONOTONIC=1', 'faketime', '-f', '+2h'], auth: ['--auth', 'winbind', '--smb-conf', d.smbConf, '--keytab', keytab], env: d.wbclientPreloadEnv() ?? {} });
+    // Preloaded into witnessd itself: the faketime wrapper would fork, and stop() would kill only the wrapper.
+    const env = d.wbclientPreloadEnv() ?? {};
+    env.LD_PRELOAD = [env.LD_PRELOAD, LIBFAKETIME].filter((x) => x !== undefined).join(':');
+    const k = await startWitnessd({ view: twoNodeView(), auth: ['--auth', 'winbind', '--smb-conf', d.smbConf, '--keytab', keytab], env: { ...env, FAKETIME: '+2h', FAKETIME_DONT_FAKE_MONOTONIC: '1' } });
     try {
       const r = await runPy([connect(k.port, ['sign', 'krb5']), { op: 'GetInterfaceList', conn: 'a' }], 60_000, py);
       assert.notEqual(r[1]?.ok, true, JSON.stringify(r));
