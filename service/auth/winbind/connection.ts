@@ -82,7 +82,10 @@ export class WinbindConnection {
       }
       const timer = setTimeout(() => { this.fail(`no answer within ${timeoutMs} ms`); }, timeoutMs);
       this.inFlight = { resolve, reject, timer };
+      // One writev for the fixed part and the extra data: a write() each cost ~0.1 ms in a storm's profile.
+      this.socket.cork();
       for (const p of parts) this.socket.write(p);
+      this.socket.uncork();
     });
   }
 
