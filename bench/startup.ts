@@ -124,14 +124,16 @@ async function main(): Promise<void> {
     OCF_RESKEY_log_file: path.join(tmp, `ocf-${label}.log`), OCF_RESKEY_witness_port: String(port), OCF_RESKEY_epm: 'off', OCF_RESKEY_listen_address: '127.0.0.1',
     OCF_RESKEY_auth: 'none', OCF_RESKEY_CRM_meta_interval: '10000', HA_RSCTMP: path.join(tmp, `run-${label}`), CIB_file: cib,
   });
+  // Killed half-way (timeout, Ctrl-C): the agents started here and witnessd still go.
+  const started: { ocf: string; env: Record<string, string> }[] = [];
+  const cleanup = (): void => {
+    for (const a of started) spawnSync(a.ocf, ['stop'], { env: { ...CLEAN_ENV, ...a.env } });
+    void rpc.close();
+    void w.stop().finally(() => { fs.rmSync(tmp, { recursive: true, force: true }); process.exit(130); });
+  };
+  process.once('SIGINT', cleanup);
+  process.once('SIGTERM', cleanup);
   try {
-    // A client told to move is not moved again: each client-move run has a registration of its own.
-    for (const v of variants) {
-      for (let i = 0; i <= RUNS; i++) {
-        const reg = await rpc.run(`RegisterEx --net=FILESRV --ip=127.0.0.2 --client=bench-${v.where}-${i} --share=data --timeout=300`, /^\d+:[0-9a-f-]{36}$/m);
-        if (!/^\d+:[0-9a-f-]{36}$/m.test(reg)) throw new Error(`RegisterEx failed: ${reg}`);
-      }
-    }
     process.stdout.write(`\nstart-up and work, ${RUNS} runs each (ms)\n${'command'.padEnd(34)} ${'from'.padEnd(9)} ${'wall50'.padStart(7)} ${'wall90'.padStart(7)} ${'cpu50'.padStart(7)} ${'cpu90'.padStart(7)}   exit\n`);
     row('/bin/true', '-', time(['/bin/true']));
     row('node -e 0', '-', time([process.execPath, '-e', '0']));
@@ -140,14 +142,21 @@ async function main(): Promise<void> {
       const db = path.join(tmp, `agent-${v.where}.db`);
       row('witnessctl --help', v.where, time([...v.ctl, '--help']));
       row('witnessctl list', v.where, time([...v.ctl, 'list', '--db', w.db]));
+      // A client told to move is not moved again: each client-move run has a registration of its
+      // own, made just before (registrations made minutes earlier may have lapsed by then).
+      for (let i = 0; i <= RUNS; i++) {
+        const reg = await rpc.run(`RegisterEx --net=FILESRV --ip=127.0.0.2 --client=bench-${v.where}-${i} --share=data --timeout=300`, /^\d+:[0-9a-f-]{36}$/m);
+        if (!/^\d+:[0-9a-f-]{36}$/m.test(reg)) throw new Error(`RegisterEx failed: ${reg}`);
+      }
       row('witnessctl client-move', v.where, time((i) => [...v.ctl, 'client-move', '--client', `bench-${v.where}-${i}`, '--to-ip', '127.0.0.1', '--db', w.db]));
       row('witness-agent sync (file)', v.where, time([...v.agent, 'sync', '--db', db, '--cib-file', cib]));
       row('witness-agent sync --no-samba-shares', v.where, time([...v.agent, 'sync', '--db', db, '--cib-file', cib, '--no-samba-shares']));
       row('ocf meta-data', v.where, time([v.ocf, 'meta-data']));
       const env = ocfEnv(v.where);
-      const started = spawnSync(v.ocf, ['start'], { env: { ...CLEAN_ENV, ...env }, encoding: 'utf8' });
-      if (started.status !== 0) {
-        process.stdout.write(`ocf start (${v.where}) failed: ${started.stdout}${started.stderr}\n`);
+      started.push({ ocf: v.ocf, env });
+      const start = spawnSync(v.ocf, ['start'], { env: { ...CLEAN_ENV, ...env }, encoding: 'utf8' });
+      if (start.status !== 0) {
+        process.stdout.write(`ocf start (${v.where}) failed: ${start.stdout}${start.stderr}\n`);
         continue;
       }
       try {

@@ -76,6 +76,12 @@ describe('the Debian package', { timeout: 300_000 }, () => {
       assert.match(help.out, new RegExp(`Usage: ${name}`));
     }
     assert.equal(fs.statSync(STATE).mode & 0o777, 0o700);
+    // A node whose module ABI is not the one the native module was built for is refused up front.
+    const stub = path.join(tmp, 'wrong-abi.js');
+    fs.writeFileSync(stub, `require(${JSON.stringify(`${LIB_DIR}/launch.cjs`)}).launch(${JSON.stringify(`${LIB_DIR}/dist/service/ctl-main.bundle.cjs`)}, { hash: 'x', cacheDir: null, abi: '1', builtWith: '1.0.0' });\n`);
+    const wrong = run(process.execPath, [stub, '--help']);
+    assert.equal(wrong.code, 5, wrong.out);
+    assert.match(wrong.out, /built for Node\.js 1\.0\.0 \(module ABI 1\)/);
     // Nothing of the checkout is referred to.
     assert.doesNotMatch(fs.readFileSync(OCF_AGENT, 'utf8'), new RegExp(ROOT));
   });
@@ -127,7 +133,7 @@ describe('the Debian package', { timeout: 300_000 }, () => {
     // ocf/install.sh, on a shared machine): those are not the package's to remove.
     if (fs.existsSync(OCF_DIR)) t.diagnostic(`${OCF_DIR} kept for files the package did not install: ${fs.readdirSync(OCF_DIR).join(' ')}`);
     assert.notEqual(run('crm_resource', ['--show-metadata', 'ocf:witness:witnessd']).code, 0);
-    assert.equal(run('sh', ['-c', 'command -v witnessctl']).code, 1);
+    assert.notEqual(run('sh', ['-c', 'command -v witnessctl']).code, 0);
     if (stateMounted()) {
       // Purging deletes the host's state directory, which a running test cluster's nodes use.
       t.diagnostic(`a test cluster has ${STATE} mounted: --purge not tried`);
