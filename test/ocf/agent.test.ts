@@ -75,7 +75,7 @@ describe('ocf:witness:witnessd', { timeout: 120_000 }, () => {
     const rng = spawnSync('xmllint', ['--noout', '--relaxng', '/usr/share/pcs/data/ocf-1.1.rng', xml], { encoding: 'utf8' });
     assert.equal(rng.status, 0, rng.stderr);
     assert.match(r.stdout, /<parameter name="netname" required="1">/);
-    for (const p of ['auth', 'accounts', 'smb_conf', 'min_auth_level', 'allow', 'allow_ntlmv1']) assert.match(r.stdout, new RegExp(`<parameter name="${p}">`));
+    for (const p of ['auth', 'accounts', 'smb_conf', 'keytab', 'min_auth_level', 'allow', 'allow_ntlmv1']) assert.match(r.stdout, new RegExp(`<parameter name="${p}">`));
     const authParam = /<parameter name="auth">[^]*?<\/parameter>/.exec(r.stdout)?.[0] ?? '';
     assert.doesNotMatch(authParam, /default=/, 'auth\'s default depends on accounts; never a default of none');
     assert.match(r.stdout, /<action name="monitor" timeout="20s" interval="10s" depth="0"\/>/);
@@ -209,6 +209,8 @@ describe('ocf:witness:witnessd', { timeout: 120_000 }, () => {
       [{ OCF_RESKEY_allow: 'A\\b\\c' }, /allow: "A\\\\b\\\\c" has more than one backslash/],
       [{ OCF_RESKEY_allow: '@' }, /allow: "@" names no group/],
       [{ OCF_RESKEY_allow_ntlmv1: 'maybe' }, /allow_ntlmv1 must be a boolean/],
+      [{ OCF_RESKEY_keytab: 'cifs.keytab' }, /keytab must be an absolute path/],
+      [{ OCF_RESKEY_auth: 'none', OCF_RESKEY_accounts: '', OCF_RESKEY_keytab: '/etc/krb5.keytab' }, /keytab is set but auth=none authenticates nobody/],
     ];
     for (const [env, reason] of cases) {
       for (const action of ['validate-all', 'start']) {
@@ -217,6 +219,10 @@ describe('ocf:witness:witnessd', { timeout: 120_000 }, () => {
         assert.match(r.stderr, new RegExp(`^ocf-exit-reason:${reason.source}`, 'm'), `${action} ${JSON.stringify(env)}`);
       }
     }
+    // A keytab missing on the node: OCF_ERR_INSTALLED, as witnessd would not start without it.
+    const noKeytab = run('validate-all', { OCF_RESKEY_keytab: path.join(tmp, 'absent.keytab') });
+    assert.equal(noKeytab.code, 5, noKeytab.stderr);
+    assert.match(noKeytab.stderr, /^ocf-exit-reason:the keytab \S+absent\.keytab: no such file on this node/m);
     const good = run('validate-all', { OCF_RESKEY_min_auth_level: 'privacy', OCF_RESKEY_allow: 'PWTEST\\agent, bob, @Domain Users', OCF_RESKEY_allow_ntlmv1: 'false' });
     assert.equal(good.code, 0, good.stderr);
     assert.equal(run('monitor').code, 7, 'nothing was started');
