@@ -22,7 +22,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { bundleTree, ROOT, type Bundled } from './bundle.ts';
-import { OCF_AGENTS } from './entries.ts';
+import { ENTRIES, OCF_AGENTS, type Entry } from './entries.ts';
+
+/** The entries that go on the PATH. */
+const COMMANDS: readonly string[] = ['witnessd', 'witnessctl', 'witness-agent'];
 
 export const PKG = 'pacemaker-witness';
 /** Where the package puts its code (the bundle tree). */
@@ -73,13 +76,14 @@ function writeFile(file: string, text: string, mode = 0o644): void {
   fs.chmodSync(file, mode);
 }
 
-/** /usr/bin/<name>: the interpreter checked, then the stub. */
-function commandWrapper(name: string, distRel: string, nodeFlags: readonly string[] = []): string {
-  const flags = nodeFlags.length > 0 ? `${nodeFlags.join(' ')} ` : '';
+/** /usr/bin/<name>: the interpreter checked, the entry's environment defaults, then the stub. */
+function commandWrapper(e: Entry): string {
+  const flags = e.nodeFlags.length > 0 ? `${e.nodeFlags.join(' ')} ` : '';
+  const env = Object.entries(e.env ?? {}).map(([k, v]) => `${k}=\${${k}:-${v}}\nexport ${k}\n`).join('');
   return `#!/bin/sh
-# ${name} (${PKG} package): runs ${LIB_DIR}/${distRel}.
-[ -x ${NODE} ] || { echo "${name}: ${NODE} is missing: install Node.js 20 (NodeSource's nodejs package)" >&2; exit 5; }
-exec ${NODE} ${flags}${LIB_DIR}/${distRel} "$@"
+# ${e.name} (${PKG} package): runs ${LIB_DIR}/${e.dist}.${env !== '' ? ' Node flags and environment: service/node-flags.ts says why.' : ''}
+[ -x ${NODE} ] || { echo "${e.name}: ${NODE} is missing: install Node.js 20 (NodeSource's nodejs package)" >&2; exit 5; }
+${env}exec ${NODE} ${flags}${LIB_DIR}/${e.dist} "$@"
 `;
 }
 
@@ -147,9 +151,7 @@ export async function buildPackage(outDir: string = OUT_DIR): Promise<BuiltPacka
     const lib = path.join(stage, LIB_DIR);
     const bundles = await bundleTree(lib, CACHE_DIR);
     const packages = [...new Set(bundles.flatMap((b) => b.packages))].sort();
-    for (const [name, rel, flags] of [['witness-agent', 'dist/agent/main.js', []], ['witnessctl', 'dist/service/ctl-main.js', []], ['witnessd', 'dist/service/main.js', bundles.find((b) => b.entry.name === 'witnessd')?.entry.nodeFlags ?? []]] as const) {
-      writeFile(path.join(stage, 'usr/bin', name), commandWrapper(name, rel, flags), 0o755);
-    }
+    for (const e of ENTRIES) if (COMMANDS.includes(e.name)) writeFile(path.join(stage, 'usr/bin', e.name), commandWrapper(e), 0o755);
     for (const a of OCF_AGENTS) {
       const shim = fs.readFileSync(path.join(ROOT, a.template), 'utf8').replace('@WITNESS_ROOT@', LIB_DIR).replace('@NODE@', NODE);
       writeFile(path.join(stage, OCF_DIR, a.name), shim, 0o755);

@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { buildPackage, CACHE_DIR, LIB_DIR, OCF_AGENT, OCF_DIR, PKG } from '../../packaging/deb.ts';
 import { ROOT } from '../cluster/harness.ts';
+import { WITNESSD_ENV, WITNESSD_NODE_FLAGS } from '../../service/node-flags.ts';
 import { freePort } from '../peers/peers.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-pkg-'));
@@ -76,6 +77,10 @@ describe('the Debian package', { timeout: 300_000 }, () => {
       assert.match(help.out, new RegExp(`Usage: ${name}`));
     }
     assert.equal(fs.statSync(STATE).mode & 0o777, 0o700);
+    // witnessd starts as bin/witnessd does: service/node-flags.ts's flags and environment.
+    const wrapper = fs.readFileSync('/usr/bin/witnessd', 'utf8');
+    for (const f of WITNESSD_NODE_FLAGS) assert.match(wrapper, new RegExp(`^exec \\S+ .*${f}`, 'm'));
+    for (const [k, v] of Object.entries(WITNESSD_ENV)) assert.match(wrapper, new RegExp(`^${k}=\\$\\{${k}:-${v}\\}$`, 'm'));
     // A node whose module ABI is not the one the native module was built for is refused up front.
     const stub = path.join(tmp, 'wrong-abi.js');
     fs.writeFileSync(stub, `require(${JSON.stringify(`${LIB_DIR}/launch.cjs`)}).launch(${JSON.stringify(`${LIB_DIR}/dist/service/ctl-main.bundle.cjs`)}, { hash: 'x', cacheDir: null, abi: '1', builtWith: '1.0.0' });\n`);
