@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ACCOUNTS, CLIENT, harness, installAccounts, onNode, requireBuild, ROOT, sh, show, STORE, until } from './harness.ts';
-import { Capture, CHROOT, createFileserverGroup, DIR, makeStorage, prepareDir, prepareNode, rootfs, SHARE, SHARE_PATH, SMB_USER, smbClient, treeConnectCaps, type ClientLine, type Storage } from '../fileserver/fileserver.ts';
+import { Capture, CHROOT, createFileserverGroup, DIR, HUB, makeStorage, prepareDir, prepareNode, rootfs, SHARE, SHARE_PATH, SMB_USER, smbClient, treeConnectCaps, type ClientLine, type Storage } from '../fileserver/fileserver.ts';
 
 const VIP = '198.18.0.100';
 const smbAccount = { vip: VIP, share: SHARE, user: SMB_USER.user, password: SMB_USER.password, domain: SMB_USER.domain };
@@ -223,7 +223,7 @@ describe('Samba 4.22 on a 2-node Pacemaker cluster with the witness: share caps,
     const t0 = Date.now();
     // A power cut sends nothing more: the node's link goes first (else its kernel would close the
     // killed smbd's connections with FIN/RST and tell the client), then everything in it dies.
-    const cut = await sh('ip', ['-n', 'pwci-hub', 'link', 'set', `h${ka}`, 'down']);
+    const cut = await sh('ip', ['-n', HUB, 'link', 'set', `h${ka}`, 'down']);
     assert.equal(cut.code, 0, cut.stderr);
     const killed = await harness('kill', String(ka));
     assert.equal(killed.code, 0, killed.stderr);

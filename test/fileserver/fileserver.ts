@@ -16,6 +16,8 @@ import path from 'node:path';
 import { onNode, ROOT, sh } from '../cluster/harness.ts';
 
 export const DIR = '/tmp/pwfs-e2e';
+/** The harness's hub namespace (its bridge br0 joins the nodes; clients and tshark run there). */
+export const HUB = `${process.env['PWCI_PREFIX'] ?? 'pwci'}-hub`;
 export const CHROOT = path.join(DIR, 'root');
 export const SHARE = 'data';
 export const SHARE_PATH = '/srv/data';
@@ -132,7 +134,7 @@ export class Capture {
   private readonly p: ChildProcess;
   private err = '';
   readonly file: string;
-  constructor(file: string, hub = 'pwci-hub') {
+  constructor(file: string, hub = HUB) {
     this.file = file;
     this.p = spawn('ip', ['netns', 'exec', hub, 'tshark', '-q', '-i', 'br0', '-f', 'tcp port 445', '-w', file], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.p.stderr?.on('data', (d: Buffer) => { this.err += d.toString(); });
@@ -177,7 +179,7 @@ export interface ClientLine {
 }
 
 /** Runs test/fileserver/smb_client.py in the hub's namespace; resolves with its lines and exit code. */
-export function smbClient(job: Record<string, unknown>, timeoutMs: number, hub = 'pwci-hub'): { done: Promise<{ code: number | null; lines: ClientLine[]; stderr: string }>; lines: ClientLine[] } {
+export function smbClient(job: Record<string, unknown>, timeoutMs: number, hub = HUB): { done: Promise<{ code: number | null; lines: ClientLine[]; stderr: string }>; lines: ClientLine[] } {
   const lines: ClientLine[] = [];
   const p = spawn('ip', ['netns', 'exec', hub, '/usr/bin/python3', path.join(ROOT, 'test/fileserver/smb_client.py')], { stdio: ['pipe', 'pipe', 'pipe'] });
   let buf = '';
