@@ -14,6 +14,7 @@ import path from 'node:path';
 import { domainPrerequisitesMissing, startDomain, type Domain } from '../domain/domain.ts';
 import { ptypeOf, TamperProxy } from '../helpers/tamper-proxy.ts';
 import { openStore } from '../../store/index.ts';
+import { listRegistrations } from '../../store/registrations.ts';
 import { diffViews } from '../../agent/diff.ts';
 import { Capture, checkPcap, runPy, startWitnessd, twoNodeView, type PyStep, type Witnessd } from './peers.ts';
 
@@ -129,6 +130,18 @@ describe('Kerberos (auth type 16 and SPNEGO) for Active Directory clients', { ti
       assert.match(line, spnego ? /"mech":"spnego\(kerberos\)","authType":9/ : /"mech":"kerberos","authType":16/);
       assert.match(line, new RegExp(`"authLevel":${options.includes('seal') ? 6 : 5}`));
       assert.match(line, /"user":"WITNESS\\\\witnessuser"/);
+      // The registration (witnessctl list's user=) carries the PAC's identity; the journal writes it shortly after.
+      const client = `krb-${options.join('-')}`;
+      let identity: string | null | undefined;
+      for (const t0 = Date.now(); identity === undefined && Date.now() - t0 < 10_000; await new Promise((r) => setTimeout(r, 50))) {
+        const st = openStore(w.db, { readonly: true });
+        try {
+          identity = listRegistrations(st, { all: true }).find((x) => x.clientName === client)?.identity;
+        } finally {
+          st.close();
+        }
+      }
+      assert.equal(identity, 'WITNESS\\witnessuser');
     });
   }
 
