@@ -2,7 +2,7 @@
 // node, tmpfs), identity checked through /proc/PID/cmdline (the PID space may be shared — test
 // clusters in namespaces share it — so "kill -0 works" does not mean "it is ours").
 
-import { spawn } from 'node:child_process';
+import { childProcess } from './child-process.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -72,7 +72,7 @@ export async function startDaemon(spec: DaemonSpec, waitMs: number): Promise<num
   const log = fs.openSync(spec.logFile, 'a', 0o600);
   let pid: number | undefined;
   try {
-    const child = spawn(spec.command, spec.args, { cwd: spec.cwd, detached: true, stdio: ['ignore', log, log], env: spec.env ?? process.env });
+    const child = childProcess().spawn(spec.command, spec.args, { cwd: spec.cwd, detached: true, stdio: ['ignore', log, log], env: spec.env ?? process.env });
     pid = child.pid;
     child.unref();
   } finally {

@@ -3,7 +3,7 @@
 // appended when set, stderr when it is a terminal; debug only with HA_debug=1. Exit reasons go to
 // stderr prefixed with OCF_EXIT_REASON_PREFIX, where Pacemaker picks them up.
 
-import { spawnSync } from 'node:child_process';
+import { childProcess } from './child-process.ts';
 import fs from 'node:fs';
 import { instance } from './env.ts';
 
@@ -16,7 +16,7 @@ export function ocfLog(level: OcfLogLevel, msg: string): void {
   const tag = `witnessd(${instance()})[${process.pid}]`;
   const facility = process.env['HA_LOGFACILITY'];
   if (facility !== undefined && facility !== '' && facility !== 'none') {
-    spawnSync('logger', ['-t', tag, '-p', `${facility}.${level}`, '--', msg], { stdio: 'ignore', timeout: 2000 });
+    childProcess().spawnSync('logger', ['-t', tag, '-p', `${facility}.${level}`, '--', msg], { stdio: 'ignore', timeout: 2000 });
   }
   const line = `${new Date().toISOString()} ${tag}: ${level.toUpperCase()}: ${msg}\n`;
   for (const f of [process.env['HA_LOGFILE'], level === 'debug' ? process.env['HA_DEBUGLOG'] : undefined]) {

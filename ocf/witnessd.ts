@@ -12,7 +12,7 @@
 // This module is loaded for every action, meta-data included, so it imports nothing heavy at the
 // top: the store (better-sqlite3) and the agent are loaded only by the actions that use them.
 
-import { spawnSync } from 'node:child_process';
+import { childProcess } from './child-process.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -266,7 +266,7 @@ function checkInstalled(cfg: AgentConfig): void {
 
 /** Runs a command briefly; true when it exits 0. */
 function succeeds(cmd: string, args: string[]): boolean {
-  const r = spawnSync(cmd, args, { stdio: 'ignore', timeout: 5000 });
+  const r = childProcess().spawnSync(cmd, args, { stdio: 'ignore', timeout: 5000 });
   return r.status === 0;
 }
 
