@@ -21,6 +21,8 @@
 // for its ntlm_auth helpers and refuses the rest as 'unavailable' (a larger window shows that).
 // --winbind-helpers: witnessd's winbindHelpers setting (default 2): its connections to winbindd's
 // privileged socket, or the ntlm_auth helpers in the ntlm_auth mode.
+// --winbind-children N: the test Samba's `winbind max domain connections` (Samba's default 1): how
+// many winbindd child processes check passwords side by side (one answers one logon at a time).
 
 import { performance } from 'node:perf_hooks';
 import { AuthLevel } from '../service/auth/context.ts';
@@ -49,6 +51,7 @@ const WINDOW = option('window') !== undefined ? Number(option('window')) : null;
 const WINBIND_WINDOW = Number(option('winbind-window') ?? 250);
 const WARMUP = Number(option('warmup') ?? 200);
 const WINBIND_HELPERS = option('winbind-helpers') !== undefined ? Number(option('winbind-helpers')) : null;
+const WINBIND_CHILDREN = option('winbind-children') !== undefined ? Number(option('winbind-children')) : null;
 /** Every storm ends within this, whatever happens. */
 const STORM_DEADLINE_MS = 180_000;
 
@@ -226,11 +229,13 @@ function setups(dir: string): ModeSetup[] {
         continue;
       }
       out.push({
-        label: mode === 'winbind' ? `NTLMSSP integrity, winbind (--auth winbind, standalone Samba, winbindd's privileged socket, ${WINBIND_HELPERS ?? 2} connections)` : `NTLMSSP integrity, winbind through ntlm_auth (--auth winbind, winbindDirect false, standalone Samba, ${WINBIND_HELPERS ?? 2} ntlm_auth helpers)`,
+        label: mode === 'winbind' ? `NTLMSSP integrity, winbind (--auth winbind, standalone Samba${WINBIND_CHILDREN !== null ? ` with winbind max domain connections = ${WINBIND_CHILDREN}` : ''}, winbindd's privileged socket, ${WINBIND_HELPERS ?? 2} connections)` : `NTLMSSP integrity, winbind through ntlm_auth (--auth winbind, winbindDirect false, standalone Samba, ${WINBIND_HELPERS ?? 2} ntlm_auth helpers)`,
         window: (n) => WINDOW ?? Math.min(n, WINBIND_WINDOW),
         start: async () => {
-          const s: SambaStandalone = await startSambaStandalone({ users: [{ name: BENCH_USER, password: BENCH_PASSWORD }] });
+          const s: SambaStandalone = await startSambaStandalone({ users: [{ name: BENCH_USER, password: BENCH_PASSWORD }], winbindd: false });
           try {
+            if (WINBIND_CHILDREN !== null) fs.appendFileSync(s.conf, `  winbind max domain connections = ${WINBIND_CHILDREN}\n`);
+            await s.startWinbindd();
             const config: string[] = [];
             const settings = { ...(WINBIND_HELPERS !== null ? { winbindHelpers: WINBIND_HELPERS } : {}), ...(mode === 'ntlm_auth' ? { winbindDirect: false } : {}) };
             if (Object.keys(settings).length > 0) {
