@@ -145,6 +145,24 @@ describe('Kerberos (auth type 16 and SPNEGO) for Active Directory clients', { ti
     });
   }
 
+  it('an rc4-hmac session (RFC 4757 tokens, where the domain still allows it): python3-samba [sign,krb5] and [seal,krb5] register', async () => {
+    // A client configuration that asks the KDC for rc4-hmac service tickets only.
+    const conf = path.join(tmp, 'krb5-rc4.conf');
+    fs.writeFileSync(conf, fs.readFileSync(d.krb5Conf, 'utf8').replace('[libdefaults]', '[libdefaults]\n\tdefault_tgs_enctypes = arcfour-hmac-md5\n\tpermitted_enctypes = arcfour-hmac-md5 aes256-cts-hmac-sha1-96 aes128-cts-hmac-sha1-96'));
+    const cache = 'krb5-rc4';
+    const env: Record<string, string> = { ...d.krbEnv(cache), KRB5_CONFIG: conf };
+    assert.equal(d.inMember(['kinit', d.user], { input: `${d.password}\n`, env }).code, 0);
+    const kv = d.inMember(['kvno', TARGET], { env });
+    assert.equal(kv.code, 0, kv.stderr);
+    const kl = d.inMember(['klist', '-e'], { env });
+    // The session key is rc4-hmac (so are the subkeys and the per-PDU tokens); the KDC still encrypts the ticket with AES.
+    assert.match(kl.stdout, /cifs\/filesrv\.witness\.test@WITNESS\.TEST\n[^\n]*Etype \(skey, tkt\): (DEPRECATED:)?arcfour-hmac,/, kl.stdout);
+    for (const options of [['sign', 'krb5'], ['seal', 'krb5']]) {
+      const r = await runPy([{ ...connect(w.port, options), ccache: env.KRB5CCNAME }, { op: 'GetInterfaceList', conn: 'a' }], 60_000, ['env', `KRB5_CONFIG=${conf}`]);
+      assert.ok(r.every((x) => x.ok), `${JSON.stringify(r)}\n${w.logs().slice(-2000)}`);
+    }
+  });
+
   it('NTLM still works beside Kerberos: a domain user over NTLMSSP, and SPNEGO falling back to NTLMSSP for a client without Kerberos', async () => {
     const before = authLines(w.logs(), 'client authenticated').length;
     for (const options of [['sign', 'ntlm'], ['sign', 'spnego']]) {
