@@ -91,7 +91,7 @@ function stubSource(b: Bundled, cacheDir: string | null): string {
 
 /**
  * A runnable tree: <outRoot>/launch.cjs, package.json (CommonJS), dist/…/<entry>.js stubs and
- * their bundles, native/better_sqlite3.node, agent/watch/witness-cib-watch.
+ * their bundles, native/better_sqlite3.node and native/gss.node, agent/watch/witness-cib-watch.
  */
 export async function bundleTree(outRoot: string, cacheDir: string | null): Promise<Bundled[]> {
   fs.mkdirSync(outRoot, { recursive: true });
@@ -106,6 +106,10 @@ export async function bundleTree(outRoot: string, cacheDir: string | null): Prom
   const native = path.join(ROOT, 'node_modules/better-sqlite3/build/Release/better_sqlite3.node');
   fs.mkdirSync(path.join(outRoot, NATIVE_DIR), { recursive: true });
   fs.copyFileSync(native, path.join(outRoot, NATIVE_DIR, 'better_sqlite3.node'));
+  // Kerberos (witnessd --keytab): MIT's GSS-API through our addon, found by service/auth/krb5/native.ts there.
+  const gss = path.join(ROOT, 'service/auth/krb5/native/gss.node');
+  if (!fs.existsSync(gss)) throw new Error(`${gss} is missing: run 'npm run build' (needs libkrb5-dev)`);
+  fs.copyFileSync(gss, path.join(outRoot, NATIVE_DIR, 'gss.node'));
   const helper = path.join(ROOT, 'agent/watch/witness-cib-watch');
   if (!fs.existsSync(helper)) throw new Error(`${helper} is missing: run 'make -C agent/watch' (needs pacemaker-dev)`);
   fs.mkdirSync(path.join(outRoot, 'agent/watch'), { recursive: true });

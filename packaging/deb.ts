@@ -158,7 +158,7 @@ export async function buildPackage(outDir: string = OUT_DIR): Promise<BuiltPacka
     }
     writeFile(path.join(stage, 'usr/share/doc', PKG, 'copyright'), copyright(packages));
     const depends = [
-      shlibDepends([path.join(lib, 'agent/watch/witness-cib-watch'), path.join(lib, 'native/better_sqlite3.node')]),
+      shlibDepends([path.join(lib, 'agent/watch/witness-cib-watch'), path.join(lib, 'native/better_sqlite3.node'), path.join(lib, 'native/gss.node')]),
       nodeDepends(pkg.engines?.node),
       'pacemaker-cli-utils',
     ].join(', ');

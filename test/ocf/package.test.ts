@@ -60,14 +60,14 @@ describe('the Debian package', { timeout: 300_000 }, () => {
     assert.match(info.out, new RegExp(`^Version: ${version.replace(/\./g, '\\.')}$`, 'm'));
     const major = Number(process.versions.node.split('.')[0]);
     assert.match(info.out, new RegExp(`nodejs \\(>= ${major}[.0-9]*\\), nodejs \\(<< ${major + 1}\\)`));
-    for (const dep of [/libcib\d+/, /libcrmcommon\d+/, /libglib2\.0-0/, /libstdc\+\+6/, /pacemaker-cli-utils/]) assert.match(info.out, dep);
+    for (const dep of [/libcib\d+/, /libcrmcommon\d+/, /libglib2\.0-0/, /libstdc\+\+6/, /libgssapi-krb5-2/, /pacemaker-cli-utils/]) assert.match(info.out, dep);
   });
 
   it('installs with dpkg -i: the commands on the PATH, the OCF agent, the state directory root\'s alone', () => {
     const r = run('dpkg', ['-i', deb]);
     assert.equal(r.code, 0, r.out);
     listed = run('dpkg', ['-L', PKG]).out.split('\n').filter((l) => l.startsWith('/'));
-    for (const p of ['/usr/bin/witnessd', '/usr/bin/witnessctl', '/usr/bin/witness-agent', OCF_AGENT, `${OCF_DIR}/tickle`, `${LIB_DIR}/agent/watch/witness-cib-watch`, `${LIB_DIR}/native/better_sqlite3.node`]) {
+    for (const p of ['/usr/bin/witnessd', '/usr/bin/witnessctl', '/usr/bin/witness-agent', OCF_AGENT, `${OCF_DIR}/tickle`, `${LIB_DIR}/agent/watch/witness-cib-watch`, `${LIB_DIR}/native/better_sqlite3.node`, `${LIB_DIR}/native/gss.node`]) {
       assert.ok(listed.includes(p), `dpkg -L lacks ${p}`);
     }
     for (const name of ['witnessd', 'witnessctl', 'witness-agent']) {
@@ -105,6 +105,20 @@ describe('the Debian package', { timeout: 300_000 }, () => {
     assert.deepEqual(JSON.parse(list.out), []);
     // The first run as root left a code cache for the bundle and that first argument.
     assert.ok(fs.readdirSync(CACHE_DIR).some((f) => /^main\.bundle-[0-9a-f]{16}-sync\.v8$/.test(f)), fs.readdirSync(CACHE_DIR).join(' '));
+  });
+
+  it('witnessd from the package loads its Kerberos addon: a keytab made with ktutil is read and its keys listed', async () => {
+    const keytab = path.join(tmp, 'pkg.keytab');
+    const kt = run('ktutil', [], {}, `addent -password -p cifs/FILESRV@PKG.TEST -k 3 -e aes256-cts-hmac-sha1-96\nPkg-Key.3\nwkt ${keytab}\nquit\n`);
+    assert.ok(fs.existsSync(keytab), kt.out);
+    const accounts = path.join(tmp, 'pkg.accounts');
+    const add = run('witnessctl', ['user', 'add', 'PKG\\user', '--accounts', accounts], {}, 'Pkg-User.1\n');
+    assert.equal(add.code, 0, add.out);
+    const port = await freePort(47400);
+    const r = spawnSync('timeout', ['-s', 'INT', '4', 'witnessd', '--db', path.join(tmp, 'krb5.db'), '--listen', `127.0.0.1:${port}`, '--epm', 'off', '--netname', 'FILESRV', '--node', 'n1', '--accounts', accounts, '--keytab', keytab], { encoding: 'utf8', env: ENV });
+    const out = `${r.stdout}${r.stderr}`;
+    assert.match(out, /"principals":\["cifs\/FILESRV@PKG\.TEST kvno 3"\].*Kerberos service keys loaded/, out);
+    assert.match(out, /witnessd listening/, out);
   });
 
   it('the OCF agents: witnessd\'s meta-data as nobody with no environment, ocf-tester passes, Pacemaker finds both (witnessd, tickle)', async () => {

@@ -48,10 +48,13 @@ export function isGssFailure(e: unknown): e is GssFailure {
   return e instanceof Error && typeof (e as Partial<GssFailure>).major === 'number' && typeof (e as Partial<GssFailure>).minor === 'number';
 }
 
-/** Where gss.node is: beside this file's source (tsx), or in the source tree when running from dist/. */
+/**
+ * Where gss.node is: beside this file's source (tsx), in the source tree when running from dist/,
+ * or in the package's native/ directory, two levels above its bundles (packaging/bundle.ts).
+ */
 function addonPath(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
-  const candidates = [path.join(here, 'native/gss.node'), path.resolve(here, '../../../../service/auth/krb5/native/gss.node')];
+  const candidates = [path.join(here, 'native/gss.node'), path.resolve(here, '../../../../service/auth/krb5/native/gss.node'), path.resolve(here, '../../native/gss.node')];
   const found = candidates.find((p) => fs.existsSync(p));
   if (found === undefined) throw new Error(`the Kerberos addon is not built (${candidates[0] ?? ''}): run npm run build (needs libkrb5-dev)`);
   return found;
