@@ -31,6 +31,16 @@ const N = Number(argv.find((a, i) => /^\d+$/.test(a) && !['--auth', '--snapshot'
 
 interface Memory { rss: number; heapUsed: number; external: number; arrayBuffers: number }
 
+/**
+ * witnessd's memory after a full GC, asked twice a second apart: V8 hands the pages a GC freed
+ * back to the kernel from a background task, so the first reading can still count some of them.
+ */
+async function settledStatusOf(w: Witnessd): Promise<Memory> {
+  await statusOf(w);
+  await new Promise((r) => setTimeout(r, 1000));
+  return statusOf(w);
+}
+
 async function statusOf(w: Witnessd): Promise<Memory> {
   const count = (): string[] => w.logs().split('\n').filter((l) => l.includes('"msg":"status"'));
   const before = count().length;
@@ -91,11 +101,11 @@ async function run(sealed: boolean, dir: string): Promise<void> {
   });
   const release = killOnExit(w.proc.pid);
   try {
-    const base = await statusOf(w);
+    const base = await settledStatusOf(w);
     const clients = await connectAll(w, N, sealed ? benchCredentials(AuthLevel.PRIVACY) : null);
     await waitPending(w.db, N);
     await new Promise((r) => setTimeout(r, 500));
-    const m = await statusOf(w);
+    const m = await settledStatusOf(w);
     const per = (k: keyof Memory): string => kb((m[k] - base[k]) / N);
     console.log(`N=${N} ${sealed ? 'sealed' : 'unauthenticated'}: per connection + registration + pending call, after a full GC: RSS ${per('rss')} KB, JS heap ${per('heapUsed')} KB, external ${per('external')} KB (ArrayBuffers ${per('arrayBuffers')} KB)`);
     if (SNAPSHOT !== undefined) {

@@ -38,6 +38,16 @@ function q(xs: number[], p: number): number {
 }
 const fmt = (xs: number[]): string => `p50 ${q(xs, 0.5).toFixed(1)} ms, p99 ${q(xs, 0.99).toFixed(1)} ms, max ${Math.max(...xs).toFixed(1)} ms`;
 
+/**
+ * witnessd's memory after a full GC, asked twice a second apart: V8 hands the pages a GC freed
+ * back to the kernel from a background task, so the first reading can still count some of them.
+ */
+async function settledStatusOf(w: Witnessd): Promise<{ rss: number; heapUsed: number; external: number }> {
+  await statusOf(w);
+  await new Promise((r) => setTimeout(r, 1000));
+  return statusOf(w);
+}
+
 /** witnessd's own status line (kill -USR2), after a full GC (it runs with --expose-gc here). */
 async function statusOf(w: Witnessd): Promise<{ rss: number; heapUsed: number; external: number }> {
   const before = w.logs().split('\n').filter((l) => l.includes('"msg":"status"')).length;
@@ -189,13 +199,13 @@ async function run(n: number, accounts: string | null): Promise<Summary> {
   const release = killOnExit(w.proc.pid);
   try {
     const base = rssKb(w.proc.pid ?? 0);
-    const baseGc = await statusOf(w);
+    const baseGc = await settledStatusOf(w);
     const clients = await connectAll(w, n, sealed ? benchCredentials(AuthLevel.PRIVACY) : null);
     stage = 'arm1';
     let replies = armAll(clients);
     await waitPending(w.db, n);
     const loaded = rssKb(w.proc.pid ?? 0);
-    const loadedGc = await statusOf(w);
+    const loadedGc = await settledStatusOf(w);
     summary.rssKb = (loaded - base) / n;
     summary.gcRssKb = (loadedGc.rss - baseGc.rss) / n;
     summary.heapKb = (loadedGc.heapUsed - baseGc.heapUsed) / n;
