@@ -17,7 +17,7 @@ import { Opnum, WitnessVersion } from '../service/swn/constants.ts';
 import { encodeRegisterEx, decodeHandleAndStatus } from '../service/swn/codec.ts';
 import { PType, PFC, serializePdu } from '../service/rpc/pdu.ts';
 import { benchCredentials, killOnExit, makeAccountFile } from './auth-common.ts';
-import { openStore } from '../store/index.ts';
+import { settledStatusOf, waitPending, type WitnessdMemory } from './witnessd-probe.ts';
 
 const argv = process.argv.slice(2);
 const flag = (name: string): string | undefined => {
@@ -28,43 +28,6 @@ const AUTH = flag('--auth') ?? 'both';
 if (!['none', 'seal', 'both'].includes(AUTH)) throw new Error(`--auth ${AUTH}: none, seal or both`);
 const SNAPSHOT = flag('--snapshot');
 const N = Number(argv.find((a, i) => /^\d+$/.test(a) && !['--auth', '--snapshot'].includes(argv[i - 1] ?? '')) ?? 5000);
-
-interface Memory { rss: number; heapUsed: number; external: number; arrayBuffers: number }
-
-/**
- * witnessd's memory after a full GC, asked twice a second apart: V8 hands the pages a GC freed
- * back to the kernel from a background task, so the first reading can still count some of them.
- */
-async function settledStatusOf(w: Witnessd): Promise<Memory> {
-  await statusOf(w);
-  await new Promise((r) => setTimeout(r, 1000));
-  return statusOf(w);
-}
-
-async function statusOf(w: Witnessd): Promise<Memory> {
-  const count = (): string[] => w.logs().split('\n').filter((l) => l.includes('"msg":"status"'));
-  const before = count().length;
-  w.proc.kill('SIGUSR2');
-  for (let i = 0; i < 400; i++) {
-    const lines = count();
-    const last = lines.length > before ? lines.at(-1) : undefined;
-    if (last !== undefined) return (JSON.parse(last) as { status: { memoryKiB: Memory } }).status.memoryKiB;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('no status line from witnessd');
-}
-
-async function waitPending(db: string, n: number): Promise<void> {
-  const t0 = Date.now();
-  for (;;) {
-    const s = openStore(db, { readonly: true });
-    const k = (s.db.prepare('SELECT COUNT(*) AS k FROM registrations WHERE removed_at IS NULL AND pending = 1').get() as { k: number }).k;
-    s.close();
-    if (k >= n) return;
-    if (Date.now() - t0 > 120_000) throw new Error(`only ${k} of ${n} calls pending`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 async function connectAll(w: Witnessd, n: number, auth: ClientAuth | null): Promise<RawClient[]> {
   const out: RawClient[] = [];
@@ -103,10 +66,10 @@ async function run(sealed: boolean, dir: string): Promise<void> {
   try {
     const base = await settledStatusOf(w);
     const clients = await connectAll(w, N, sealed ? benchCredentials(AuthLevel.PRIVACY) : null);
-    await waitPending(w.db, N);
+    await waitPending(w.db, N, 120_000);
     await new Promise((r) => setTimeout(r, 500));
     const m = await settledStatusOf(w);
-    const per = (k: keyof Memory): string => kb((m[k] - base[k]) / N);
+    const per = (k: keyof WitnessdMemory): string => kb((m[k] - base[k]) / N);
     console.log(`N=${N} ${sealed ? 'sealed' : 'unauthenticated'}: per connection + registration + pending call, after a full GC: RSS ${per('rss')} KB, JS heap ${per('heapUsed')} KB, external ${per('external')} KB (ArrayBuffers ${per('arrayBuffers')} KB)`);
     if (SNAPSHOT !== undefined) {
       const before = new Set(fs.readdirSync(SNAPSHOT));

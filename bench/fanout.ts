@@ -23,6 +23,7 @@ import { AuthLevel } from '../service/auth/context.ts';
 import { RawClient, stubOf, type ClientAuth } from '../test/helpers/rpc-client.ts';
 import { ip, ROOT, startWitnessd, twoNodeView, type Witnessd } from '../test/peers/peers.ts';
 import { benchCredentials, killOnExit, machineBusyMs, makeAccountFile, threadsCpuMs } from './auth-common.ts';
+import { settledStatusOf, waitPending } from './witnessd-probe.ts';
 import os from 'node:os';
 
 const argv = process.argv.slice(2);
@@ -37,29 +38,6 @@ function q(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? NaN;
 }
 const fmt = (xs: number[]): string => `p50 ${q(xs, 0.5).toFixed(1)} ms, p99 ${q(xs, 0.99).toFixed(1)} ms, max ${Math.max(...xs).toFixed(1)} ms`;
-
-/**
- * witnessd's memory after a full GC, asked twice a second apart: V8 hands the pages a GC freed
- * back to the kernel from a background task, so the first reading can still count some of them.
- */
-async function settledStatusOf(w: Witnessd): Promise<{ rss: number; heapUsed: number; external: number }> {
-  await statusOf(w);
-  await new Promise((r) => setTimeout(r, 1000));
-  return statusOf(w);
-}
-
-/** witnessd's own status line (kill -USR2), after a full GC (it runs with --expose-gc here). */
-async function statusOf(w: Witnessd): Promise<{ rss: number; heapUsed: number; external: number }> {
-  const before = w.logs().split('\n').filter((l) => l.includes('"msg":"status"')).length;
-  w.proc.kill('SIGUSR2');
-  for (let i = 0; i < 200; i++) {
-    const lines = w.logs().split('\n').filter((l) => l.includes('"msg":"status"'));
-    const last = lines.length > before ? lines.at(-1) : undefined;
-    if (last !== undefined) return (JSON.parse(last) as { status: { memoryKiB: { rss: number; heapUsed: number; external: number } } }).status.memoryKiB;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('no status line from witnessd');
-}
 
 function rssKb(pid: number): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
@@ -154,18 +132,6 @@ async function armAll(clients: Client[]): Promise<{ at: number; type: number | n
 }
 /** How long the last armAll took to parse (and, sealed, unseal and verify) all its replies. */
 let lastOpenMs = 0;
-
-async function waitPending(db: string, n: number): Promise<void> {
-  const t0 = Date.now();
-  for (;;) {
-    const s = openStore(db, { readonly: true });
-    const k = (s.db.prepare('SELECT COUNT(*) AS k FROM registrations WHERE removed_at IS NULL AND pending = 1').get() as { k: number }).k;
-    s.close();
-    if (k >= n) return;
-    if (Date.now() - t0 > 60_000) throw new Error(`only ${k} of ${n} calls pending`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** What one run measured, for the sealed-versus-unauthenticated comparison. */
 interface Summary {
