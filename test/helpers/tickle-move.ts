@@ -40,13 +40,57 @@ function check(what: string, r: { code: number; out: string }, log: string[]): v
   if (r.code !== 0) throw new Error(`${what} failed (exit ${r.code}):\n${r.out}`);
 }
 
-export async function crashMove(lab: TickleLab, o: MoveOptions): Promise<MoveResult> {
+type Agent = (node: 'n1' | 'n2', act: 'start' | 'stop' | 'monitor') => { code: number; out: string; ms: number };
+type Client = ReturnType<TickleLab['client']>;
+
+/** Both moves start alike: no connection list, the IP and (with `tickle`) the tickle resource up on n1. */
+function startOnN1(lab: TickleLab, o: Pick<MoveOptions, 'tickle'>): { log: string[]; stateFile: string; tickle: Agent } {
   const log: string[] = [];
   const stateFile = path.join(lab.tickleDir, VIP);
   fs.rmSync(stateFile, { force: true });
   check('n1 IPaddr2 start', lab.ipaddr('n1', 'start'), log);
-  const tickle = (node: 'n1' | 'n2', act: 'start' | 'stop' | 'monitor'): { code: number; out: string; ms: number } => (o.tickle === 'ours' ? lab.tickle(node, act) : lab.portblock(node, act));
+  const tickle: Agent = (node, act) => (o.tickle === 'ours' ? lab.tickle(node, act) : lab.portblock(node, act));
   if (o.tickle !== 'none') check('n1 tickle start', tickle('n1', 'start'), log);
+  return { log, stateFile, tickle };
+}
+
+/**
+ * Both moves end alike: n2 starts the IP, then the tickle resource; the client's reset and new
+ * connection after `since` are timed from the IP's start.
+ */
+async function takeOverOnN2(lab: TickleLab, o: Pick<MoveOptions, 'tickle' | 'waitMs'>, tickle: Agent, log: string[], client: Client, since: number, firstPort: number, recorded: string): Promise<MoveResult> {
+  const tIp = Date.now();
+  const ip = lab.ipaddr('n2', 'start');
+  check('n2 IPaddr2 start', ip, log);
+  let tickleStartMs: number | null = null;
+  if (o.tickle !== 'none') {
+    const t = tickle('n2', 'start');
+    check('n2 tickle start', t, log);
+    tickleStartMs = t.ms;
+  }
+  const reconnected = await client.next('connected', since, o.waitMs);
+  const lost = client.events.find((e) => e.ev === 'lost' && e.t >= since) ?? null;
+  return {
+    resetAfterIpMs: lost ? lost.t - tIp : null,
+    reconnectedAfterIpMs: reconnected ? reconnected.t - tIp : null,
+    ipStartMs: ip.ms,
+    tickleStartMs,
+    recorded,
+    clientPort: firstPort,
+    why: lost?.why ?? null,
+    agentOutput: log.join('\n'),
+  };
+}
+
+/** What every move leaves behind undone: the client, and the IP and tickle resource on n2. */
+async function stopOnN2(lab: TickleLab, o: Pick<MoveOptions, 'tickle'>, tickle: Agent, client: Client): Promise<void> {
+  await client.stop();
+  if (o.tickle !== 'none') tickle('n2', 'stop');
+  lab.ipaddr('n2', 'stop');
+}
+
+export async function crashMove(lab: TickleLab, o: MoveOptions): Promise<MoveResult> {
+  const { log, stateFile, tickle } = startOnN1(lab, o);
   const client = lab.client(o.mode);
   try {
     const first = await client.next('connected', 0, 15_000);
@@ -60,31 +104,9 @@ export async function crashMove(lab: TickleLab, o: MoveOptions): Promise<MoveRes
     const tFail = Date.now();
     lab.crash('n1');
     await sleep(o.outageMs);
-    const tIp = Date.now();
-    const ip = lab.ipaddr('n2', 'start');
-    check('n2 IPaddr2 start', ip, log);
-    let tickleStartMs: number | null = null;
-    if (o.tickle !== 'none') {
-      const t = tickle('n2', 'start');
-      check('n2 tickle start', t, log);
-      tickleStartMs = t.ms;
-    }
-    const reconnected = await client.next('connected', tFail, o.waitMs);
-    const lost = client.events.find((e) => e.ev === 'lost' && e.t >= tFail) ?? null;
-    return {
-      resetAfterIpMs: lost ? lost.t - tIp : null,
-      reconnectedAfterIpMs: reconnected ? reconnected.t - tIp : null,
-      ipStartMs: ip.ms,
-      tickleStartMs,
-      recorded,
-      clientPort: first.port,
-      why: lost?.why ?? null,
-      agentOutput: log.join('\n'),
-    };
+    return await takeOverOnN2(lab, o, tickle, log, client, tFail, first.port, recorded);
   } finally {
-    await client.stop();
-    if (o.tickle !== 'none') tickle('n2', 'stop');
-    lab.ipaddr('n2', 'stop');
+    await stopOnN2(lab, o, tickle, client);
     lab.revive('n1');
   }
 }
@@ -95,12 +117,7 @@ export async function crashMove(lab: TickleLab, o: MoveOptions): Promise<MoveRes
  * and starts on n2 (IPaddr2, then the tickle resource). Returns the same figures as crashMove.
  */
 export async function plannedMove(lab: TickleLab, o: Omit<MoveOptions, 'outageMs'>): Promise<MoveResult> {
-  const log: string[] = [];
-  const stateFile = path.join(lab.tickleDir, VIP);
-  fs.rmSync(stateFile, { force: true });
-  const tickle = (node: 'n1' | 'n2', act: 'start' | 'stop' | 'monitor'): { code: number; out: string; ms: number } => (o.tickle === 'ours' ? lab.tickle(node, act) : lab.portblock(node, act));
-  check('n1 IPaddr2 start', lab.ipaddr('n1', 'start'), log);
-  if (o.tickle !== 'none') check('n1 tickle start', tickle('n1', 'start'), log);
+  const { log, stateFile, tickle } = startOnN1(lab, o);
   const client = lab.client(o.mode);
   try {
     const first = await client.next('connected', 0, 15_000);
@@ -110,30 +127,8 @@ export async function plannedMove(lab: TickleLab, o: Omit<MoveOptions, 'outageMs
     if (o.tickle !== 'none') check('n1 tickle stop', tickle('n1', 'stop'), log);
     const recorded = o.tickle !== 'none' ? fs.readFileSync(stateFile, 'utf8') : '';
     check('n1 IPaddr2 stop', lab.ipaddr('n1', 'stop'), log);
-    const tIp = Date.now();
-    const ip = lab.ipaddr('n2', 'start');
-    check('n2 IPaddr2 start', ip, log);
-    let tickleStartMs: number | null = null;
-    if (o.tickle !== 'none') {
-      const t = tickle('n2', 'start');
-      check('n2 tickle start', t, log);
-      tickleStartMs = t.ms;
-    }
-    const reconnected = await client.next('connected', tStop, o.waitMs);
-    const lost = client.events.find((e) => e.ev === 'lost' && e.t >= tStop) ?? null;
-    return {
-      resetAfterIpMs: lost ? lost.t - tIp : null,
-      reconnectedAfterIpMs: reconnected ? reconnected.t - tIp : null,
-      ipStartMs: ip.ms,
-      tickleStartMs,
-      recorded,
-      clientPort: first.port,
-      why: lost?.why ?? null,
-      agentOutput: log.join('\n'),
-    };
+    return await takeOverOnN2(lab, o, tickle, log, client, tStop, first.port, recorded);
   } finally {
-    await client.stop();
-    if (o.tickle !== 'none') tickle('n2', 'stop');
-    lab.ipaddr('n2', 'stop');
+    await stopOnN2(lab, o, tickle, client);
   }
 }
