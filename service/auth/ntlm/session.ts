@@ -334,6 +334,12 @@ export class NtlmSession {
     const sk = signKey(exported, dir);
     this.mem.set(sk, at + SIGN_KEY_AT);
     hmacPads(sk, this.words, (at + PADS_AT) / 4);
+    this.rekey(d);
+  }
+
+  /** Direction d's RC4 permutation scheduled afresh from its sealing key (its stream position is the caller's to reset). */
+  private rekey(d: number): void {
+    const at = this.base + d;
     rc4Schedule(this.mem, at + RC4_AT, this.mem.subarray(at + SEAL_KEY_AT, at + SEAL_KEY_AT + 16));
   }
 
@@ -350,10 +356,8 @@ export class NtlmSession {
    * keys); sequence numbers are NOT reset. See NtlmAcceptor.resetCrypto for when SPNEGO needs it.
    */
   resetHandles(): void {
-    for (const d of [SEND, RECV]) {
-      const at = this.base + d;
-      rc4Schedule(this.mem, at + RC4_AT, this.mem.subarray(at + SEAL_KEY_AT, at + SEAL_KEY_AT + 16));
-    }
+    this.rekey(SEND);
+    this.rekey(RECV);
     this.sendIj = 0;
     this.recvIj = 0;
   }
