@@ -7,7 +7,7 @@
 
 import { parseAddressWithPrefix, parsePrefix } from '../store/address.ts';
 import type { ClusterView, IpView, NodeState, NodeView, ShareView, WitnessInstanceView } from '../store/types.ts';
-import type { Cib, CibClone, CibGroup, CibNodeState, CibPrimitive, CibResource, LrmOp, LrmResource } from './cib/parse.ts';
+import type { Cib, CibClone, CibGroup, CibNodeState, CibPrimitive, CibResource, LrmOp, LrmResource } from './cib/types.ts';
 import type { ViewConfig } from './config.ts';
 
 const TRUE_VALUES = new Set(['on', 'true', 'yes', 'y', '1']);

@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import type { CibResource } from './cib/parse.ts';
+import type { CibResource } from './cib/types.ts';
 import { globalOf, normalizePath, parseTestparm, sambaBool, sharesOf, type SambaShare } from './testparm.ts';
 
 export const DEFAULT_SMB_CONF = '/etc/samba/smb.conf';

@@ -10,7 +10,7 @@ import { diffViews } from './diff.ts';
 import { withNodeAddresses } from './node-addresses.ts';
 import { deriveView, relevantResources, type SkippedIp } from './placement.ts';
 import { shareMapWith } from './samba-shares.ts';
-import type { CibResource } from './cib/parse.ts';
+import type { CibResource } from './cib/types.ts';
 
 export interface SyncResult {
   /** False when the stored view came from a newer CIB revision (another sync won the race). */

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { SambaShareSource, shareMapWith } from '../agent/samba-shares.ts';
-import type { CibResource } from '../agent/cib/parse.ts';
+import type { CibResource } from '../agent/cib/types.ts';
 
 const sizes = (process.argv[2] ?? '10,200').split(',').map(Number);
 const runs = Number(process.argv[3] ?? 10);

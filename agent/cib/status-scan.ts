@@ -9,7 +9,7 @@
 // attributes needed are decoded, and the <lrm_resource> blocks the witness does not care about are
 // jumped over without looking inside. Values are decoded as everywhere else (decodeAttributeValue).
 
-import type { CibNodeState, LrmOp, LrmResource } from './parse.ts';
+import type { CibNodeState, LrmOp, LrmResource } from './types.ts';
 import { CibParseError } from './errors.ts';
 import { XmlScanner } from './xml.ts';
 

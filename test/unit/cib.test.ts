@@ -3,7 +3,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { CibParseError, parseCib } from '../../agent/cib/parse.ts';
+import { CibParseError } from '../../agent/cib/errors.ts';
+import { parseCib } from '../../agent/cib/parse.ts';
 import { defaultViewConfig, parseSharesMap, type ViewConfig } from '../../agent/config.ts';
 import { diffViews } from '../../agent/diff.ts';
 import { deriveView, resourceStateOf } from '../../agent/placement.ts';

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { normalizePath, parseTestparm, sharesOf, unquotePath } from '../../agent/testparm.ts';
 import { filesystemsOf, NO_RESOURCE, ownerOf, shareMapWith, type SambaCatalogue } from '../../agent/samba-shares.ts';
 import { diffViews } from '../../agent/diff.ts';
-import type { CibPrimitive, CibResource } from '../../agent/cib/parse.ts';
+import type { CibPrimitive, CibResource } from '../../agent/cib/types.ts';
 import { view } from '../helpers/views.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
