@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import type { CallContext, OpHandler, RpcInterfaceDef } from '../rpc/interface.ts';
 import { NdrReader, NdrWriter } from '../rpc/ndr.ts';
-import { RpcDecodeError } from '../rpc/errors.ts';
+import { DecodeError } from '../bytes/decode-error.ts';
 import { buildTcpTower, NDR_SYNTAX, parseMapTower, ProtocolId, TowerError, type SyntaxId } from './tower.ts';
 
 export const EPM_INTERFACE = { uuid: 'e1af8308-5d1f-11c9-91a4-08002b14a0fa', versionMajor: 3, versionMinor: 0 } as const;
@@ -37,7 +37,7 @@ function towerFor(e: Endpoint, ctx: CallContext): Buffer {
 function readTower(r: NdrReader): Buffer {
   const max = r.u32('tower max_count');
   const len = r.u32('tower_length');
-  if (len > MAX_TOWER_LENGTH || len !== max) throw new RpcDecodeError(`tower_length ${len} (max_count ${max}) out of range`);
+  if (len > MAX_TOWER_LENGTH || len !== max) throw new DecodeError(`tower_length ${len} (max_count ${max}) out of range`);
   return r.bytes(len, 'tower octets');
 }
 
@@ -56,7 +56,7 @@ export function epmInterface(endpoints: () => Endpoint[], logger: Logger): RpcIn
     r.align(4);
     r.bytes(20, 'entry_handle');
     const maxTowers = r.u32('max_towers');
-    if (maxTowers > MAX_TOWERS) throw new RpcDecodeError(`max_towers ${maxTowers} exceeds ${MAX_TOWERS}`);
+    if (maxTowers > MAX_TOWERS) throw new DecodeError(`max_towers ${maxTowers} exceeds ${MAX_TOWERS}`);
     let found: Endpoint | undefined;
     if (mapTower) {
       try {
@@ -97,7 +97,7 @@ export function epmInterface(endpoints: () => Endpoint[], logger: Logger): RpcIn
     r.u32('vers_option');
     const handle = r.contextHandle('entry_handle');
     const maxEnts = r.u32('max_ents');
-    if (maxEnts > MAX_TOWERS) throw new RpcDecodeError(`max_ents ${maxEnts} exceeds ${MAX_TOWERS}`);
+    if (maxEnts > MAX_TOWERS) throw new DecodeError(`max_ents ${maxEnts} exceeds ${MAX_TOWERS}`);
     // One pass returns everything; a continuation handle (non-zero) has nothing more.
     const continuing = handle.some((b) => b !== 0);
     const matches = continuing

@@ -8,7 +8,7 @@ import type net from 'node:net';
 import type { Logger } from 'pino';
 import type { SecurityContextFactory } from '../auth/context.ts';
 import { Call, type CallSite } from './call.ts';
-import { RpcDecodeError } from './errors.ts';
+import { DecodeError } from '../bytes/decode-error.ts';
 import { fragmentResponse, Reassembler } from './fragments.ts';
 import { Deframer } from './framing.ts';
 import { DEFERRED, RpcFault, type RpcInterfaceDef } from './interface.ts';
@@ -392,13 +392,13 @@ export class Connection {
       case PType.BIND:
         return this.settle(this.neg.bind(p));
       case PType.ALTER_CONTEXT:
-        if (!this.neg.bound) throw new RpcDecodeError('alter_context before bind');
+        if (!this.neg.bound) throw new DecodeError('alter_context before bind');
         return this.settle(this.neg.alterContext(p));
       case PType.AUTH3:
-        if (!this.neg.bound) throw new RpcDecodeError('auth3 before bind');
+        if (!this.neg.bound) throw new DecodeError('auth3 before bind');
         return this.settle(this.neg.auth3(p));
       case PType.REQUEST:
-        if (!this.neg.bound) throw new RpcDecodeError('request before bind');
+        if (!this.neg.bound) throw new DecodeError('request before bind');
         this.onRequest(p, layout);
         return undefined;
       case PType.CO_CANCEL: {
@@ -427,7 +427,7 @@ export class Connection {
       case PType.SHUTDOWN:
         return undefined;
       default:
-        throw new RpcDecodeError(`unexpected PDU type ${p.ptype} from a client`);
+        throw new DecodeError(`unexpected PDU type ${p.ptype} from a client`);
     }
   }
 
@@ -473,7 +473,7 @@ export class Connection {
       this.partialSessionsInstance ??= new Map();
       const partialSessions = this.partialSessionsInstance;
       if ((frag.flags & PFC.FIRST_FRAG) !== 0) partialSessions.set(frag.callId, session);
-      else if (partialSessions.has(frag.callId) && partialSessions.get(frag.callId) !== session) throw new RpcDecodeError(`call ${frag.callId}: fragments on different security contexts`);
+      else if (partialSessions.has(frag.callId) && partialSessions.get(frag.callId) !== session) throw new DecodeError(`call ${frag.callId}: fragments on different security contexts`);
       if ((frag.flags & PFC.LAST_FRAG) !== 0) partialSessions.delete(frag.callId);
     }
     const p = whole ? frag : this.reassembler.push(frag);
@@ -483,11 +483,11 @@ export class Connection {
       this.fault(p.callId, p.contextId, FaultStatus.UNK_IF, PFC.DID_NOT_EXECUTE);
       return;
     }
-    if (this.calls.has(p.callId)) throw new RpcDecodeError(`call_id ${p.callId} is already in progress`);
+    if (this.calls.has(p.callId)) throw new DecodeError(`call_id ${p.callId} is already in progress`);
     if (this.calls.size > 0 && !this.neg.concMpx) {
       // Without PFC_CONC_MPX a client may have one call at a time per connection (as Samba
       // enforces, capture 07b); concurrent calls belong on another connection of the association.
-      throw new RpcDecodeError('a second concurrent call without PFC_CONC_MPX');
+      throw new DecodeError('a second concurrent call without PFC_CONC_MPX');
     }
     if (this.calls.size >= this.host.limits.maxCallsPerConnection) {
       this.host.limitLog.warn('calls', { remote: this.site.remote, max: this.host.limits.maxCallsPerConnection }, 'too many calls in flight on one connection');
@@ -577,7 +577,7 @@ export class Connection {
   private faultFor(err: unknown, p: Call): Buffer {
     let status: number;
     if (err instanceof RpcFault) status = err.status;
-    else if (err instanceof RpcDecodeError) {
+    else if (err instanceof DecodeError) {
       status = FaultStatus.NDR_FAULT;
       this.log.info({ opnum: p.opnum, error: err.message }, 'malformed request stub');
     } else {

@@ -2,7 +2,7 @@
 // time per call_id, bounded in total size) and fragmentation of responses at the negotiated
 // max_xmit_frag.
 
-import { RpcDecodeError } from './errors.ts';
+import { DecodeError } from '../bytes/decode-error.ts';
 import { HEADER_SIZE, PFC, PType, serializePdu, type RequestPdu } from './pdu.ts';
 
 const RESPONSE_HEADER = 8; // alloc_hint, p_cont_id, cancel_count, reserved
@@ -40,25 +40,25 @@ export class Reassembler {
     const first = (p.flags & PFC.FIRST_FRAG) !== 0;
     const last = (p.flags & PFC.LAST_FRAG) !== 0;
     if (first && last) {
-      if (this.calls.has(p.callId)) throw new RpcDecodeError(`call ${p.callId}: a new request while its fragments are still arriving`);
+      if (this.calls.has(p.callId)) throw new DecodeError(`call ${p.callId}: a new request while its fragments are still arriving`);
       return p;
     }
     let c = this.calls.get(p.callId);
     if (first) {
-      if (c) throw new RpcDecodeError(`call ${p.callId}: a second first fragment`);
-      if (this.calls.size >= this.maxCalls) throw new RpcDecodeError(`more than ${this.maxCalls} fragmented requests in flight`);
+      if (c) throw new DecodeError(`call ${p.callId}: a second first fragment`);
+      if (this.calls.size >= this.maxCalls) throw new DecodeError(`more than ${this.maxCalls} fragmented requests in flight`);
       // The header fields only: the fragment's stub lies in the socket's chunk, which must not
       // stay alive (uncounted) for as long as the call is being reassembled.
       c = { first: { ...p, stub: Buffer.alloc(0) }, parts: [], size: 0, startedAt: Date.now() };
       this.calls.set(p.callId, c);
     } else if (!c) {
-      throw new RpcDecodeError(`call ${p.callId}: a fragment without a first fragment`);
+      throw new DecodeError(`call ${p.callId}: a fragment without a first fragment`);
     } else if (p.opnum !== c.first.opnum || p.contextId !== c.first.contextId) {
-      throw new RpcDecodeError(`call ${p.callId}: fragments disagree on opnum or context`);
+      throw new DecodeError(`call ${p.callId}: fragments disagree on opnum or context`);
     }
     if (c.size + p.stub.length > this.maxBytes) {
       this.drop(p.callId);
-      throw new RpcDecodeError(`call ${p.callId}: request larger than ${this.maxBytes} bytes`);
+      throw new DecodeError(`call ${p.callId}: request larger than ${this.maxBytes} bytes`);
     }
     c.parts.push(Buffer.from(p.stub)); // copied, for the same reason
     c.size += p.stub.length;

@@ -1,7 +1,7 @@
 // TCP byte stream → whole DCE/RPC fragments. Bounded: a fragment longer than `maxFragment`, or a
 // header that cannot be one, is an error before anything is buffered for it.
 
-import { RpcDecodeError } from './errors.ts';
+import { DecodeError } from '../bytes/decode-error.ts';
 import { HEADER_SIZE, isBigEndian } from './pdu.ts';
 
 export class Deframer {
@@ -34,12 +34,12 @@ export class Deframer {
     const out: Buffer[] = [];
     while (this.buffered >= HEADER_SIZE) {
       const head = this.peek(HEADER_SIZE);
-      if (head[0] !== 5) throw new RpcDecodeError(`not a DCE/RPC fragment: rpc_vers ${head[0] ?? 0}`);
+      if (head[0] !== 5) throw new DecodeError(`not a DCE/RPC fragment: rpc_vers ${head[0] ?? 0}`);
       // frag_length is in the sender's byte order: read it right, so a big-endian PDU can be
       // framed and refused cleanly instead of derailing the stream.
       const len = isBigEndian(head[4] ?? 0x10) ? head.readUInt16BE(8) : head.readUInt16LE(8);
-      if (len < HEADER_SIZE) throw new RpcDecodeError(`frag_length ${len} is shorter than the header`);
-      if (len > this.maxFragment) throw new RpcDecodeError(`frag_length ${len} exceeds the ${this.maxFragment}-byte limit`);
+      if (len < HEADER_SIZE) throw new DecodeError(`frag_length ${len} is shorter than the header`);
+      if (len > this.maxFragment) throw new DecodeError(`frag_length ${len} exceeds the ${this.maxFragment}-byte limit`);
       if (this.buffered < len) break;
       out.push(this.take(len));
     }

@@ -2,10 +2,10 @@
 // Alignment is relative to the start of the stub. The reader is bounded: every count from the
 // wire is checked against the bytes left before it is used to allocate or loop.
 
-import { RpcDecodeError } from './errors.ts';
-import { ByteReader } from './reader.ts';
+import { DecodeError } from '../bytes/decode-error.ts';
+import { ByteReader } from '../bytes/reader.ts';
 import { uuidFromWire, uuidToWire } from './uuid.ts';
-import { ByteWriter } from './writer.ts';
+import { ByteWriter } from '../bytes/writer.ts';
 
 export const CONTEXT_HANDLE_SIZE = 20;
 
@@ -57,12 +57,12 @@ export class NdrReader {
     const max = this.u32(`${what} max_count`);
     const offset = this.u32(`${what} offset`);
     const actual = this.u32(`${what} actual_count`);
-    if (offset !== 0) throw new RpcDecodeError(`${what}: offset ${offset}, expected 0`);
-    if (actual > max) throw new RpcDecodeError(`${what}: actual_count ${actual} exceeds max_count ${max}`);
+    if (offset !== 0) throw new DecodeError(`${what}: offset ${offset}, expected 0`);
+    if (actual > max) throw new DecodeError(`${what}: actual_count ${actual} exceeds max_count ${max}`);
     this.r.need(actual * 2, `${what} characters`);
     const raw = this.r.bytes(actual * 2, `${what} characters`);
     if (actual === 0) return '';
-    if (raw.readUInt16LE(raw.length - 2) !== 0) throw new RpcDecodeError(`${what}: not NUL-terminated`);
+    if (raw.readUInt16LE(raw.length - 2) !== 0) throw new DecodeError(`${what}: not NUL-terminated`);
     return raw.subarray(0, raw.length - 2).toString('utf16le');
   }
 

@@ -9,10 +9,10 @@
 // auth_length > 0, auth padding + an 8-byte sec_trailer + auth_length bytes of auth_value at the
 // end of the fragment.
 
-import { RpcDecodeError } from './errors.ts';
-import { ByteReader } from './reader.ts';
+import { DecodeError } from '../bytes/decode-error.ts';
+import { ByteReader } from '../bytes/reader.ts';
 import { uuidFromWire, uuidToWire } from './uuid.ts';
-import { ByteWriter } from './writer.ts';
+import { ByteWriter } from '../bytes/writer.ts';
 
 export const PType = {
   REQUEST: 0,
@@ -169,12 +169,12 @@ export function isBigEndian(drep0: number): boolean {
 
 /** Reads and checks the common header (in either byte order). */
 export function parseHeader(buf: Buffer): Header {
-  if (buf.length < HEADER_SIZE) throw new RpcDecodeError(`PDU header: need 16 bytes, ${buf.length} left`);
+  if (buf.length < HEADER_SIZE) throw new DecodeError(`PDU header: need 16 bytes, ${buf.length} left`);
   const vers = buf.readUInt8(0);
   const minor = buf.readUInt8(1);
-  if (vers !== 5 || minor > 1) throw new RpcDecodeError(`unsupported RPC version ${vers}.${minor}`);
+  if (vers !== 5 || minor > 1) throw new DecodeError(`unsupported RPC version ${vers}.${minor}`);
   const drep0 = buf.readUInt8(4);
-  if (drep0 >> 4 > 1) throw new RpcDecodeError(`unknown integer representation in drep 0x${drep0.toString(16)}`);
+  if (drep0 >> 4 > 1) throw new DecodeError(`unknown integer representation in drep 0x${drep0.toString(16)}`);
   const be = isBigEndian(drep0);
   const h: Header = {
     versionMinor: minor,
@@ -186,7 +186,7 @@ export function parseHeader(buf: Buffer): Header {
     callId: be ? buf.readUInt32BE(12) : buf.readUInt32LE(12),
     bigEndian: be,
   };
-  if (h.fragLength < HEADER_SIZE) throw new RpcDecodeError(`frag_length ${h.fragLength} is shorter than the header`);
+  if (h.fragLength < HEADER_SIZE) throw new DecodeError(`frag_length ${h.fragLength} is shorter than the header`);
   return h;
 }
 
@@ -205,9 +205,9 @@ function writeSyntax(w: ByteWriter, s: SyntaxId): void {
 function readAuth(buf: Buffer, h: Header, bodyStart: number): { auth: AuthVerifier | null; bodyEnd: number } {
   if (h.authLength === 0) return { auth: null, bodyEnd: h.fragLength };
   const trailer = h.fragLength - h.authLength - SEC_TRAILER_SIZE;
-  if (trailer < bodyStart) throw new RpcDecodeError(`auth_length ${h.authLength} does not fit in a ${h.fragLength}-byte fragment`);
+  if (trailer < bodyStart) throw new DecodeError(`auth_length ${h.authLength} does not fit in a ${h.fragLength}-byte fragment`);
   const padLength = buf.readUInt8(trailer + 2);
-  if (trailer - padLength < bodyStart) throw new RpcDecodeError(`auth_pad_length ${padLength} reaches into the PDU body`);
+  if (trailer - padLength < bodyStart) throw new DecodeError(`auth_pad_length ${padLength} reaches into the PDU body`);
   return {
     auth: {
       type: buf.readUInt8(trailer),
@@ -251,7 +251,9 @@ export function parseFragment(buf: Buffer): ParsedFragment {
   let stubStart = HEADER_SIZE;
   if (h.ptype === PType.REQUEST) stubStart += 8 + ((h.flags & PFC.OBJECT_UUID) !== 0 ? 16 : 0);
   else if (h.ptype === PType.RESPONSE) stubStart += 8;
-  if (h.authLength === 0) return { pdu, layout: { bytes: buf, stubStart, padStart: buf.length, trailerStart: buf.length, authStart: buf.length } };
+  // Only PDU types that carry a verifier have one checked by parsePdu (bind_nak, fault and
+  // shutdown are read without looking at auth_length): no layout for the others.
+  if (h.authLength === 0 || !('auth' in pdu) || pdu.auth === null) return { pdu, layout: { bytes: buf, stubStart, padStart: buf.length, trailerStart: buf.length, authStart: buf.length } };
   const trailerStart = h.fragLength - h.authLength - SEC_TRAILER_SIZE;
   // parsePdu checked that the padding does not reach into the body.
   const padStart = trailerStart - buf.readUInt8(trailerStart + 2);
@@ -261,8 +263,8 @@ export function parseFragment(buf: Buffer): ParsedFragment {
 /** Parses one whole fragment (exactly frag_length bytes, as the Deframer delivers them). */
 export function parsePdu(buf: Buffer): Pdu {
   const h = parseHeader(buf);
-  if (h.bigEndian) throw new RpcDecodeError('big-endian data representation is not supported');
-  if (h.fragLength !== buf.length) throw new RpcDecodeError(`frag_length ${h.fragLength} but the fragment holds ${buf.length} bytes`);
+  if (h.bigEndian) throw new DecodeError('big-endian data representation is not supported');
+  if (h.fragLength !== buf.length) throw new DecodeError(`frag_length ${h.fragLength} but the fragment holds ${buf.length} bytes`);
   const common: Common = { versionMinor: h.versionMinor, flags: h.flags, callId: h.callId };
   const r = new ByteReader(buf, HEADER_SIZE);
   switch (h.ptype) {
@@ -359,7 +361,7 @@ export function parsePdu(buf: Buffer): Pdu {
       return { ...common, ptype: h.ptype, auth };
     }
     default:
-      throw new RpcDecodeError(`unknown PDU type ${h.ptype}`);
+      throw new DecodeError(`unknown PDU type ${h.ptype}`);
   }
 }
 

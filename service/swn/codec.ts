@@ -2,7 +2,7 @@
 // encoded. The layouts and the Windows-captured vectors are in shared/reference/swn-protocol.md
 // §1.5; test/unit/swn-codec.test.ts holds them as golden bytes.
 
-import { RpcDecodeError } from '../rpc/errors.ts';
+import { DecodeError } from '../bytes/decode-error.ts';
 import { NdrReader, NdrWriter } from '../rpc/ndr.ts';
 import { INTERFACE_GROUP_NAME_CHARS, WitnessVersion, type WinErrorValue } from './constants.ts';
 import type { WitnessInterface } from './interfaces.ts';
@@ -106,8 +106,8 @@ export function decodeInterfaceListResponse(stub: Buffer): InterfaceListResponse
     const n = r.u32('NumberOfInterfaces');
     if (r.pointer('InterfaceInfo') !== 0) {
       const max = r.u32('max_count');
-      if (max !== n) throw new RpcDecodeError(`interface list: max_count ${max} but NumberOfInterfaces ${n}`);
-      if (n * 552 > r.remaining) throw new RpcDecodeError(`interface list: ${n} entries do not fit in ${r.remaining} bytes`);
+      if (max !== n) throw new DecodeError(`interface list: max_count ${max} but NumberOfInterfaces ${n}`);
+      if (n * 552 > r.remaining) throw new DecodeError(`interface list: ${n} entries do not fit in ${r.remaining} bytes`);
       for (let i = 0; i < n; i++) {
         r.align(4);
         const name = r.bytes(520, 'InterfaceGroupName');
@@ -142,7 +142,7 @@ export function decodeAsyncNotifyResponse(stub: Buffer): AsyncNotifyResponse {
   let buffer = Buffer.alloc(0);
   if (r.pointer('MessageBuffer') !== 0) {
     const max = r.u32('max_count');
-    if (max !== length) throw new RpcDecodeError(`MessageBuffer: max_count ${max} but Length ${length}`);
+    if (max !== length) throw new DecodeError(`MessageBuffer: max_count ${max} but Length ${length}`);
     buffer = Buffer.from(r.bytes(length, 'MessageBuffer'));
   }
   return { status: r.u32('WERROR'), type, count, buffer };

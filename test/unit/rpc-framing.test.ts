@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { RpcDecodeError } from '../../service/rpc/errors.ts';
+import { DecodeError } from '../../service/bytes/decode-error.ts';
 import { fragmentResponse, Reassembler } from '../../service/rpc/fragments.ts';
 import { Deframer } from '../../service/rpc/framing.ts';
 import { parsePdu, PFC, PType, serializePdu, type RequestPdu } from '../../service/rpc/pdu.ts';
@@ -34,11 +34,11 @@ describe('deframing', () => {
   });
   it('refuses a fragment over the limit, a short frag_length and a non-RPC stream before buffering them', () => {
     const big = Buffer.from(frags[3] ?? Buffer.alloc(0));
-    assert.throws(() => new Deframer(1000).push(big.subarray(0, 16)), new RpcDecodeError(`frag_length ${big.length} exceeds the 1000-byte limit`));
+    assert.throws(() => new Deframer(1000).push(big.subarray(0, 16)), new DecodeError(`frag_length ${big.length} exceeds the 1000-byte limit`));
     const short = Buffer.from(frags[0] ?? Buffer.alloc(0));
     short.writeUInt16LE(8, 8);
-    assert.throws(() => new Deframer(65535).push(short), new RpcDecodeError('frag_length 8 is shorter than the header'));
-    assert.throws(() => new Deframer(65535).push(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n')), new RpcDecodeError('not a DCE/RPC fragment: rpc_vers 71'));
+    assert.throws(() => new Deframer(65535).push(short), new DecodeError('frag_length 8 is shorter than the header'));
+    assert.throws(() => new Deframer(65535).push(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n')), new DecodeError('not a DCE/RPC fragment: rpc_vers 71'));
   });
 });
 
@@ -53,11 +53,11 @@ describe('fragmented calls', () => {
   it('refuses oversized, orphan and interleaved fragments', () => {
     const r = new Reassembler(5);
     r.push(req(PFC.FIRST_FRAG, 'abc'));
-    assert.throws(() => r.push(req(0, 'def')), new RpcDecodeError('call 5: request larger than 5 bytes'));
-    assert.throws(() => new Reassembler(99).push(req(PFC.LAST_FRAG, 'x', 9)), new RpcDecodeError('call 9: a fragment without a first fragment'));
+    assert.throws(() => r.push(req(0, 'def')), new DecodeError('call 5: request larger than 5 bytes'));
+    assert.throws(() => new Reassembler(99).push(req(PFC.LAST_FRAG, 'x', 9)), new DecodeError('call 9: a fragment without a first fragment'));
     const t = new Reassembler(99);
     t.push(req(PFC.FIRST_FRAG, 'a'));
-    assert.throws(() => t.push({ ...req(PFC.LAST_FRAG, 'b'), opnum: 3 }), new RpcDecodeError('call 5: fragments disagree on opnum or context'));
+    assert.throws(() => t.push({ ...req(PFC.LAST_FRAG, 'b'), opnum: 3 }), new DecodeError('call 5: fragments disagree on opnum or context'));
   });
   it('fragments a long response at max_xmit_frag and the pieces reassemble to the stub', () => {
     const stub = Buffer.from(Array.from({ length: 8852 }, (_, i) => i & 0xff)); // 16 interfaces

@@ -4,7 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { RpcDecodeError } from '../../service/rpc/errors.ts';
+import { DecodeError } from '../../service/bytes/decode-error.ts';
 import { Deframer } from '../../service/rpc/framing.ts';
 import { parseFragment, parsePdu, serializePdu, type ContextElement, type SyntaxId } from '../../service/rpc/pdu.ts';
 import { NDR20 } from '../../service/rpc/syntaxes.ts';
@@ -79,8 +79,8 @@ describe('seeded fuzzing', () => {
     const t0 = Date.now();
     for (let i = 0; i < 20_000; i++) {
       const input = mutate(rand, fixtures[i % fixtures.length] ?? Buffer.alloc(0));
-      expectOnly(RpcDecodeError, () => parsePdu(input));
-      expectOnly(RpcDecodeError, () => new Deframer(8192).push(input));
+      expectOnly(DecodeError, () => parsePdu(input));
+      expectOnly(DecodeError, () => new Deframer(8192).push(input));
       // What parses goes on to the negotiator, as a connection would hand it over.
       let p: ReturnType<typeof parsePdu> | null = null;
       try {
@@ -99,12 +99,12 @@ describe('seeded fuzzing', () => {
     const rand = prng(0x5157_4e02);
     for (let i = 0; i < 20_000; i++) {
       const reg = mutate(rand, registerStub);
-      expectOnly(RpcDecodeError, () => decodeRegister(reg));
-      expectOnly(RpcDecodeError, () => decodeRegisterEx(reg));
-      expectOnly(RpcDecodeError, () => decodeHandle(reg));
-      expectOnly(RpcDecodeError, () => decodeInterfaceListResponse(reg));
+      expectOnly(DecodeError, () => decodeRegister(reg));
+      expectOnly(DecodeError, () => decodeRegisterEx(reg));
+      expectOnly(DecodeError, () => decodeHandle(reg));
+      expectOnly(DecodeError, () => decodeInterfaceListResponse(reg));
       const n = mutate(rand, notifyStub);
-      expectOnly(RpcDecodeError, () => decodeAsyncNotifyResponse(n));
+      expectOnly(DecodeError, () => decodeAsyncNotifyResponse(n));
       expectOnly(MessageDecodeError, () => decodeResourceChanges(n.subarray(24), 1 + (i % 3)));
       expectOnly(MessageDecodeError, () => decodeIpAddrInfoList(n.subarray(24)));
       expectOnly(TowerError, () => parseMapTower(n));
@@ -114,7 +114,7 @@ describe('seeded fuzzing', () => {
     const stub = Buffer.from(registerStub);
     stub.writeUInt32LE(0x7fffffff, 8); // NetName max_count
     stub.writeUInt32LE(0x7fffffff, 16); // actual_count
-    assert.throws(() => decodeRegister(stub), new RpcDecodeError('NetName characters: need 4294967294 bytes, 90 left'));
+    assert.throws(() => decodeRegister(stub), new DecodeError('NetName characters: need 4294967294 bytes, 90 left'));
     const list = hex('00000200 ffffffff 04000200 ffffffff 00000000');
     assert.throws(() => decodeInterfaceListResponse(list), /do not fit/);
   });
@@ -154,7 +154,7 @@ describe('seeded fuzzing of the security layer', () => {
         try {
           f = parseFragment(b);
         } catch (err) {
-          if (err instanceof RpcDecodeError) break;
+          if (err instanceof DecodeError) break;
           throw err;
         }
         const p = f.pdu;

@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { RpcDecodeError } from '../../service/rpc/errors.ts';
+import { DecodeError } from '../../service/bytes/decode-error.ts';
 import { BindTimeFeature } from '../../service/rpc/syntaxes.ts';
 import { ContextResult, FaultStatus, parsePdu, PFC, PType, serializePdu, type Pdu } from '../../service/rpc/pdu.ts';
 
@@ -93,11 +93,11 @@ describe('PDU golden bytes', () => {
       [(() => { const b = Buffer.from(ok); b[4] = 0; return b; })(), 'big-endian data representation is not supported'],
       [(() => { const b = Buffer.from(ok); b.writeUInt16LE(ok.length, 10); return b; })(), `auth_length ${ok.length} does not fit in a ${ok.length}-byte fragment`],
     ];
-    for (const [b, msg] of cases) assert.throws(() => parsePdu(b), new RpcDecodeError(msg));
+    for (const [b, msg] of cases) assert.throws(() => parsePdu(b), new DecodeError(msg));
   });
   it('refuses absurd counts before allocating', () => {
     const b = Buffer.from(fixture('epm-bind-features'));
     b[24] = 255; // n_context_elem
-    assert.throws(() => parsePdu(b), new RpcDecodeError(`255 presentation context elements: need ${255 * 24} bytes, ${b.length - 28} left`));
+    assert.throws(() => parsePdu(b), new DecodeError(`255 presentation context elements: need ${255 * 24} bytes, ${b.length - 28} left`));
   });
 });

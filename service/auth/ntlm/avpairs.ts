@@ -1,9 +1,9 @@
 // AV_PAIR lists (MS-NLMP §2.2.2.1): the target info we send in CHALLENGE, and the list the client
 // echoes (with additions such as MsvAvFlags) inside its NTLMv2 blob.
 
-import { RpcDecodeError } from '../../rpc/errors.ts';
-import { ByteReader } from '../../rpc/reader.ts';
-import { ByteWriter } from '../../rpc/writer.ts';
+import { DecodeError } from '../../bytes/decode-error.ts';
+import { ByteReader } from '../../bytes/reader.ts';
+import { ByteWriter } from '../../bytes/writer.ts';
 import { AvId, FILETIME_UNIX_EPOCH, Limits } from './constants.ts';
 
 export interface AvPair {
@@ -14,13 +14,13 @@ export interface AvPair {
 /**
  * Parses an AV_PAIR list up to MsvAvEOL. Bounded: every AvLen is checked against what is left, the
  * list must end with MsvAvEOL, and at most Limits.AV_PAIRS_MAX pairs are read. Values are views
- * into `buf`, not copies. Throws RpcDecodeError (the caller converts it).
+ * into `buf`, not copies. Throws DecodeError (the caller converts it).
  */
 export function parseAvPairs(buf: Buffer, start = 0, end = buf.length): AvPair[] {
   const r = new ByteReader(buf, start, end);
   const pairs: AvPair[] = [];
   for (;;) {
-    if (pairs.length >= Limits.AV_PAIRS_MAX) throw new RpcDecodeError(`AV pairs: more than ${Limits.AV_PAIRS_MAX}`);
+    if (pairs.length >= Limits.AV_PAIRS_MAX) throw new DecodeError(`AV pairs: more than ${Limits.AV_PAIRS_MAX}`);
     const id = r.u16('AvId');
     const len = r.u16('AvLen');
     const value = r.bytes(len, `AV pair ${id} value`);

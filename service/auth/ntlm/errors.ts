@@ -1,5 +1,5 @@
 // How NTLMSSP failures leave this module: always as SecurityError (service/auth/context.ts), whose
-// code decides the answer on the wire. The bounded readers of service/rpc throw RpcDecodeError; it
+// code decides the answer on the wire. The bounded readers of service/rpc throw DecodeError; it
 // is turned into 'malformed' here, at the boundary, with its exact message kept.
 
 import { SecurityError, type SecurityErrorCode } from '../context.ts';
@@ -9,7 +9,7 @@ export function ntlmError(code: SecurityErrorCode, message: string): SecurityErr
 }
 
 /**
- * Any error as a SecurityError: SecurityErrors pass unchanged; everything else (RpcDecodeError from
+ * Any error as a SecurityError: SecurityErrors pass unchanged; everything else (DecodeError from
  * a bounded reader, a RangeError from a Buffer read) came from input we could not parse, so it is
  * 'malformed', named after `what`.
  */

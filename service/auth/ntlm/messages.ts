@@ -6,8 +6,8 @@
 // through it, sizes are capped (constants.ts Limits), and nothing is allocated from a wire length
 // that has not been checked. Problems leave as SecurityError('malformed').
 
-import { ByteReader } from '../../rpc/reader.ts';
-import { ByteWriter } from '../../rpc/writer.ts';
+import { ByteReader } from '../../bytes/reader.ts';
+import { ByteWriter } from '../../bytes/writer.ts';
 import { buildAvPairs, findAvPair, parseAvPairs, type AvPair } from './avpairs.ts';
 import {
   AvFlag,

@@ -1,8 +1,8 @@
 // The single error type of every decoder in service/rpc: whatever is wrong with input from the
 // wire ends here, with an exact message, and the connection answers it with a fault or closes.
-export class RpcDecodeError extends Error {
+export class DecodeError extends Error {
   constructor(message: string) {
     super(message);
-    this.name = 'RpcDecodeError';
+    this.name = 'DecodeError';
   }
 }

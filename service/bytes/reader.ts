@@ -1,7 +1,7 @@
 // Bounded little-endian reader: every read checks what is left first, and counts taken from the
 // wire are checked against the remaining bytes before anything is allocated (ssh2-style).
 
-import { RpcDecodeError } from './errors.ts';
+import { DecodeError } from './decode-error.ts';
 
 export class ByteReader {
   readonly buf: Buffer;
@@ -19,7 +19,7 @@ export class ByteReader {
   }
 
   need(n: number, what: string): void {
-    if (n < 0 || n > this.remaining) throw new RpcDecodeError(`${what}: need ${n} bytes, ${this.remaining} left`);
+    if (n < 0 || n > this.remaining) throw new DecodeError(`${what}: need ${n} bytes, ${this.remaining} left`);
   }
 
   u8(what = 'u8'): number {

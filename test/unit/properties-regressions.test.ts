@@ -1,0 +1,20 @@
+// Golden-byte tests for bugs the round-trip properties (test/unit/properties-*.test.ts) found, one
+// per bug, so each stays fixed even if a property's generator changes.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseFragment, PType } from '../../service/rpc/pdu.ts';
+
+const hex = (s: string): Buffer => Buffer.from(s.replace(/\s/g, ''), 'hex');
+
+describe('regressions found by the properties', () => {
+  it('parseFragment: a shutdown whose auth_length cannot fit (parsePdu ignores it there) gives a layout without auth, not a RangeError', () => {
+    // rpc_vers 5.0, ptype 17 (shutdown), flags 0, drep LE, frag_length 16, auth_length 11, call_id 0.
+    const shutdown = hex('05001100 10000000 10000b00 00000000');
+    const { pdu, layout } = parseFragment(shutdown);
+    assert.equal(pdu.ptype, PType.SHUTDOWN);
+    assert.deepEqual(layout, { bytes: shutdown, stubStart: 16, padStart: 16, trailerStart: 16, authStart: 16 });
+    // A fault with an auth_length that does fit: still no auth layout, as parsePdu read none.
+    const fault = hex('05000300 10000000 28000800 07000000 00000000 00000000 05000000 00000000 0000 0000 00000000');
+    assert.equal(parseFragment(fault).layout.padStart, fault.length);
+  });
+});
