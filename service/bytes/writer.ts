@@ -1,4 +1,4 @@
-// Little-endian writer into a growing buffer.
+// Little-endian writer into a growing buffer (the encoders of service/rpc, service/epm, service/swn and NTLMSSP).
 
 export class ByteWriter {
   private buf: Buffer;
@@ -56,15 +56,6 @@ export class ByteWriter {
   align(n: number, base = 0): this {
     const pad = (n - ((this.pos - base) % n)) % n;
     return this.zeros(pad);
-  }
-
-  /** Overwrites a u16 already written (frag_length, auth_length). */
-  patchU16(at: number, v: number): void {
-    this.buf.writeUInt16LE(v, at);
-  }
-
-  patchU32(at: number, v: number): void {
-    this.buf.writeUInt32LE(v >>> 0, at);
   }
 
   finish(): Buffer {

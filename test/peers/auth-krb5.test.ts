@@ -338,6 +338,36 @@ describe('Kerberos (auth type 16 and SPNEGO) for Active Directory clients', { ti
     }
   });
 
+  it('an expired ticket is refused with [ticket-expired], the log naming the client principal and the ticket\'s end', { skip: fs.existsSync(LIBFAKETIME) ? false : 'faketime is not installed' }, async () => {
+    // A real ticket that has expired by witnessd's clock while the client still holds it valid by
+    // its own: a TGT of 10 minutes (kinit -l; the KDC caps the service ticket at the TGT's end;
+    // Samba's client credentials treat a ticket with less than 5 minutes left as expired), and
+    // witnessd's wall clock 20 minutes ahead. MIT's rd_req checks the ticket's times (end + the
+    // 300 s skew allowance) before the authenticator's clock, so the refusal is the expiry.
+    const cache = 'krb5-short';
+    const env = d.krbEnv(cache);
+    assert.equal(d.inMember(['kinit', '-l', '10m', d.user], { input: `${d.password}\n`, env }).code, 0);
+    const kv = d.inMember(['kvno', TARGET], { env });
+    assert.equal(kv.code, 0, kv.stderr);
+    const kl = d.inMember(['klist'], { env });
+    // "11/30/26 01:40:00  11/30/26 01:50:00  cifs/filesrv.witness.test@WITNESS.TEST": ten minutes.
+    const times = new RegExp(`^(\\S+ \\S+)\\s+(\\S+ \\S+)\\s+${TARGET.replace(/\./g, '\\.')}@`, 'm').exec(kl.stdout);
+    assert.ok(times, kl.stdout);
+    const lifetime = (Date.parse(times[2]!) - Date.parse(times[1]!)) / 1000;
+    assert.ok(lifetime > 300 && lifetime <= 600, `service ticket lifetime ${lifetime} s\n${kl.stdout}`);
+    const wenv = d.wbclientPreloadEnv() ?? {};
+    wenv.LD_PRELOAD = [wenv.LD_PRELOAD, LIBFAKETIME].filter((x) => x !== undefined).join(':');
+    const k = await startWitnessd({ view: twoNodeView(), auth: ['--auth', 'winbind', '--smb-conf', d.smbConf, '--keytab', keytab], env: { ...wenv, FAKETIME: '+20m', FAKETIME_DONT_FAKE_MONOTONIC: '1' } });
+    try {
+      const r = await runPy([{ ...connect(k.port, ['sign', 'krb5']), ccache: env.KRB5CCNAME }, { op: 'GetInterfaceList', conn: 'a' }], 60_000, py);
+      assert.notEqual(r[0]?.ok && r[1]?.ok, true, JSON.stringify(r));
+      await waitLog(k.logs, /"code":"logon-failure","error":"Kerberos \[ticket-expired\]: the ticket has expired: witnessuser@WITNESS\.TEST's ticket, valid [^"]* to [^"]*, now [^"]*\(ticket for cifs\/filesrv\.witness\.test@WITNESS\.TEST/);
+      assert.doesNotMatch(k.logs(), /"msg":"client authenticated"/);
+    } finally {
+      await k.stop();
+    }
+  });
+
   it('a missing keytab stops witnessd at start with the reason', async () => {
     await assert.rejects(startWitnessd({ view: twoNodeView(), auth: ['--auth', 'winbind', '--smb-conf', d.smbConf, '--keytab', path.join(tmp, 'absent.keytab')], env: d.wbclientPreloadEnv() ?? {} }), /the keytab \S*absent\.keytab does not exist/);
   });

@@ -72,8 +72,14 @@ describe('Kerberos: PAC logon info', () => {
 
 describe('Kerberos: AP-REQ summary and keytab listing', () => {
   it('names the ticket\'s service, etype and kvno, framed or bare; anything else is null', () => {
-    assert.deepEqual(summarizeApReq(apReq(['cifs', 'FILESRV'], 'WITNESS.TEST', 18, 3)), { service: 'cifs/FILESRV@WITNESS.TEST', etype: 18, etypeName: 'aes256-cts-hmac-sha1-96', kvno: 3 });
-    assert.deepEqual(summarizeApReq(apReq(['host', 'x.y'], 'R', 23, null, false)), { service: 'host/x.y@R', etype: 23, etypeName: 'rc4-hmac', kvno: null });
+    const withoutDer = (t: ReturnType<typeof summarizeApReq>): unknown => (t === null ? null : { ...t, der: undefined });
+    assert.deepEqual(withoutDer(summarizeApReq(apReq(['cifs', 'FILESRV'], 'WITNESS.TEST', 18, 3))), { service: 'cifs/FILESRV@WITNESS.TEST', etype: 18, etypeName: 'aes256-cts-hmac-sha1-96', kvno: 3, der: undefined });
+    assert.deepEqual(withoutDer(summarizeApReq(apReq(['host', 'x.y'], 'R', 23, null, false))), { service: 'host/x.y@R', etype: 23, etypeName: 'rc4-hmac', kvno: null, der: undefined });
+    // The Ticket's whole encoding ([APPLICATION 1], 0x61), which names the client once decrypted.
+    const token = apReq(['cifs', 'FILESRV'], 'WITNESS.TEST', 18, 3);
+    const tkt = summarizeApReq(token)?.der;
+    assert.ok(tkt && tkt[0] === 0x61 && token.includes(tkt));
+    assert.equal(tkt.length, tkt[1] === 0x82 ? 4 + tkt.readUInt16BE(2) : tkt[1] === 0x81 ? 3 + (tkt[2] ?? 0) : 2 + (tkt[1] ?? 0));
     assert.equal(summarizeApReq(Buffer.from('not a token')), null);
     const t = apReq(['cifs', 'FILESRV'], 'WITNESS.TEST', 18, 3);
     for (let n = 0; n < t.length; n++) summarizeApReq(t.subarray(0, n));

@@ -100,7 +100,8 @@ export class KerberosAcceptor implements SecurityContext {
     } catch (e) {
       this.failed = true;
       this.ctx = null;
-      throw acceptError(e, this.ticket, first);
+      const t = this.ticket;
+      throw acceptError(e, t, first, t === null ? undefined : () => api.ticketClient(this.keytab.file, t.der));
     }
     this.ctx = step.ctx;
     if (!step.complete) return { token: step.token, complete: false };

@@ -17,6 +17,8 @@ export interface TicketSummary {
   etype: number;
   etypeName: string;
   kvno: number | null;
+  /** The Ticket's whole encoding ([APPLICATION 1]), to name its client when a refusal's log line needs it. */
+  der: Buffer;
 }
 
 const APPLICATION_1 = 0x61;
@@ -60,7 +62,8 @@ export function summarizeApReq(token: Buffer): TicketSummary | null {
     seq.expect(contextTag(1), 'msg-type');
     seq.expect(contextTag(2), 'ap-options');
     const tktOuter = seq.enter(seq.expect(contextTag(3), 'ticket'), 'ticket');
-    const tktApp = tktOuter.enter(tktOuter.expect(APPLICATION_1, 'Ticket'), 'Ticket');
+    const tktEl = tktOuter.expect(APPLICATION_1, 'Ticket');
+    const tktApp = tktOuter.enter(tktEl, 'Ticket');
     const tkt = tktApp.enter(tktApp.expect(Tag.SEQUENCE, 'Ticket'), 'Ticket');
     tkt.expect(contextTag(0), 'tkt-vno');
     const realmR = tkt.enter(tkt.expect(contextTag(1), 'realm'), 'realm');
@@ -77,7 +80,7 @@ export function summarizeApReq(token: Buffer): TicketSummary | null {
     const etype = decodeInteger(enc.enter(enc.expect(contextTag(0), 'etype'), 'etype').expect(INTEGER, 'etype').value, 'etype');
     const kvnoEl = enc.optional(contextTag(1), 'kvno');
     const kvno = kvnoEl ? decodeInteger(enc.enter(kvnoEl, 'kvno').expect(INTEGER, 'kvno').value, 'kvno') : null;
-    return { service: `${parts.join('/')}@${realm}`, etype, etypeName: etypeName(etype), kvno };
+    return { service: `${parts.join('/')}@${realm}`, etype, etypeName: etypeName(etype), kvno, der: tktEl.bytes };
   } catch {
     return null;
   }

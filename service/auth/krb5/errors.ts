@@ -2,7 +2,7 @@
 // log says happened and which refusal code it is; the ticket's service, etype and kvno (read
 // from the AP-REQ) say which principal and key it was about.
 import { SecurityError, type SecurityErrorCode } from '../context.ts';
-import { gss, isGssFailure } from './native.ts';
+import { gss, isGssFailure, type TicketClient } from './native.ts';
 import type { TicketSummary } from './ap-req.ts';
 
 interface Meaning {
@@ -57,15 +57,41 @@ export class KerberosError extends SecurityError {
   }
 }
 
-/** Turns whatever an accept step threw into a KerberosError naming the reason and the ticket. */
-export function acceptError(e: unknown, ticket: TicketSummary | null, first: boolean): SecurityError {
+/**
+ * Refusals MIT makes after the ticket decrypted (rd_req checks the ticket's times, then the
+ * authenticator's clock, after the replay cache): the ticket names its client, worth a log line.
+ */
+const TICKET_READ = new Set(['ticket-expired', 'ticket-not-yet-valid', 'clock-skew', 'replay']);
+
+const iso = (seconds: number): string => new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
+
+/** "witnessuser@REALM's ticket, valid 2026-… to 2026-…, " for a refusal's text. */
+function whose(c: TicketClient): string {
+  return `${c.client}'s ticket, valid ${iso(c.starttime || c.authtime)} to ${iso(c.endtime)}, `;
+}
+
+/**
+ * Turns whatever an accept step threw into a KerberosError naming the reason and the ticket.
+ * `client` reads the ticket's client and times (it decrypts the ticket again: called only for the
+ * reasons where MIT got that far, so an unreadable ticket costs nothing more).
+ */
+export function acceptError(e: unknown, ticket: TicketSummary | null, first: boolean, client?: () => TicketClient | null): SecurityError {
   if (e instanceof SecurityError) return e;
   const about = ticket ? ` (ticket for ${ticket.service}, ${ticket.etypeName}, kvno ${ticket.kvno ?? 'none'})` : '';
   if (!isGssFailure(e)) return new KerberosError('malformed', 'internal', `Kerberos: ${e instanceof Error ? e.message : String(e)}${about}`);
   let m = meaning(e.major, e.minor);
   // A first token we could not read as an AP-REQ, refused for no Kerberos reason: it was not one.
   if (first && ticket === null && m.reason === 'refused') m = { code: 'malformed', reason: 'defective-token', text: 'the first token is not a Kerberos AP-REQ' };
-  return new KerberosError(m.code, m.reason, `Kerberos [${m.reason}]: ${m.text}${about}; GSS: ${e.message}`);
+  let named: TicketClient | null = null;
+  if (first && ticket !== null && client !== undefined && TICKET_READ.has(m.reason)) {
+    try {
+      named = client();
+    } catch {
+      named = null;
+    }
+  }
+  const prefix = named ? `${m.text}: ${whose(named)}now ${iso(Math.floor(Date.now() / 1000))}` : m.text;
+  return new KerberosError(m.code, m.reason, `Kerberos [${m.reason}]: ${prefix}${about}; GSS: ${e.message}`);
 }
 
 /** A per-PDU failure (MIC or wrap token): always the integrity code, the reason from GSS. */

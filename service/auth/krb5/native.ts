@@ -27,6 +27,15 @@ export interface GssFailure extends Error {
   minor: number;
 }
 
+export interface TicketClient {
+  /** "user@REALM" */
+  client: string;
+  authtime: number;
+  /** 0 when the ticket has none (then it starts at authtime). */
+  starttime: number;
+  endtime: number;
+}
+
 export interface GssApi {
   acquire(keytab: string): GssCred;
   accept(cred: GssCred, ctx: GssCtx | null, token: Buffer): GssStep;
@@ -39,6 +48,12 @@ export interface GssApi {
   wrap(ctx: GssCtx, message: Buffer, start: number, end: number): Buffer;
   unwrap(ctx: GssCtx, message: Buffer, start: number, end: number, token: Buffer): void;
   release(ctx: GssCtx): void;
+  /**
+   * Who a ticket (its DER, AP-REQ's [3]) was issued to and its times (seconds since the epoch),
+   * decrypted with the keytab's key; null when it does not decode or decrypt. For log lines of
+   * refusals only: GSS-API names no client when the accept fails.
+   */
+  ticketClient(keytab: string, ticket: Buffer): TicketClient | null;
   /** com_err and GSS status codes, from MIT's headers. */
   codes: Record<'AP_ERR_TKT_EXPIRED' | 'AP_ERR_TKT_NYV' | 'AP_ERR_REPEAT' | 'AP_ERR_NOT_US' | 'AP_ERR_SKEW' | 'AP_ERR_MODIFIED' | 'AP_ERR_BAD_INTEGRITY' | 'AP_ERR_BADKEYVER' | 'AP_ERR_NOKEY' | 'AP_WRONG_PRINC' | 'KT_NOTFOUND' | 'KT_KVNONOTFOUND' | 'KT_END' | 'S_DEFECTIVE_TOKEN' | 'S_BAD_MECH' | 'S_BAD_SIG' | 'S_DUPLICATE_TOKEN' | 'S_CREDENTIALS_EXPIRED' | 'S_NO_CRED', number>;
   flags: Record<'DELEG' | 'MUTUAL' | 'REPLAY' | 'SEQUENCE' | 'CONF' | 'INTEG' | 'DCE_STYLE', number>;

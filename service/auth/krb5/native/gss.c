@@ -24,6 +24,8 @@
     }                                                                 \
   } while (0)
 
+static napi_status set_int(napi_env env, napi_value obj, const char *name, int64_t v);
+
 typedef struct {
   gss_cred_id_t cred;
 } Cred;
@@ -499,6 +501,59 @@ static napi_value unwrap(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// ticketClient(keytab, ticket DER): who a refused ticket was issued to, for the log line only.
+// GSS-API gives no name when gss_accept_sec_context fails, but for refusals after the ticket
+// decrypted (expired, not yet valid, clock skew, replay) the client's name and the ticket's times
+// are in its encrypted part: krb5_decode_ticket + krb5_server_decrypt_ticket_keytab (krb5.h) read
+// them with the same keytab. Returns {client, authtime, starttime, endtime} (seconds), or null when
+// the ticket does not decode or decrypt. One krb5 context for the process, made on first use.
+static krb5_context ticket_krb5 = NULL;
+
+static napi_value ticket_client(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char path[4096 + 6];
+  size_t n;
+  strcpy(path, "FILE:");
+  if (argc < 2 || napi_get_value_string_utf8(env, argv[0], path + 5, sizeof path - 5, &n) != napi_ok || n >= sizeof path - 6) {
+    napi_throw_type_error(env, NULL, "gss.node: ticketClient(keytab path, ticket)");
+    return NULL;
+  }
+  void *data;
+  size_t len;
+  if (!get_buffer(env, argv[1], &data, &len)) return NULL;
+  napi_value out;
+  CHECK(napi_get_null(env, &out));
+  if (ticket_krb5 == NULL && krb5_init_context(&ticket_krb5) != 0) {
+    ticket_krb5 = NULL;
+    return out;
+  }
+  krb5_keytab kt = NULL;
+  krb5_ticket *tkt = NULL;
+  char *client = NULL;
+  krb5_data der = {0, (unsigned int)len, data};
+  if (len > 0xffff || krb5_kt_resolve(ticket_krb5, path, &kt) != 0) goto done;
+  if (krb5_decode_ticket(&der, &tkt) != 0) goto done;
+  if (krb5_server_decrypt_ticket_keytab(ticket_krb5, kt, tkt) != 0 || tkt->enc_part2 == NULL) goto done;
+  if (krb5_unparse_name(ticket_krb5, tkt->enc_part2->client, &client) != 0) goto done;
+  napi_value name;
+  if (napi_create_object(env, &out) != napi_ok || napi_create_string_utf8(env, client, NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_set_named_property(env, out, "client", name) != napi_ok) {
+    napi_get_null(env, &out);
+    goto done;
+  }
+  // krb5_timestamp is a signed 32-bit value that MIT reads as unsigned (dates past 2038).
+  set_int(env, out, "authtime", (uint32_t)tkt->enc_part2->times.authtime);
+  set_int(env, out, "starttime", (uint32_t)tkt->enc_part2->times.starttime);
+  set_int(env, out, "endtime", (uint32_t)tkt->enc_part2->times.endtime);
+done:
+  if (client) krb5_free_unparsed_name(ticket_krb5, client);
+  if (tkt) krb5_free_ticket(ticket_krb5, tkt);
+  if (kt) krb5_kt_close(ticket_krb5, kt);
+  return out;
+}
+
 // release(ctx): deletes the context now (the finalizer would, later).
 static napi_value release(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -528,6 +583,7 @@ NAPI_MODULE_INIT() {
       {"wrap", NULL, wrap, NULL, NULL, NULL, napi_default, NULL},
       {"unwrap", NULL, unwrap, NULL, NULL, NULL, napi_default, NULL},
       {"release", NULL, release, NULL, NULL, NULL, napi_default, NULL},
+      {"ticketClient", NULL, ticket_client, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) != napi_ok) return NULL;
   // The constants the TypeScript side maps errors and flags with, from the headers themselves.
