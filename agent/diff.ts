@@ -15,6 +15,32 @@ function ipPayload(ip: IpView): Record<string, unknown> {
 }
 
 /**
+ * The node addresses (agent/node-addresses.ts) a view offers as up: address → its node. An address
+ * is up while its node is listed with it and is `online` — the rule GetInterfaceList uses for
+ * AVAILABLE (service/swn/interfaces.ts). A node in standby, lost or offline takes its addresses
+ * down with it, and so does a witness stopping there (its watcher withdraws the attribute). An
+ * address that is also a floating IP is the floating IP's: its own events cover it.
+ */
+export function nodeAddressesUp(view: ClusterView): Map<string, string> {
+  const floating = new Set(view.ips.map((i) => i.address));
+  const out = new Map<string, string>();
+  for (const n of view.nodes) {
+    if (n.state !== 'online') continue;
+    for (const a of n.addresses ?? []) if (!floating.has(a) && !out.has(a)) out.set(a, n.name);
+  }
+  return out;
+}
+
+/**
+ * A node address is a resource clients use as they use a floating IP (RegisterEx's IpAddress may
+ * be one: a client whose SMB server is that node registers with the witness of another node), so
+ * it goes offline and online through the same events; the payload says it is a node's own.
+ */
+function nodeAddressPayload(address: string, node: string): Record<string, unknown> {
+  return { resource: `node:${node}`, family: address.includes(':') ? 6 : 4, nodeAddress: true };
+}
+
+/**
  * The first sync ever (prev null) only records a baseline: there is no earlier state to compare
  * with, and inventing "online" events for everything would notify no one usefully.
  */
@@ -68,6 +94,18 @@ export function diffViews(prev: ClusterView | null, next: ClusterView): NewEvent
     if (from !== null && to !== null) moved.push({ kind: 'ip_moved', subject: ip.address, from, to, payload: ipPayload(ip) });
     else if (from !== null) offline.push({ kind: 'ip_offline', subject: ip.address, from, to: null, payload: ipPayload(ip) });
     else online.push({ kind: 'ip_online', subject: ip.address, from: null, to, payload: ipPayload(ip) });
+  }
+
+  // Node addresses, in address order so every node writes the same events.
+  const prevUp = nodeAddressesUp(prev);
+  const nextUp = nodeAddressesUp(next);
+  for (const address of [...new Set([...prevUp.keys(), ...nextUp.keys()])].sort()) {
+    const from = prevUp.get(address) ?? null;
+    const to = nextUp.get(address) ?? null;
+    if (from === to) continue;
+    if (from !== null && to !== null) moved.push({ kind: 'ip_moved', subject: address, from, to, payload: nodeAddressPayload(address, to) });
+    else if (from !== null) offline.push({ kind: 'ip_offline', subject: address, from, to: null, payload: nodeAddressPayload(address, from) });
+    else if (to !== null) online.push({ kind: 'ip_online', subject: address, from: null, to, payload: nodeAddressPayload(address, to) });
   }
 
   const shares: NewEvent[] = [];

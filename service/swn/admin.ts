@@ -7,6 +7,7 @@ import { finishAdminRequest, pendingAdminRequests, selectorMatches, type AdminRe
 import type { ClusterView } from '../../store/types.ts';
 import { MessageType } from './constants.ts';
 import type { IpAddrInfo } from './messages.ts';
+import { nodeDestination } from './destination.ts';
 import { moveNotification, type Notification, type WitnessRegistry } from './registry.ts';
 
 export interface AdminOptions {
@@ -24,12 +25,21 @@ export class AdminExecutor {
     this.opts = opts;
   }
 
-  /** The destination's addresses: one IP, or every IP running on a node (ONLINE). */
+  /**
+   * The destination's addresses (ONLINE): one IP, or for a node its running floating IPs, then its
+   * own addresses (service/swn/destination.ts). A node with no floating IP is reached through its
+   * own addresses alone: in a single-VIP cluster that is the only way to name the passive node. The
+   * admin asked for that node; whether smbd answers there is theirs to know (in
+   * docs/deploy-samba.md's recipe, only on the node that holds the group), so it is logged.
+   */
   private destination(req: AdminRequest): IpAddrInfo[] {
     if (req.target.ip !== undefined) return [{ address: req.target.ip, online: true }];
-    const node = req.target.node;
-    const ips = this.opts.getView()?.ips.filter((i) => i.node === node && i.started) ?? [];
-    return [...new Set(ips.map((i) => i.address))].map((address) => ({ address, online: true }));
+    const node = req.target.node ?? '';
+    const d = nodeDestination(this.opts.getView(), node);
+    if (d.floating.length === 0 && d.nodeAddresses.length > 0) {
+      this.opts.logger.warn({ node, addresses: d.nodeAddresses }, 'no floating IP runs on the destination node: clients are sent to its own addresses, which serve SMB only where smbd runs');
+    }
+    return [...d.floating, ...d.nodeAddresses].map((address) => ({ address, online: true }));
   }
 
   /** Handles every pending request addressed to this node. */
@@ -54,7 +64,7 @@ export class AdminExecutor {
       return chosen.length;
     }
     const list = this.destination(req);
-    if (list.length === 0) throw new Error(`no IP runs on ${req.target.node ?? req.target.ip ?? '?'}`);
+    if (list.length === 0) throw new Error(`no IP runs on ${req.target.node ?? req.target.ip ?? '?'} and it offers no address of its own (not online, or its witness publishes none)`);
     const where = req.target.ip ?? req.target.node ?? '';
     let n = 0;
     // One notification per share (or one for every client-move), shared by the registrations it goes to.

@@ -3,21 +3,27 @@
 //
 // What each event means for a client (MS-SWN §3.1.6; shared/reference/swn-protocol.md §1.9):
 // - ip_offline / ip_online: RESOURCE_CHANGE UNAVAILABLE / AVAILABLE to registrations on that IP;
-//   an IP that moved goes through UNAVAILABLE first, then AVAILABLE (what Windows clients need to
-//   drop their connection and reconnect). The resource name is the registered NetName upper-cased,
+//   a node's own address (payload.nodeAddress, agent/diff.ts) goes the same way when its node
+//   leaves (offline, standby, its witness stopped) and comes back; an IP that moved goes through
+//   UNAVAILABLE first, then AVAILABLE (what Windows clients need to drop their connection and
+//   reconnect). The resource name is the registered NetName upper-cased,
 //   as Windows servers send it (Samba sends the IP address).
 // - the same IP events become IP_CHANGE (ONLINE/OFFLINE) for RegisterEx clients that asked for
 //   IP notifications (WITNESS_REGISTER_IP_NOTIFICATION).
 // - share_moved: SHARE_MOVE with the share's new IPs to registrations for that share.
 // - ip_move_planned (the agent asked the scheduler, agent/planned.ts): CLIENT_MOVE to the
-//   registrations on that IP, listing the IPs already up on the destination node, before the IP
-//   goes down. With no IP up there yet there is nothing to move to: those clients hear
-//   UNAVAILABLE / AVAILABLE when the IP itself moves.
+//   registrations on that IP, listing the IPs already up on the destination node, then that node's
+//   own addresses, before the IP goes down. With no floating IP up there yet there is nothing to
+//   move to, node addresses or not: in docs/deploy-samba.md's recipe smbd starts on the destination
+//   with the moving group, so its own addresses answer no SMB until the IP itself is there, and a
+//   client moved to them would be tied to that node rather than following the share. Those clients
+//   hear UNAVAILABLE / AVAILABLE when the IP itself moves.
 
 import type { Logger } from 'pino';
 import type { Store } from '../../store/index.ts';
 import type { ClusterEvent, ClusterView } from '../../store/types.ts';
 import { ChangeType, MessageType, RegisterFlags } from './constants.ts';
+import { nodeDestination } from './destination.ts';
 import { moveNotification, type Notification, type QueuedChange, type Registration, type WitnessRegistry } from './registry.ts';
 
 const CURSOR_KEY = 'notifier_cursor';
@@ -138,9 +144,12 @@ export class Notifier {
         const to = e.to;
         const targets = this.byIp(e.subject);
         if (targets.length === 0) return 0;
-        const ips = [...new Set((this.opts.getView()?.ips ?? []).filter((i) => i.node === to && i.started && i.address !== e.subject).map((i) => i.address))];
+        const d = nodeDestination(this.opts.getView(), to, e.subject);
+        // The node's own addresses reach the same smbd as its floating IPs (it binds them all), so
+        // they are offered after them; alone they would lead nowhere yet (see above).
+        const ips = d.floating.length > 0 ? [...d.floating, ...d.nodeAddresses] : [];
         if (ips.length === 0) {
-          this.opts.logger.info({ event: e.seq, ip: e.subject, to, registrations: targets.length }, 'planned move: no IP is up on the destination yet; clients will be told when the IP moves');
+          this.opts.logger.info({ event: e.seq, ip: e.subject, to, registrations: targets.length, nodeAddresses: d.nodeAddresses }, 'planned move: no floating IP is up on the destination yet; clients will be told when the IP moves');
           return 0;
         }
         const move = moveNotification(MessageType.CLIENT_MOVE, ips.map((address) => ({ address, online: true })), `planned move of ${e.subject} to ${to}: ${ips.join(', ')}`, e.seq, e.at);

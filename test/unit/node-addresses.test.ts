@@ -139,10 +139,11 @@ describe('node addresses: the attribute and the view', () => {
         const r1 = syncXml(store, withAttr(withAttr(base, 'n1', '198.18.0.1', 100), 'n2', '198.18.0.2,2001:db8::2', 100), defaultViewConfig());
         assert.deepEqual(r1.view.nodes.map((n) => [n.name, n.addresses ?? null]), [['n1', ['198.18.0.1']], ['n2', ['198.18.0.2', '2001:db8::2']], ['n3', null]]);
         assert.deepEqual(store.readView()?.nodes, r1.view.nodes);
-        assert.deepEqual(r1.events, [], 'addresses are no event');
+        assert.deepEqual(r1.events, [], 'the first sync is a baseline');
         const r2 = syncXml(store, withAttr(base, 'n1', '198.18.0.11', 101), defaultViewConfig());
         assert.deepEqual(store.readView()?.nodes.map((n) => [n.name, n.addresses ?? null]), [['n1', ['198.18.0.11']], ['n2', null], ['n3', null]]);
-        assert.deepEqual(r2.events, []);
+        // A node address that goes away is told as an IP going offline (test/unit/node-address-events.test.ts).
+        assert.deepEqual(r2.events.map((e) => `${e.kind} ${e.subject}`), ['ip_offline 198.18.0.1', 'ip_offline 198.18.0.2', 'ip_offline 2001:db8::2', 'ip_online 198.18.0.11']);
       } finally {
         store.close();
       }
