@@ -8,6 +8,7 @@ import type { AuthConfig } from '../config.ts';
 import type { CallAuth, Refusal } from '../rpc/interface.ts';
 import { AccountFileSource } from './accounts/source.ts';
 import { AuthType, type SecurityContext, type SecurityContextFactory } from './context.ts';
+import { kerberosGroupNamer } from './krb5/group-names.ts';
 import { kerberosMechanisms } from './krb5/setup.ts';
 import type { NtlmCredentialSource } from './credentials.ts';
 import { NtlmAcceptor, type NtlmAcceptorOptions } from './ntlm/acceptor.ts';
@@ -96,7 +97,8 @@ export async function setupSecurity(cfg: AuthConfig, netnames: string[], logger:
     const ntlmOptions = { source, ...names, allowNtlmV1: cfg.allowNtlmV1 };
     const ntlm = (): SecurityContext => new NtlmAcceptor(ntlmOptions);
     // Kerberos when a keytab is configured: auth type 16, and first in SPNEGO's list.
-    const krb5 = cfg.keytab !== null ? kerberosMechanisms(cfg.keytab, netnames, logger.child({ mech: 'kerberos' })) : null;
+    const krbLog = logger.child({ mech: 'kerberos' });
+    const krb5 = cfg.keytab !== null ? kerberosMechanisms(cfg.keytab, netnames, krbLog, kerberosGroupNamer(source, cfg.allow, krbLog)) : null;
     const factory: SecurityContextFactory = (type, level) => {
       if (type === AuthType.NTLMSSP) return ntlm();
       if (type === AuthType.KERBEROS) return krb5?.create(level) ?? null;

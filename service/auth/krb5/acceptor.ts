@@ -14,6 +14,7 @@ import { AuthLevel, SecurityError, type Identity, type SecurityContext, type Ste
 import { summarizeApReq, type TicketSummary } from './ap-req.ts';
 import { acceptError, KerberosError, protectionError } from './errors.ts';
 import type { KeytabCredentials } from './keytab.ts';
+import type { GroupNamer } from './group-names.ts';
 import { gss, type GssCtx } from './native.ts';
 import { parseLogonInfo } from './pac.ts';
 
@@ -21,6 +22,8 @@ export interface KerberosAcceptorOptions {
   keytab: KeytabCredentials;
   /** The DCE/RPC auth level the context is for: privacy signs with wrap tokens, the others with MICs. */
   level: number;
+  /** Names the PAC's group SIDs for the allow-list's @group entries (absent: SIDs only). */
+  nameGroups?: GroupNamer;
 }
 
 /** What a completed context tells about the session, for the log line and tests. */
@@ -44,6 +47,7 @@ export class KerberosAcceptor implements SecurityContext {
   readonly signsWholePdu = false;
   private readonly keytab: KeytabCredentials;
   private readonly level: number;
+  private readonly nameGroups: GroupNamer | undefined;
   private ctx: GssCtx | null = null;
   private done = false;
   private failed = false;
@@ -55,6 +59,7 @@ export class KerberosAcceptor implements SecurityContext {
   constructor(options: KerberosAcceptorOptions) {
     this.keytab = options.keytab;
     this.level = options.level;
+    this.nameGroups = options.nameGroups;
   }
 
   get complete(): boolean {
@@ -78,7 +83,15 @@ export class KerberosAcceptor implements SecurityContext {
     // Synchronous underneath (see docs/kerberos.md: an accept is ~0.1–0.3 ms of CPU and reads
     // only local files); a promise because that is the interface.
     try {
-      return Promise.resolve(this.accept(token));
+      const r = this.accept(token);
+      const id = this.id;
+      // Group names, when the allow-list wants them, before the identity is read (winbindd's
+      // LOOKUPSID, cached; a SID it cannot name stays a SID).
+      if (!r.complete || id === null || id.groups.length === 0 || this.nameGroups === undefined) return Promise.resolve(r);
+      return this.nameGroups(id.groups).then((groups) => {
+        this.id = { ...id, groups };
+        return r;
+      });
     } catch (e) {
       return Promise.reject(e instanceof Error ? e : new Error(String(e)));
     }

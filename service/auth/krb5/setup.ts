@@ -6,6 +6,7 @@ import type { SecurityContext } from '../context.ts';
 import type { SpnegoMech } from '../spnego/acceptor.ts';
 import { Oid } from '../spnego/tokens.ts';
 import { KerberosAcceptor } from './acceptor.ts';
+import type { GroupNamer } from './group-names.ts';
 import { KeytabCredentials } from './keytab.ts';
 import { listKeytab } from './keytab-file.ts';
 
@@ -15,8 +16,11 @@ export interface KerberosMechanisms {
   spnego(level: number): SpnegoMech[];
 }
 
-/** Throws (witnessd does not start) when the keytab cannot be used; warns when it lacks a NetName's keys. */
-export function kerberosMechanisms(file: string, netnames: string[], logger: Logger): KerberosMechanisms {
+/**
+ * Throws (witnessd does not start) when the keytab cannot be used; warns when it lacks a NetName's
+ * keys. `nameGroups` names the PAC's group SIDs (group-names.ts), when the allow-list needs names.
+ */
+export function kerberosMechanisms(file: string, netnames: string[], logger: Logger, nameGroups?: GroupNamer): KerberosMechanisms {
   const keytab = KeytabCredentials.open(file, logger);
   try {
     const principals = listKeytab(file);
@@ -31,7 +35,7 @@ export function kerberosMechanisms(file: string, netnames: string[], logger: Log
     // Only for the log: the GSS library read it already.
     logger.warn({ keytab: file, err: (e as Error).message }, 'cannot list the keytab\'s principals');
   }
-  const create = (level: number): SecurityContext => new KerberosAcceptor({ keytab, level });
+  const create = (level: number): SecurityContext => new KerberosAcceptor({ keytab, level, ...(nameGroups !== undefined ? { nameGroups } : {}) });
   return {
     keytab,
     create,

@@ -91,6 +91,14 @@ export class WinbindDirectSource implements NtlmCredentialSource {
     return { sessionBaseKey: a.userSessionKey, identity: { domain, user, workstation: check.workstation, groups } };
   }
 
+  /**
+   * The SIDs and, for those winbindd can name, DOMAIN\name: for identities whose groups arrive as
+   * SIDs without winbind's logon (a Kerberos ticket's PAC). Shares the cache of NTLM's logons.
+   */
+  nameGroups(sids: string[]): Promise<string[]> {
+    return this.withNames(sids);
+  }
+
   /** The SIDs and, for those winbindd can name, DOMAIN\name. */
   private async withNames(sids: string[]): Promise<string[]> {
     const now = Date.now();
