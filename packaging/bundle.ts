@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { build, type Plugin } from 'esbuild';
 import { ENTRIES, type Entry } from './entries.ts';
+import { lazyBuiltins } from './lazy-builtins.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '..');
 
@@ -64,7 +65,7 @@ async function bundleOne(e: Entry, outRoot: string): Promise<Bundled> {
     // themselves): the bundle's own URL.
     define: { 'import.meta.url': '__pw_import_meta_url', 'import.meta.dirname': '__dirname' },
     banner: { js: 'var __pw_import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
-    plugins: [nativeBinding],
+    plugins: [nativeBinding, lazyBuiltins()],
     // Whitespace and syntax only: names stay, so stack traces in the logs still read.
     minifyWhitespace: true,
     minifySyntax: true,
