@@ -4,7 +4,8 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_DB_PATH, openStore } from '../store/index.ts';
 import { formatCibVersion, type ClusterEvent, type ClusterView } from '../store/types.ts';
 import { defaultViewConfig, parseSharesMap, type ViewConfig } from './config.ts';
-import { makeLogger, type LogLevel } from './log.ts';
+import { makeLogger } from './log.ts';
+import { LOG_LEVELS, type LogLevel } from '../store/log-levels.ts';
 import { syncOnce } from './sync.ts';
 import { SkippedIpLog } from './skipped.ts';
 import { execFileSync } from 'node:child_process';
@@ -76,7 +77,7 @@ function addConfigOptions(cmd: Command): Command {
     .option('--witness-agent <agent>', 'agent of the witness clone (default ocf:witness:witnessd)')
     .option('--smb-conf <path>', `learn the SMB shares from this Samba configuration (testparm -s); nothing when absent (default ${DEFAULT_SMB_CONF})`)
     .option('--no-samba-shares', 'do not read Samba\'s configuration: shares come from --shares only')
-    .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'));
+    .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'));
 }
 
 function describeEvent(e: ClusterEvent): string {
@@ -174,7 +175,7 @@ export function buildProgram(): Command {
       if (!Number.isFinite(n) || n < 1) throw new InvalidArgumentError('must be at least 1');
       return n;
     }, 20)
-    .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'))
+    .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
     .action(async (o: { db: string; nodes: string; staticIp: string; movingIp: string; share: string; interval: number; logLevel: LogLevel }) => {
       const { runSimulation } = await import('./simulate.ts');
       const [a = 'demo1', b = 'demo2'] = o.nodes.split(',');

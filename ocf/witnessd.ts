@@ -23,6 +23,9 @@ import { ocfLog } from './log.ts';
 import type { AgentSpec } from './metadata.ts';
 import { runAgent } from './run.ts';
 import { WITNESSD_NODE_FLAGS, witnessdEnv } from '../service/node-flags.ts';
+import { AUTH_MODES, type AuthMode } from '../service/auth/config.ts';
+import { MIN_AUTH_LEVELS } from '../service/auth/policy.ts';
+import { LOG_LEVELS } from '../store/log-levels.ts';
 
 export const DEFAULTS = {
   db: '/var/lib/pacemaker-witness/state.db',
@@ -103,8 +106,6 @@ export interface AgentConfig {
   forceUnregisterAfter: number;
 }
 
-export type AuthMode = 'winbind' | 'accounts' | 'none';
-
 export interface AuthSettings {
   mode: AuthMode;
   /** False when auth was not set and mode is the default (winbind, or accounts when accounts is set). */
@@ -118,9 +119,8 @@ export interface AuthSettings {
   allowNtlmV1: boolean;
 }
 
-const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
-const AUTH_MODES: readonly AuthMode[] = ['winbind', 'accounts', 'none'];
-const AUTH_LEVELS = ['connect', 'integrity', 'privacy'];
+/** Under Pacemaker the daemons always log something: every level but silent. */
+const LEVELS: readonly string[] = LOG_LEVELS.filter((l) => l !== 'silent');
 const NONE_HINT = 'auth=none (unauthenticated clients; tests only)';
 const ACCOUNTS_HINT = 'accounts=/etc/pacemaker-witness/accounts (made with: witnessctl user add DOMAIN\\USER --accounts FILE, the same file on every node)';
 
@@ -158,7 +158,7 @@ function readAuth(bad: (msg: string) => never): AuthSettings {
   if (keytab !== null && !path.isAbsolute(keytab)) bad(`keytab must be an absolute path, not ${JSON.stringify(keytab)}`);
   if (keytab !== null && mode === 'none') bad('keytab is set but auth=none authenticates nobody: remove keytab or choose auth=winbind or accounts');
   const minLevel = param('min_auth_level', DEFAULTS.min_auth_level);
-  if (!AUTH_LEVELS.includes(minLevel)) bad(`min_auth_level must be one of ${AUTH_LEVELS.join(', ')}, not ${JSON.stringify(minLevel)}`);
+  if (!(MIN_AUTH_LEVELS as readonly string[]).includes(minLevel)) bad(`min_auth_level must be one of ${MIN_AUTH_LEVELS.join(', ')}, not ${JSON.stringify(minLevel)}`);
   const allow = param('allow', '').split(',').map((a) => a.trim()).filter((a) => a !== '');
   for (const a of allow) {
     const why = badPrincipal(a);

@@ -4,6 +4,7 @@ import { Command, Option } from 'commander';
 import { ConfigError, DEFAULT_EPM_PORT, DEFAULT_WITNESS_PORT, resolveConfig, type CliValues } from './config.ts';
 import { startWitnessd } from './daemon.ts';
 import { makeServiceLogger } from './log.ts';
+import { LOG_LEVELS } from '../store/log-levels.ts';
 
 export function buildProgram(): Command {
   return new Command('witnessd')
@@ -21,7 +22,7 @@ export function buildProgram(): Command {
     .option('--allow <principals...>', 'only these may register: DOMAIN\\user, user or @group (comma-separated or repeated)')
     .option('--allow-ntlmv1', 'accept NTLMv1/LM responses (weak; refused by default)')
     .option('--keytab <file>', 'Kerberos service keys (cifs/<NetName>, host/<NetName>): offers Kerberos, preferred in SPNEGO')
-    .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
+    .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS))
     .addOption(new Option('--log-format <format>', 'json, or journal (syslog priority prefixes)').choices(['json', 'journal']))
     .option('--force-unregister-after <seconds>', 'Windows workaround: drop a registration this long after telling it UNAVAILABLE or to move, so the client re-registers (default 5, 0 = off)')
     .option('--ready-file <file>', 'create this file once listening (for supervisors such as the OCF agent)')

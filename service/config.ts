@@ -5,45 +5,16 @@ import fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import { DEFAULT_DB_PATH } from '../store/index.ts';
+import { AUTH_MODES, type AuthConfig, type AuthMode } from './auth/config.ts';
 import { MIN_AUTH_LEVELS, type MinAuthLevel } from './auth/policy.ts';
-import type { LogFormat, LogLevel } from './log.ts';
+import type { LogFormat } from './log.ts';
+import { isLogLevel, type LogLevel } from '../store/log-levels.ts';
 import type { RpcLimits } from './rpc/connection.ts';
 import { DEFAULT_REGISTRATION_LIMITS, type RegistrationLimits } from './swn/constants.ts';
 
 /** The witness service's fixed default TCP port, so firewalls can be set (Windows uses a dynamic one). */
 export const DEFAULT_WITNESS_PORT = 5999;
 export const DEFAULT_EPM_PORT = 135;
-
-/**
- * Where client passwords are checked: Samba's winbind (the node's Samba users, or the domain's),
- * our own account file, or nowhere ('none': unauthenticated clients, an explicit test mode).
- */
-export type AuthMode = 'winbind' | 'accounts' | 'none';
-export const AUTH_MODES: readonly AuthMode[] = ['winbind', 'accounts', 'none'];
-
-export interface AuthConfig {
-  mode: AuthMode;
-  /** The account file (mode accounts). */
-  accounts: string | null;
-  /** Samba's configuration for ntlm_auth and wbinfo (default: Samba's own default). */
-  smbConf: string | null;
-  /** Samba's NTLM helper (mode winbind). */
-  ntlmAuth: string;
-  winbindHelpers: number;
-  winbindTimeoutMs: number;
-  /** Ask winbindd over its privileged socket (default), falling back to ntlm_auth helpers when it cannot; false: the helpers only. */
-  winbindDirect: boolean;
-  minLevel: MinAuthLevel;
-  /** Allow-list (DOMAIN\user, user, @group); empty: every authenticated user. */
-  allow: string[];
-  /** Accept NTLMv1 and LM responses (weak; off unless an admin says so). */
-  allowNtlmV1: boolean;
-  /** The NetBIOS and DNS domain names the NTLM CHALLENGE carries (default: winbind's, else WORKGROUP). */
-  domain: string | null;
-  dnsDomain: string | null;
-  /** Kerberos service keys (cifs/<NetName>, host/<NetName>…): Kerberos is offered when set (docs/kerberos.md). */
-  keytab: string | null;
-}
 
 export interface HostPort {
   host: string;
@@ -213,7 +184,6 @@ function readFileConfig(file: string): FileConfig {
   }
 }
 
-const LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export function resolveConfig(cli: CliValues, nodeName: () => string = localNodeName): WitnessdConfig {
   const file = cli.config !== undefined ? readFileConfig(cli.config) : {};
@@ -222,7 +192,7 @@ export function resolveConfig(cli: CliValues, nodeName: () => string = localNode
   if (names.length === 0) throw new ConfigError('no --netname given: name the cluster name(s) clients use to reach the file server');
   const auth = resolveAuth(cli, file);
   const logLevel = cli.logLevel ?? file.logLevel ?? 'info';
-  if (!(LEVELS as readonly string[]).includes(logLevel)) throw new ConfigError(`unknown log level ${JSON.stringify(logLevel)}`);
+  if (!isLogLevel(logLevel)) throw new ConfigError(`unknown log level ${JSON.stringify(logLevel)}`);
   const logFormat = cli.logFormat ?? file.logFormat ?? 'json';
   if (logFormat !== 'json' && logFormat !== 'journal') throw new ConfigError(`unknown log format ${JSON.stringify(logFormat)}; json or journal`);
   const epmText = cli.epm ?? file.epm ?? `0.0.0.0:${DEFAULT_EPM_PORT}`;
@@ -243,7 +213,7 @@ export function resolveConfig(cli: CliValues, nodeName: () => string = localNode
     netnames: names,
     node: cli.node ?? file.node ?? nodeName(),
     auth,
-    logLevel: logLevel as LogLevel,
+    logLevel,
     logFormat,
     limits,
     unusedTimeoutSec: unused,

@@ -2,8 +2,8 @@
 // (<3> error, <4> warn, <6> info, <7> debug) when --log-format journal is chosen, so that
 // `journalctl -p err` works under systemd; journald strips the prefix.
 import { pino, type Logger } from 'pino';
+import type { LogLevel } from '../store/log-levels.ts';
 
-export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 export type LogFormat = 'json' | 'journal';
 
 const PRIORITY: Record<number, number> = { 10: 7, 20: 7, 30: 6, 40: 4, 50: 3, 60: 2 };

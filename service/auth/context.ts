@@ -38,6 +38,22 @@ export function principalName(id: Identity): string {
   return id.domain === '' ? id.user : `${id.domain}\\${id.user}`;
 }
 
+/** Why a call is refused: `code` is one of a few fixed words (log rate-limiting keys on it), `message` says it for the log. */
+export interface Refusal {
+  code: string;
+  message: string;
+}
+
+/** How an RPC call was authenticated: the security context its request came in on (what the
+ * interfaces' access checks see). */
+export interface CallAuth {
+  /** auth_type (AuthType) and auth_level (AuthLevel) of the security context. */
+  type: number;
+  level: number;
+  /** Who authenticated; null until the mechanism names someone. */
+  identity: Identity | null;
+}
+
 /** The result of one accept step. */
 export interface StepResult {
   /** The token for the client (the auth_value of bind_ack / alter_context_resp); null: send none. */

@@ -2,8 +2,7 @@
 // with ERROR_ACCESS_DENIED). The endpoint mapper has no policy: clients resolve the witness
 // endpoint before they authenticate (MS-RPCE; Windows' EnableAuthEpResolution is off by default).
 
-import type { CallAuth, Refusal } from '../rpc/interface.ts';
-import { AuthLevel, principalName, type Identity } from './context.ts';
+import { AuthLevel, principalName, type CallAuth, type Identity, type Refusal } from './context.ts';
 
 export type MinAuthLevel = 'connect' | 'integrity' | 'privacy';
 export const MIN_AUTH_LEVELS: readonly MinAuthLevel[] = ['connect', 'integrity', 'privacy'];

@@ -4,10 +4,9 @@
 
 import { execFile } from 'node:child_process';
 import type { Logger } from 'pino';
-import type { AuthConfig } from '../config.ts';
-import type { CallAuth, Refusal } from '../rpc/interface.ts';
+import type { AuthConfig } from './config.ts';
 import { AccountFileSource } from './accounts/source.ts';
-import { AuthType, type SecurityContext, type SecurityContextFactory } from './context.ts';
+import { AuthType, type CallAuth, type Refusal, type SecurityContext, type SecurityContextFactory } from './context.ts';
 import { kerberosGroupNamer } from './krb5/group-names.ts';
 import { kerberosMechanisms } from './krb5/setup.ts';
 import type { NtlmCredentialSource } from './credentials.ts';

@@ -1,7 +1,8 @@
 // A call in progress (it is also the handler's CallContext: one object per call), and the outbox
 // that writes deferred replies together.
 
-import type { CallAuth, CallContext } from './interface.ts';
+import type { CallAuth } from '../auth/context.ts';
+import type { CallContext } from './interface.ts';
 import type { AuthSession } from './negotiation.ts';
 import type { RequestPdu } from './pdu.ts';
 

@@ -2,22 +2,7 @@
 // core knows nothing of either: it hands each call's stub to the handler for its opnum and sends
 // back the stub the handler returns, or a fault.
 
-import type { Identity } from '../auth/context.ts';
-
-/** Why a call is refused: `code` is one of a few fixed words (log rate-limiting keys on it), `message` says it for the log. */
-export interface Refusal {
-  code: string;
-  message: string;
-}
-
-/** How a call was authenticated: the security context its request came in on. */
-export interface CallAuth {
-  /** auth_type (AuthType) and auth_level (AuthLevel) of the security context. */
-  type: number;
-  level: number;
-  /** Who authenticated; null until the mechanism names someone. */
-  identity: Identity | null;
-}
+import type { CallAuth, Refusal } from '../auth/context.ts';
 
 export interface CallContext {
   /** Association group id: context handles are valid within it. */

@@ -5,7 +5,8 @@
 
 import type { Logger } from 'pino';
 import { principalName } from '../auth/context.ts';
-import { DEFERRED, type CallAuth, type CallContext, type OpHandler, type Refusal, type RpcInterfaceDef } from '../rpc/interface.ts';
+import type { CallAuth, Refusal } from '../auth/context.ts';
+import { DEFERRED, type CallContext, type OpHandler, type RpcInterfaceDef } from '../rpc/interface.ts';
 import {
   decodeHandle,
   decodeRegister,
