@@ -3,10 +3,14 @@
 // GetInterfaceList, finds the other node's own address offered for registration (published by that
 // node's watcher as its witness-addresses attribute), registers there for the VIP, and when pcs
 // moves the VIP to that very node it is told UNAVAILABLE then AVAILABLE on the same connection.
+// Then the node addresses as resources: witnessctl client-move --to-node names the node without the
+// VIP (CLIENT_MOVE to its own address), and a client registered for a node's own address (its SMB
+// server is that node) is told UNAVAILABLE by the other node's witness when the node goes into
+// standby or its witness stops.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { InterfaceFlags, InterfaceState, ChangeType, WitnessVersion } from '../../service/swn/constants.ts';
+import { InterfaceFlags, InterfaceState, ChangeType, MessageType, WitnessVersion } from '../../service/swn/constants.ts';
 import { runPy, type PyResult } from '../peers/peers.ts';
 import { clientCreds, createWitnessCluster, harness, onNode, requireBuild, ROOT, RPCCLIENT_USER, sh, show, STORE, until } from './harness.ts';
 
@@ -15,11 +19,34 @@ const HUB = ['ip', 'netns', 'exec', 'pwci-hub'];
 
 interface Iface { name: string; state: number; ipv4: string; flags: number }
 
+const msg = (x: PyResult | undefined): unknown => (x?.['result'] as { messages: unknown } | undefined)?.messages;
+const moveTo = (x: PyResult | undefined): [number | undefined, string[]] => {
+  const res = x?.['result'] as { type: number; messages: { addresses: { ipv4: string }[] }[] } | undefined;
+  return [res?.type, (res?.messages[0]?.addresses ?? []).map((a) => a.ipv4)];
+};
+
+/** A python3-samba client in the hub registered with the witness on node `k` for `ip`, waiting in AsyncNotify (`waits` calls). */
+async function registered(k: number, ip: string, client: string, waits = 1): Promise<{ done: Promise<PyResult[]> }> {
+  const steps = [
+    { op: 'connect', conn: 'w', host: `198.18.0.${k}`, port: 5999, ...clientCreds() },
+    { op: 'RegisterEx', conn: 'w', version: WitnessVersion.V2, net: 'FILESRV', share: null, ip, client, flags: 0, timeout: 120, save: 'h' },
+    ...Array.from({ length: waits }, () => ({ op: 'AsyncNotify', conn: 'w', handle: 'h' })),
+  ];
+  const run = runPy(steps, 120_000, HUB);
+  let ended: PyResult[] | null = null;
+  void run.then((r) => { ended = r; }, () => undefined);
+  await until(`${client} to be pending on n${k}`, 30_000, async () => {
+    if (ended !== null) throw new Error(`${client} ended early: ${JSON.stringify(ended)}`);
+    return (JSON.parse(await ctl(k, 'list', '--json')) as { clientName: string; pending: boolean }[]).some((r) => r.clientName === client && r.pending);
+  });
+  return { done: run };
+}
+
 function ctl(k: number, ...args: string[]): Promise<string> {
   return onNode(k, path.join(ROOT, 'bin/witnessctl'), ...args, '--db', STORE);
 }
 
-describe('single floating IP, active/passive: node addresses in GetInterfaceList (2-node Pacemaker cluster)', { timeout: 240_000 }, () => {
+describe('single floating IP, active/passive: node addresses in GetInterfaceList (2-node Pacemaker cluster)', { timeout: 420_000 }, () => {
   before(async () => {
     requireBuild();
     await harness('down');
@@ -85,7 +112,6 @@ describe('single floating IP, active/passive: node addresses in GetInterfaceList
     } finally {
       await onNode(1, 'pcs', 'resource', 'clear', 'vip');
     }
-    const msg = (x: PyResult | undefined): unknown => (x?.['result'] as { messages: unknown } | undefined)?.messages;
     assert.equal(r[1]?.ok, true, JSON.stringify(r));
     assert.deepEqual(msg(r[2]), [{ name: 'FILESRV', change: ChangeType.UNAVAILABLE }], JSON.stringify(r));
     assert.deepEqual(msg(r[3]), [{ name: 'FILESRV', change: ChangeType.AVAILABLE }], JSON.stringify(r));
@@ -106,10 +132,45 @@ describe('single floating IP, active/passive: node addresses in GetInterfaceList
     assert.deepEqual(aList.filter((i) => (i.flags & InterfaceFlags.INTERFACE_WITNESS) !== 0).map((i) => i.ipv4).sort(), [`198.18.0.${kb}`, VIP].sort());
   });
 
-  it('the witness stopped on a node: its address is withdrawn and no longer listed', async () => {
+  it('witnessctl client-move --to-node the node without the VIP: CLIENT_MOVE to that node\'s own address', async () => {
+    const a = (await onNode(1, 'crm_resource', '--locate', '-r', 'vip', '-Q')).trim();
+    const kb = a === 'n1' ? 2 : 1;
+    const ka = 3 - kb;
+    const { done: client } = await registered(kb, VIP, 'single-vip-mover');
+    // Asked on the VIP's node: the registration lives on the other one (cross-node admin).
+    const out = JSON.parse(await ctl(ka, 'client-move', '--client', 'single-vip-mover', '--to-node', `n${kb}`, '--json')) as { state: string; result: unknown }[];
+    assert.deepEqual(out.map((x) => [x.state, x.result]), [['done', { registrations: 1 }]], JSON.stringify(out));
+    const r = await client;
+    assert.deepEqual(moveTo(r[2]), [MessageType.CLIENT_MOVE, [`198.18.0.${kb}`]], JSON.stringify(r));
+  });
+
+  it('a client registered for a node\'s own address is told UNAVAILABLE by the other node\'s witness when that node goes into standby', async () => {
     await onNode(1, 'crm_resource', '--wait', '--timeout=60');
+    // Its SMB server is n1, reached through n1's own address; its witness is n2's.
+    const { done: client } = await registered(2, '198.18.0.1', 'via-n1-address');
+    const t0 = Date.now();
+    let r: PyResult[];
+    try {
+      await onNode(1, 'pcs', 'node', 'standby', 'n1');
+      r = await client;
+    } finally {
+      await onNode(2, 'pcs', 'node', 'unstandby', 'n1');
+    }
+    assert.deepEqual(msg(r[2]), [{ name: 'FILESRV', change: ChangeType.UNAVAILABLE }], JSON.stringify(r));
+    console.log(`# n1 into standby: a client registered on n2 for n1's own address told UNAVAILABLE ${(Number(r[2]?.['t']) * 1000 - t0).toFixed(0)} ms after pcs node standby started`);
+    const ev = (await show(2))?.events.find((e) => e.kind === 'ip_offline' && e.subject === '198.18.0.1');
+    assert.deepEqual(ev?.payload, { resource: 'node:n1', family: 4, nodeAddress: true });
+    await onNode(1, 'crm_resource', '--wait', '--timeout=90');
+    await until('n2\'s view to hold n1\'s address again', 60_000, async () => JSON.stringify((await show(2))?.view?.nodes.find((n) => n.name === 'n1')?.addresses) === '["198.18.0.1"]');
+  });
+
+  it('the witness stopped on a node: its address is withdrawn and no longer listed; a client registered for it hears UNAVAILABLE', async () => {
+    await onNode(1, 'crm_resource', '--wait', '--timeout=60');
+    const { done: client } = await registered(1, '198.18.0.2', 'via-n2-address');
     await onNode(1, 'crm_resource', '--ban', '-r', 'witness-clone', '-N', 'n2');
     try {
+      const r = await client;
+      assert.deepEqual(msg(r[2]), [{ name: 'FILESRV', change: ChangeType.UNAVAILABLE }], JSON.stringify(r));
       await until('n1\'s view to drop n2\'s address', 60_000, async () => {
         const st = await show(1);
         const v = st?.view;
