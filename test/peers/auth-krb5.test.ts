@@ -229,6 +229,26 @@ describe('Kerberos (auth type 16 and SPNEGO) for Active Directory clients', { ti
     }
   });
 
+  // rpc.witness.witness.GetInterfaceList only: smbtorture's Register, RegisterEx and UnRegister tests
+  // first list the server's shares over SMB (srvsvc on a named pipe), and no smbd serves FILESRV
+  // here (docs/kerberos.md).
+  it('smbtorture rpc.witness.witness.GetInterfaceList over Kerberos (--use-kerberos=required): [sign,krb5], [seal,krb5] and [seal] (SPNEGO)', async () => {
+    const fqdn = `${d.netName.toLowerCase()}.${d.dnsDomain}`;
+    const before = authLines(w.logs(), 'client authenticated').length;
+    for (const binding of ['sign,krb5', 'seal,krb5', 'seal']) {
+      const argv = ['unshare', '-m', 'sh', '-c', 'mount --bind "$0" /etc/hosts && exec "$@"', hosts, 'env', `KRB5_CONFIG=${d.krb5Conf}`, `KRB5CCNAME=${ccache}`, 'smbtorture', `ncacn_ip_tcp:${fqdn}[${binding}]`, '--use-kerberos=required', `--use-krb5-ccache=${ccache}`, '--option=torture:net_name=FILESRV', 'rpc.witness.witness.GetInterfaceList'];
+      const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 120_000 });
+      const out = `${r.stdout}${r.stderr}`;
+      assert.match(out, /^success: witness\.GetInterfaceList$/m, `[${binding}] ${out}\n${w.logs().slice(-3000)}`);
+      assert.equal(r.status, 0, out);
+    }
+    // witnessd's lines reach the test a little after the replies.
+    const lines = (): string => authLines(w.logs(), 'client authenticated').slice(before).join('\n');
+    await waitLog(lines, /"mech":"kerberos","authType":16,"authLevel":5[^\n]*"user":"WITNESS\\\\witnessuser"/);
+    await waitLog(lines, /"mech":"kerberos","authType":16,"authLevel":6/);
+    await waitLog(lines, /"mech":"spnego\(kerberos\)","authType":9,"authLevel":6/);
+  });
+
   it('tshark decrypts sealed Kerberos sessions (auth type 16 and SPNEGO) with the keytab: WITNESS calls read, no malformed frame', async () => {
     const cap = new Capture([w.port], path.join(tmp, 'krb5.pcapng'));
     await cap.started();
