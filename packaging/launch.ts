@@ -29,10 +29,17 @@ export interface LaunchOptions {
 /** Exit code when the interpreter does not fit (5 is also OCF_ERR_INSTALLED). */
 const WRONG_NODE = 5;
 
-/** The cache file's key: the first argument when it looks like a subcommand or OCF action. */
-function cacheKey(argv: readonly string[]): string {
+/**
+ * The cache file's key: the first argument when it looks like a subcommand or OCF action. An OCF
+ * monitor is two different runs: a probe (interval 0: are the daemons there?) and a recurring one
+ * (the port asked, one sync of the CIB), and Pacemaker runs the probe first: with one key the
+ * recurring monitor would keep a cache without the sync in it and compile that on every run.
+ */
+export function cacheKey(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): string {
   const first = argv[2] ?? '';
-  return /^[a-z][a-z-]{0,23}$/.test(first) ? first : 'main';
+  if (!/^[a-z][a-z-]{0,23}$/.test(first)) return 'main';
+  const interval = env['OCF_RESKEY_CRM_meta_interval'];
+  return first === 'monitor' && interval !== undefined && interval !== '' && interval !== '0' ? 'monitor-recurring' : first;
 }
 
 function readCache(file: string): Buffer | undefined {
