@@ -122,7 +122,7 @@ const headedBytes = fc.tuple(fc.constantFrom(0, 1), fc.integer({ min: 0, max: 20
 });
 /** A valid PDU's bytes with some bytes overwritten (extremes favoured) or cut short. */
 const mutatedPdu = fc
-  .tuple(pdu, fc.array(fc.tuple(fc.nat(), fc.oneof(u8, fc.constantFrom(0, 0xff))), { minLength: 1, maxLength: 6 }), fc.option(fc.nat(), { nil: null }))
+  .tuple(pdu, fc.array(fc.tuple(fc.nat(), fc.oneof(u8, fc.constantFrom(0, 0xff))), { minLength: 1, maxLength: 4 }), fc.oneof({ arbitrary: fc.constant(null), weight: 3 }, { arbitrary: fc.nat(), weight: 1 }))
   .map(([p, edits, cut]) => {
     const b = serializePdu(p);
     for (const [at, v] of edits) b[at % b.length] = v;
