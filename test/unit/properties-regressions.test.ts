@@ -2,6 +2,7 @@
 // per bug, so each stays fixed even if a property's generator changes.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { decodeOid, encodeOid } from '../../service/auth/spnego/der.ts';
 import { parseFragment, PType } from '../../service/rpc/pdu.ts';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s/g, ''), 'hex');
@@ -16,5 +17,14 @@ describe('regressions found by the properties', () => {
     // A fault with an auth_length that does fit: still no auth layout, as parsePdu read none.
     const fault = hex('05000300 10000000 28000800 07000000 00000000 00000000 05000000 00000000 0000 0000 00000000');
     assert.equal(parseFragment(fault).layout.padStart, fault.length);
+  });
+
+  it('encodeOid: an OID whose first subidentifier (2 * 40 + second arc) passes 2^53 is refused, not encoded as another OID', () => {
+    // 80 + 9007199254740991 rounds to 2^53 + 80: the bytes 90 80 80 80 80 80 80 50 were written before.
+    assert.throws(() => encodeOid('2.9007199254740991'), RangeError);
+    assert.throws(() => encodeOid('2.9007199254740912'), RangeError);
+    // The largest second arc that fits, and any later arc up to 2^53 - 1, still round-trip.
+    assert.deepEqual(encodeOid('2.9007199254740911'), Buffer.from('8fffffffffffff7f', 'hex'));
+    assert.equal(decodeOid(encodeOid('1.2.9007199254740991')), '1.2.9007199254740991');
   });
 });

@@ -206,7 +206,9 @@ export function encodeOid(oid: string): Buffer {
   if (parts.length < 2 || parts.some((p) => !/^(0|[1-9][0-9]*)$/.test(p))) throw new RangeError(`not an OID: ${oid}`);
   const arcs = parts.map(Number);
   const [a0 = 0, a1 = 0] = arcs;
-  if (a0 > 2 || (a0 < 2 && a1 > 39) || arcs.some((a) => !Number.isSafeInteger(a))) throw new RangeError(`not an OID: ${oid}`);
+  // Under arc 2 the second arc is unbounded, so the first subidentifier (a0 * 40 + a1) must be an
+  // exact integer too: beyond 2^53 it would round and encode another OID.
+  if (a0 > 2 || (a0 < 2 && a1 > 39) || arcs.some((a) => !Number.isSafeInteger(a)) || !Number.isSafeInteger(a0 * 40 + a1)) throw new RangeError(`not an OID: ${oid}`);
   const subs = [a0 * 40 + a1, ...arcs.slice(2)];
   const out: number[] = [];
   for (const s of subs) {
