@@ -147,10 +147,20 @@ describe('properties: DER', () => {
   const oid = fc
     .oneof(
       fc.tuple(fc.constantFrom(0, 1), fc.integer({ min: 0, max: 39 })),
-      // Under arc 2 the second arc is unbounded, but first * 40 + second must stay an exact integer.
       fc.tuple(fc.constant(2), fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER - 80 })),
     )
     .chain(([a, b]) => fc.array(arc, { maxLength: 8 }).map((rest) => [a, b, ...rest].join('.')));
+
+  it('OBJECT IDENTIFIER: under arc 2 a second arc whose first subidentifier (80 + arc) passes 2^53 - 1 is refused (RangeError), not rounded', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: Number.MAX_SAFE_INTEGER - 200, max: Number.MAX_SAFE_INTEGER }), (second) => {
+        const o = `2.${second}`;
+        if (80 + second <= Number.MAX_SAFE_INTEGER) assert.equal(decodeOid(encodeOid(o)), o);
+        else assert.throws(() => encodeOid(o), RangeError);
+      }),
+      runs(0x4445_0006, 200),
+    );
+  });
 
   it('OBJECT IDENTIFIER: dotted → contents → dotted, and any contents decodeOid accepts re-encode to themselves', () => {
     fc.assert(
