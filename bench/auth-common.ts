@@ -15,7 +15,7 @@ export const BENCH_PASSWORD = 'Bench-Pass.42';
 /** An account file under `dir` holding DOMAIN\user, made the way an administrator does (witnessctl user add, password on stdin). */
 export function makeAccountFile(dir: string, domain = BENCH_DOMAIN, user = BENCH_USER, password = BENCH_PASSWORD): string {
   const file = path.join(dir, 'accounts');
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'service/ctl-main.ts'), 'user', 'add', `${domain}\\${user}`, '--accounts', file], { cwd: ROOT, encoding: 'utf8', input: `${password}\n`, timeout: 30_000 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'service/ctl/main.ts'), 'user', 'add', `${domain}\\${user}`, '--accounts', file], { cwd: ROOT, encoding: 'utf8', input: `${password}\n`, timeout: 30_000 });
   if (r.status !== 0) throw new Error(`witnessctl user add: ${r.stdout}${r.stderr}`);
   return file;
 }

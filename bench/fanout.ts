@@ -261,7 +261,7 @@ async function run(n: number, accounts: string | null): Promise<Summary> {
     replies = armAll(clients);
     await waitPending(w.db, n);
     const ta = Date.now();
-    const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'service/ctl-main.ts'), 'client-move', '--apply-to-all', '--to-node', 'n1', '--db', w.db, '--wait-ms', '60000'], { cwd: ROOT, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'service/ctl/main.ts'), 'client-move', '--apply-to-all', '--to-node', 'n1', '--db', w.db, '--wait-ms', '60000'], { cwd: ROOT, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(r.stderr);
     const moved = (await replies).filter((g) => g.type === MessageType.CLIENT_MOVE).length;
     console.log(`N=${N}: admin client-move --apply-to-all: ${moved}/${n} clients got CLIENT_MOVE (${n - moved} lost) in ${Date.now() - ta} ms including witnessctl's start-up`);

@@ -111,7 +111,7 @@ async function main(): Promise<void> {
     const cache = path.join(tmp, 'cache');
     fs.mkdirSync(cache);
     await bundleTree(tree, cache);
-    variants.push({ where: 'pkg-tree', ctl: [process.execPath, path.join(tree, 'dist/service/ctl-main.js')], agent: [process.execPath, path.join(tree, 'dist/agent/main.js')], ocf: ocfShim(path.join(tmp, 'ocf-tree'), tree) });
+    variants.push({ where: 'pkg-tree', ctl: [process.execPath, path.join(tree, 'dist/service/ctl/main.js')], agent: [process.execPath, path.join(tree, 'dist/agent/main.js')], ocf: ocfShim(path.join(tmp, 'ocf-tree'), tree) });
     process.stdout.write(`(${PKG} is not installed: 'pkg-tree' is its tree staged in ${tree}, as it would be under ${LIB_DIR})\n`);
   }
 

@@ -23,7 +23,7 @@ import { WITNESSD_ENV, WITNESSD_NODE_FLAGS } from '../service/node-flags.ts';
 export const ENTRIES: readonly Entry[] = [
   { name: 'witness-agent', source: 'agent/cli.ts', exit: 'promise', dist: 'dist/agent/main.js', nodeFlags: [] },
   { name: 'witnessd', source: 'service/cli.ts', exit: 'promise', dist: 'dist/service/main.js', nodeFlags: WITNESSD_NODE_FLAGS, env: WITNESSD_ENV },
-  { name: 'witnessctl', source: 'service/ctl.ts', exit: 'promise', dist: 'dist/service/ctl-main.js', nodeFlags: [] },
+  { name: 'witnessctl', source: 'service/ctl/cli.ts', exit: 'promise', dist: 'dist/service/ctl/main.js', nodeFlags: [] },
   { name: 'ocf-witnessd', source: 'ocf/witnessd.ts', exit: 'ocf-code', dist: 'dist/ocf/witnessd-main.js', nodeFlags: [] },
   { name: 'ocf-tickle', source: 'ocf/tickle.ts', exit: 'ocf-code', dist: 'dist/ocf/tickle-main.js', nodeFlags: [] },
 ];

@@ -16,7 +16,7 @@ import { WITNESS_INTERFACE } from './swn/constants.ts';
 import { witnessInterface } from './swn/interface.ts';
 import { RegistrationJournal } from './swn/journal.ts';
 import { Notifier } from './swn/notifier.ts';
-import { setWitnessNode } from '../store/admin.ts';
+import { setWitnessNode } from '../store/admin-requests.ts';
 import { AdminExecutor } from './swn/admin.ts';
 import { WitnessRegistry } from './swn/registry.ts';
 

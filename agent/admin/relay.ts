@@ -9,17 +9,8 @@
 
 import type { Logger } from 'pino';
 import type { Store } from '../../store/index.ts';
-import {
-  decodeWireRequest,
-  importAdminRequest,
-  LIST_PATTERNS,
-  markPublished,
-  REQUEST_ATTR_PREFIX,
-  RESULT_ATTR_PREFIX,
-  unpublishedResults,
-  type WireRequest,
-  type WireResult,
-} from '../../store/admin.ts';
+import { importAdminRequest, markPublished, unpublishedResults } from '../../store/admin-requests.ts';
+import { decodeWireRequest, LIST_PATTERNS, REQUEST_ATTR_PREFIX, RESULT_ATTR_PREFIX, type WireRequest, type WireResult } from './wire.ts';
 import { LIST_FILTER_FIELDS, listRegistrations, matchesListFilters, type ListFilters, type RegistrationRow } from '../../store/registrations.ts';
 import { compileGlob } from '../../store/patterns.ts';
 import type { Attrd } from './attrd.ts';

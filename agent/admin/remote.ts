@@ -3,7 +3,7 @@
 // for that node's result attribute, read it and delete it.
 
 import { randomBytes } from 'node:crypto';
-import { decodeWireResult, REQUEST_ATTR_PREFIX, RESULT_ATTR_PREFIX, type WireRequest, type WireResult } from '../../store/admin.ts';
+import { decodeWireResult, REQUEST_ATTR_PREFIX, RESULT_ATTR_PREFIX, type WireRequest, type WireResult } from './wire.ts';
 import type { Attrd } from './attrd.ts';
 
 export function newRequestId(): string {

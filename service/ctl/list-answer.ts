@@ -5,7 +5,7 @@
 // registrations (capped): its rows are filtered here, and a note says the node is older and that
 // what it sent may not be all that matches.
 
-import { LIST_PATTERNS } from '../../store/admin.ts';
+import { LIST_PATTERNS } from '../../agent/admin/wire.ts';
 import { matchesListFilters, type ListFilters, type RegistrationRow } from '../../store/registrations.ts';
 
 export interface ListAnswer {

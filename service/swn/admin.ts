@@ -3,7 +3,7 @@
 
 import type { Logger } from 'pino';
 import type { Store } from '../../store/index.ts';
-import { finishAdminRequest, pendingAdminRequests, selectorMatches, type AdminRequest } from '../../store/admin.ts';
+import { finishAdminRequest, pendingAdminRequests, selectorMatches, type AdminRequest } from '../../store/admin-requests.ts';
 import type { ClusterView } from '../../store/types.ts';
 import { MessageType } from './constants.ts';
 import type { IpAddrInfo } from './messages.ts';

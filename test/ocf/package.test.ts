@@ -83,7 +83,7 @@ describe('the Debian package', { timeout: 300_000 }, () => {
     for (const [k, v] of Object.entries(WITNESSD_ENV)) assert.match(wrapper, new RegExp(`^${k}=\\$\\{${k}:-${v}\\}$`, 'm'));
     // A node whose module ABI is not the one the native module was built for is refused up front.
     const stub = path.join(tmp, 'wrong-abi.js');
-    fs.writeFileSync(stub, `require(${JSON.stringify(`${LIB_DIR}/launch.cjs`)}).launch(${JSON.stringify(`${LIB_DIR}/dist/service/ctl-main.bundle.cjs`)}, { hash: 'x', cacheDir: null, abi: '1', builtWith: '1.0.0' });\n`);
+    fs.writeFileSync(stub, `require(${JSON.stringify(`${LIB_DIR}/launch.cjs`)}).launch(${JSON.stringify(`${LIB_DIR}/dist/service/ctl/main.bundle.cjs`)}, { hash: 'x', cacheDir: null, abi: '1', builtWith: '1.0.0' });\n`);
     const wrong = run(process.execPath, [stub, '--help']);
     assert.equal(wrong.code, 5, wrong.out);
     assert.match(wrong.out, /built for Node\.js 1\.0\.0 \(module ABI 1\)/);

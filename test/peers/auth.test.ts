@@ -23,7 +23,7 @@ const DOMAIN = 'WORKGROUP';
 const RPC_USER = `${DOMAIN}\\${USER}%${PASSWORD}`;
 
 function ctl(args: string[], input?: string): { code: number; out: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'service/ctl-main.ts'), ...args], { cwd: ROOT, encoding: 'utf8', input: input ?? '', timeout: 30_000 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'service/ctl/main.ts'), ...args], { cwd: ROOT, encoding: 'utf8', input: input ?? '', timeout: 30_000 });
   return { code: r.status ?? -1, out: `${r.stdout}${r.stderr}` };
 }
 

@@ -64,7 +64,7 @@ function storeBytes(db: string): number {
 }
 
 function ctl(db: string, ...args: string[]): string {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'service/ctl-main.ts'), ...args, '--db', db], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'service/ctl/main.ts'), ...args, '--db', db], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
   assert.equal(r.status, 0, r.stderr);
   return r.stdout;
 }

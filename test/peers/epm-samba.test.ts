@@ -132,7 +132,7 @@ describe('endpoint mapper beside Samba (smbd, samba-dcerpcd) on one node', { tim
     for (const a of [['link', 'set', 'lo', 'up'], ['addr', 'add', `${NODE_ADDR}/32`, 'dev', 'lo'], ['addr', 'add', `${VIP}/32`, 'dev', 'lo']]) assert.equal(sh('ip', ['-n', NS, ...a]).code, 0);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-epm-samba-'));
     accounts = path.join(dir, 'accounts');
-    const add = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'service/ctl-main.ts'), 'user', 'add', `${DOMAIN}\\${USER}`, '--accounts', accounts], { cwd: ROOT, encoding: 'utf8', input: `${PASSWORD}\n` });
+    const add = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'service/ctl/main.ts'), 'user', 'add', `${DOMAIN}\\${USER}`, '--accounts', accounts], { cwd: ROOT, encoding: 'utf8', input: `${PASSWORD}\n` });
     assert.equal(add.status, 0, add.stderr);
   });
 

@@ -222,7 +222,7 @@ describe('association groups and identities', { timeout: 120_000 }, () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-assoc-'));
     const accounts = path.join(dir, 'accounts');
     for (const [user, pw] of [['alice', 'A-pass.1'], ['bob', 'B-pass.1']] as const) {
-      const r = spawnSync(process.execPath, ['--import', 'tsx', 'service/ctl-main.ts', 'user', 'add', `WG\\${user}`, '--accounts', accounts], { input: `${pw}\n`, encoding: 'utf8' });
+      const r = spawnSync(process.execPath, ['--import', 'tsx', 'service/ctl/main.ts', 'user', 'add', `WG\\${user}`, '--accounts', accounts], { input: `${pw}\n`, encoding: 'utf8' });
       assert.equal(r.status, 0, r.stderr);
     }
     const w = await startWitnessd({ auth: ['--accounts', accounts], extra: ['--log-level', 'info'] });

@@ -74,7 +74,7 @@ describe('rpcclient and smbtorture', { timeout: 300_000 }, () => {
     const vips = (at2: string | null) => [ip('127.0.0.1', 'n1', 'vip1'), ip('127.0.0.2', at2, 'vip2')];
     const shares = (node: string, ips: string[]) => [{ name: 'data', resource: 'g1', node, ips }];
     const ctl = (...args: string[]): void => {
-      const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'service/ctl-main.ts'), ...args, '--db', w.db], { cwd: ROOT, encoding: 'utf8' });
+      const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'service/ctl/main.ts'), ...args, '--db', w.db], { cwd: ROOT, encoding: 'utf8' });
       assert.equal(r.status, 0, r.stderr);
     };
     const s = new RpcClientSession('ncacn_ip_tcp:127.0.0.1');

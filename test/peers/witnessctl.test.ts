@@ -10,7 +10,7 @@ import { MessageType, WinError, WitnessVersion } from '../../service/swn/constan
 import { ROOT, runPy, startWitnessd, twoNodeView, type PyResult, type Witnessd } from './peers.ts';
 
 function ctl(db: string, ...args: string[]): { code: number; out: string; err: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'service/ctl-main.ts'), ...args, '--db', db], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'service/ctl/main.ts'), ...args, '--db', db], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
   return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
 }
 

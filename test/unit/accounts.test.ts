@@ -275,7 +275,7 @@ describe('AccountFileSource re-reads its file', () => {
 
 /** witnessctl from source, as the other witnessctl tests run it. */
 function ctl(args: string[], input?: string): { code: number; out: string; err: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'service/ctl-main.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 30_000, input: input ?? '' });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'service/ctl/main.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 30_000, input: input ?? '' });
   return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
 }
 
@@ -311,7 +311,7 @@ sys.stdout.write(out.decode('utf-8', 'replace'))
 sys.exit(os.waitstatus_to_exitcode(st))
 `;
   const steps = JSON.stringify(keys.map(([re, k]) => [re.source, k]));
-  const r = spawnSync('/usr/bin/python3', ['-c', script, steps, process.execPath, '--import', 'tsx', path.join(ROOT, 'service/ctl-main.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync('/usr/bin/python3', ['-c', script, steps, process.execPath, '--import', 'tsx', path.join(ROOT, 'service/ctl/main.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
   return { code: r.status ?? -1, out: r.stdout + r.stderr };
 }
 

@@ -1,6 +1,6 @@
 // witnessctl's defences against what clients choose: the escaping of names in human output (each
 // class of character a terminal would act on, readability, unambiguity), JSON output that stays
-// exact, list patterns that cannot run away (end to end through service/ctl-main.ts on a store
+// exact, list patterns that cannot run away (end to end through service/ctl/main.ts on a store
 // holding such names), and --to-ip checked against the cluster view.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,7 +15,7 @@ import { canonicalIp, checkTargetIp } from '../../service/ctl/target.ts';
 import { takeListAnswer } from '../../service/ctl/list-answer.ts';
 import { compileGlob } from '../../store/patterns.ts';
 import { openStore } from '../../store/index.ts';
-import { setWitnessNode } from '../../store/admin.ts';
+import { setWitnessNode } from '../../store/admin-requests.ts';
 import { writeRegistrationChanges, type RegistrationRow } from '../../store/registrations.ts';
 import type { ClusterView, IpView } from '../../store/types.ts';
 
@@ -174,7 +174,7 @@ describe('list --all-nodes: another node\'s answer', () => {
   });
 });
 
-describe('witnessctl (service/ctl-main.ts) on a store holding hostile names', () => {
+describe('witnessctl (service/ctl/main.ts) on a store holding hostile names', () => {
   let dir = '';
   let db = '';
   const EVIL = 'evil\n\x1b[31mred\x1b]0;pwned\x07\u202egnp.exe\x85\\x';
@@ -184,7 +184,7 @@ describe('witnessctl (service/ctl-main.ts) on a store holding hostile names', ()
   }
   const ctl = (...args: string[]): { code: number; out: string; err: string; ms: number } => {
     const t0 = Date.now();
-    const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'service/ctl-main.ts'), ...args, '--db', db], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'service/ctl/main.ts'), ...args, '--db', db], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
     return { code: r.status ?? -1, out: r.stdout, err: r.stderr, ms: Date.now() - t0 };
   };
 

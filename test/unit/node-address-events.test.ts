@@ -15,7 +15,7 @@ import { nodeDestination } from '../../service/swn/destination.ts';
 import { decodeIpAddrInfoList, decodeResourceChanges } from '../../service/swn/messages.ts';
 import { Notifier } from '../../service/swn/notifier.ts';
 import { WitnessRegistry, type NotifyResult, type Registration } from '../../service/swn/registry.ts';
-import { addAdminRequest, getAdminRequest } from '../../store/admin.ts';
+import { addAdminRequest, getAdminRequest } from '../../store/admin-requests.ts';
 import { openStore, type Store } from '../../store/index.ts';
 import type { ClusterView, NewEvent, NodeView } from '../../store/types.ts';
 import { ip, node, view } from '../helpers/views.ts';

@@ -4,19 +4,20 @@
 // carries out (it is woken by the store change) and answers there.
 
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { DEFAULT_DB_PATH, openStore, type Store } from '../store/index.ts';
+import { DEFAULT_DB_PATH, openStore, type Store } from '../../store/index.ts';
 import os from 'node:os';
-import { addAdminRequest, getAdminRequest, selectorMatches, witnessNode, type AdminKind, type AdminSelector, type AdminTarget, type WireRequest } from '../store/admin.ts';
-import { attrdUpdater } from '../agent/admin/attrd.ts';
-import { askNode, newRequestId } from '../agent/admin/remote.ts';
-import { LIST_FILTER_FIELDS, listNotifications, listRegistrations, matchesListFilters, readJournalCounters, type JournalCounters, type ListFilters, type RegistrationRow } from '../store/registrations.ts';
-import { formatCibVersion } from '../store/types.ts';
-import { MessageType } from './swn/constants.ts';
-import { userCommand } from './auth/accounts/cli.ts';
-import { compileGlob, type Glob } from '../store/patterns.ts';
-import { escapeOr, escapePrincipal, escapeText, inertText, safeJson } from './ctl/escape.ts';
-import { checkTargetIp } from './ctl/target.ts';
-import { takeListAnswer } from './ctl/list-answer.ts';
+import { addAdminRequest, getAdminRequest, selectorMatches, witnessNode, type AdminKind, type AdminSelector, type AdminTarget } from '../../store/admin-requests.ts';
+import { type WireRequest } from '../../agent/admin/wire.ts';
+import { attrdUpdater } from '../../agent/admin/attrd.ts';
+import { askNode, newRequestId } from '../../agent/admin/remote.ts';
+import { LIST_FILTER_FIELDS, listNotifications, listRegistrations, matchesListFilters, readJournalCounters, type JournalCounters, type ListFilters, type RegistrationRow } from '../../store/registrations.ts';
+import { formatCibVersion } from '../../store/types.ts';
+import { MessageType } from '../swn/constants.ts';
+import { userCommand } from '../auth/accounts/cli.ts';
+import { compileGlob, type Glob } from '../../store/patterns.ts';
+import { escapeOr, escapePrincipal, escapeText, inertText, safeJson } from './escape.ts';
+import { checkTargetIp } from './target.ts';
+import { takeListAnswer } from './list-answer.ts';
 
 const TYPE_NAMES: Record<number, string> = {
   [MessageType.RESOURCE_CHANGE]: 'RESOURCE_CHANGE',

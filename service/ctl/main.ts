@@ -1,4 +1,4 @@
 // Entry point of bin/witnessctl.
-import { main } from './ctl.ts';
+import { main } from './cli.ts';
 
 await main();

@@ -1,0 +1,279 @@
+// The house rules that eslint cannot see, checked on every CI run (`npm run lint`):
+//  1. every import follows the data flow (CIB → agent → store → service → client) or goes down to
+//     a shared leaf room: the rooms and what each may import are in ROOMS below;
+//  2. no two files import each other, directly or around a circle;
+//  3. no dead exports: every name a product file exports is used by product code, in its own file
+//     or imported by another (an export that only tests use belongs in test/helpers/); no public
+//     class member that nothing but tests (or nothing at all) mentions.
+// It reads the code as text with TypeScript's parser (no type checking), so it takes ~1 s.
+//
+//   node --import tsx .ci/check-structure.ts          the three checks, exit 1 on any finding
+//   node --import tsx .ci/check-structure.ts --rooms  prints each room's imports of other rooms
+
+import fs from 'node:fs';
+import path from 'node:path';
+import ts from 'typescript';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+
+/**
+ * The product's rooms, most specific first, each with the rooms it may import (its own room is
+ * always allowed). A file belongs to the first room whose prefix its path starts with.
+ */
+const ROOMS: readonly (readonly [string, readonly string[]])[] = [
+  // Leaves: import nothing of ours.
+  ['store/', []],
+  ['service/bytes/', []],
+  ['service/log.ts', ['store/log-levels.ts']],
+  ['service/node-flags.ts', []],
+  // The agent reads the CIB and writes the store; it never reaches into the service.
+  ['agent/', ['store/']],
+  // The service, bottom to top: security providers know nothing of RPC; RPC calls them through
+  // the one interface of service/auth/context.ts; EPM and witness are interfaces on RPC.
+  ['service/auth/', ['service/bytes/', 'service/log.ts']],
+  ['service/rpc/', ['service/auth/context.ts', 'service/bytes/', 'service/log.ts']],
+  ['service/epm/', ['service/rpc/', 'service/auth/context.ts', 'service/bytes/', 'service/log.ts', 'store/']],
+  ['service/swn/', ['service/rpc/', 'service/auth/context.ts', 'service/bytes/', 'service/log.ts', 'store/']],
+  // witnessctl, a program beside witnessd rather than part of it: the store, the asking end of
+  // the cross-node admin protocol (agent/admin/, whose other end is the agent's relay), the
+  // account file's commands, the names of MS-SWN message types for the audit.
+  ['service/ctl/', ['agent/admin/', 'service/auth/accounts/', 'service/swn/constants.ts', 'store/']],
+  // witnessd's entry, configuration and assembly.
+  ['service/', ['service/', 'store/']],
+  // The OCF agents run both programs and probe the service.
+  ['ocf/', ['agent/', 'service/', 'store/']],
+  // Programs and tools outside the product's layers.
+  ['packaging/', ['*']],
+  ['bench/', ['*']],
+  ['test/', ['*']],
+];
+
+/** Where product code lives (dead exports are looked for here); tests and benches only use it. */
+const PRODUCT = ['agent/', 'service/', 'store/', 'ocf/', 'packaging/'];
+const SCANNED = [...PRODUCT, 'bench/', 'test/'];
+
+function roomOf(file: string): readonly [string, readonly string[]] | null {
+  return ROOMS.find(([prefix]) => file.startsWith(prefix)) ?? null;
+}
+
+interface FileFacts {
+  /** Resolved imports: target file → the names taken ('*' for all of them). */
+  imports: Map<string, Set<string>>;
+  /** Names this file exports itself (re-exports are recorded as imports and exports both). */
+  exports: Set<string>;
+  /** How often each identifier occurs in the file (an export used inside its own file is alive). */
+  mentions: Map<string, number>;
+  /** Public members of the file's classes (methods, properties, accessors): class.member. */
+  members: { cls: string; name: string }[];
+}
+
+function walk(dir: string, out: string[]): string[] {
+  for (const e of fs.readdirSync(path.join(ROOT, dir), { withFileTypes: true })) {
+    const rel = path.posix.join(dir, e.name);
+    if (e.isDirectory()) {
+      if (e.name !== 'node_modules' && e.name !== 'dist' && !e.name.startsWith('.')) walk(rel, out);
+    } else if (e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')) out.push(rel);
+  }
+  return out;
+}
+
+function resolve(from: string, spec: string): string | null {
+  if (!spec.startsWith('.')) return null;
+  return path.posix.normalize(path.posix.join(path.posix.dirname(from), spec));
+}
+
+function hasExport(node: ts.Node): boolean {
+  return ts.canHaveModifiers(node) && (ts.getModifiers(node) ?? []).some((m) => m.kind === ts.SyntaxKind.ExportKeyword);
+}
+
+function read(file: string): FileFacts {
+  const text = fs.readFileSync(path.join(ROOT, file), 'utf8');
+  const sf = ts.createSourceFile(file, text, ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS);
+  const imports = new Map<string, Set<string>>();
+  const exports = new Set<string>();
+  const take = (spec: string, names: Iterable<string>): void => {
+    const target = resolve(file, spec);
+    if (target === null) return;
+    const set = imports.get(target) ?? new Set<string>();
+    for (const n of names) set.add(n);
+    imports.set(target, set);
+  };
+  const mentions = new Map<string, number>();
+  const members: { cls: string; name: string }[] = [];
+  const visit = (node: ts.Node): void => {
+    if (ts.isClassDeclaration(node) && node.name) {
+      for (const m of node.members) {
+        if (!(ts.isMethodDeclaration(m) || ts.isPropertyDeclaration(m) || ts.isGetAccessorDeclaration(m) || ts.isSetAccessorDeclaration(m))) continue;
+        if (!ts.isIdentifier(m.name)) continue;
+        const mods = ts.getModifiers(m) ?? [];
+        if (mods.some((x) => x.kind === ts.SyntaxKind.PrivateKeyword || x.kind === ts.SyntaxKind.ProtectedKeyword || x.kind === ts.SyntaxKind.OverrideKeyword)) continue;
+        members.push({ cls: node.name.text, name: m.name.text });
+      }
+    }
+    if (ts.isIdentifier(node)) mentions.set(node.text, (mentions.get(node.text) ?? 0) + 1);
+    // import('./x.ts') anywhere: everything of x counts as used.
+    if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) {
+      const arg = node.arguments[0];
+      if (arg !== undefined && ts.isStringLiteral(arg)) take(arg.text, ['*']);
+    }
+    ts.forEachChild(node, visit);
+  };
+  for (const st of sf.statements) {
+    if (ts.isImportDeclaration(st) && ts.isStringLiteral(st.moduleSpecifier)) {
+      const names: string[] = [];
+      const clause = st.importClause;
+      if (clause?.name) names.push('default');
+      const nb = clause?.namedBindings;
+      if (nb && ts.isNamespaceImport(nb)) names.push('*');
+      if (nb && ts.isNamedImports(nb)) for (const el of nb.elements) names.push((el.propertyName ?? el.name).text);
+      take(st.moduleSpecifier.text, clause ? names : ['*']);
+    } else if (ts.isExportDeclaration(st)) {
+      const spec = st.moduleSpecifier && ts.isStringLiteral(st.moduleSpecifier) ? st.moduleSpecifier.text : null;
+      const clause = st.exportClause;
+      if (clause && ts.isNamedExports(clause)) {
+        for (const el of clause.elements) {
+          exports.add(el.name.text);
+          if (spec !== null) take(spec, [(el.propertyName ?? el.name).text]);
+        }
+      } else if (spec !== null) take(spec, ['*']);
+    } else if (ts.isExportAssignment(st)) {
+      exports.add('default');
+    } else if (hasExport(st)) {
+      if (ts.isVariableStatement(st)) {
+        for (const d of st.declarationList.declarations) if (ts.isIdentifier(d.name)) exports.add(d.name.text);
+      } else if ((ts.isFunctionDeclaration(st) || ts.isClassDeclaration(st) || ts.isInterfaceDeclaration(st) || ts.isTypeAliasDeclaration(st) || ts.isEnumDeclaration(st)) && st.name) {
+        exports.add(st.name.text);
+      }
+    }
+    visit(st);
+  }
+  return { imports, exports, mentions, members };
+}
+
+/** Files in circles of imports (Tarjan's strongly connected components of size > 1, or a self-import). */
+function circles(graph: Map<string, Set<string>>): string[][] {
+  let index = 0;
+  const idx = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const on = new Set<string>();
+  const found: string[][] = [];
+  const strong = (v: string): void => {
+    idx.set(v, index);
+    low.set(v, index);
+    index++;
+    stack.push(v);
+    on.add(v);
+    for (const w of graph.get(v) ?? []) {
+      if (!graph.has(w)) continue;
+      if (!idx.has(w)) {
+        strong(w);
+        low.set(v, Math.min(low.get(v) ?? 0, low.get(w) ?? 0));
+      } else if (on.has(w)) low.set(v, Math.min(low.get(v) ?? 0, idx.get(w) ?? 0));
+    }
+    if (low.get(v) === idx.get(v)) {
+      const comp: string[] = [];
+      for (;;) {
+        const w = stack.pop();
+        if (w === undefined) break;
+        on.delete(w);
+        comp.push(w);
+        if (w === v) break;
+      }
+      if (comp.length > 1 || graph.get(v)?.has(v) === true) found.push(comp.sort());
+    }
+  };
+  for (const v of graph.keys()) if (!idx.has(v)) strong(v);
+  return found;
+}
+
+function main(): number {
+  const files = SCANNED.flatMap((d) => (fs.existsSync(path.join(ROOT, d)) ? walk(d, []) : []));
+  const facts = new Map(files.map((f) => [f, read(f)] as const));
+  const problems: string[] = [];
+
+  // 1. Layers.
+  const roomEdges = new Map<string, number>();
+  for (const [file, f] of facts) {
+    const room = roomOf(file);
+    if (room === null) continue;
+    const [prefix, allowed] = room;
+    for (const target of f.imports.keys()) {
+      const to = roomOf(target);
+      if (to === null || to[0] === prefix) continue;
+      const key = `${prefix} -> ${to[0]}`;
+      roomEdges.set(key, (roomEdges.get(key) ?? 0) + 1);
+      if (allowed.includes('*')) continue;
+      if (!allowed.some((a) => target.startsWith(a))) problems.push(`layer: ${file} imports ${target} (room ${prefix} may import ${allowed.join(', ') || 'nothing of ours'})`);
+    }
+  }
+  if (process.argv.includes('--rooms')) {
+    for (const [k, n] of [...roomEdges].sort()) console.log(`${String(n).padStart(4)}  ${k}`);
+  }
+
+  // 2. Circles.
+  const graph = new Map([...facts].map(([file, f]) => [file, new Set(f.imports.keys())] as const));
+  for (const c of circles(graph)) problems.push(`circle: ${c.join(' <-> ')}`);
+
+  // 3. Dead exports of product files.
+  const used = new Map<string, Set<string>>();
+  for (const [file, f] of facts) {
+    for (const [target, names] of f.imports) {
+      if (target === file) continue;
+      const set = used.get(target) ?? new Set<string>();
+      for (const n of names) set.add(n);
+      used.set(target, set);
+    }
+  }
+  const usedByProduct = new Map<string, Set<string>>();
+  for (const [file, f] of facts) {
+    if (!PRODUCT.some((p) => file.startsWith(p))) continue;
+    for (const [target, names] of f.imports) {
+      if (target === file) continue;
+      const set = usedByProduct.get(target) ?? new Set<string>();
+      for (const n of names) set.add(n);
+      usedByProduct.set(target, set);
+    }
+  }
+  for (const [file, f] of facts) {
+    if (!PRODUCT.some((p) => file.startsWith(p))) continue;
+    const byProduct = usedByProduct.get(file) ?? new Set<string>();
+    const byAny = used.get(file) ?? new Set<string>();
+    if (byProduct.has('*')) continue;
+    for (const name of f.exports) {
+      // Alive: another product file imports it, or its own file uses it (an options type in an
+      // exported signature, a constant beside its users); only the declaration's own name: dead.
+      if (byProduct.has(name) || (f.mentions.get(name) ?? 0) > 1) continue;
+      if (byAny.has(name) || byAny.has('*')) problems.push(`test-only export: ${file}: ${name}`);
+      else problems.push(`dead export: ${file}: ${name}`);
+    }
+  }
+
+  // 4. Dead public members of product classes: a name mentioned nowhere in product code but at its
+  // declaration. Names are compared as text, so a namesake elsewhere keeps a member alive (this
+  // check misses some dead members; it never flags a used one).
+  const productMentions = new Map<string, number>();
+  const anyMentions = new Map<string, number>();
+  for (const [file, f] of facts) {
+    const product = PRODUCT.some((p) => file.startsWith(p));
+    for (const [name, n] of f.mentions) {
+      anyMentions.set(name, (anyMentions.get(name) ?? 0) + n);
+      if (product) productMentions.set(name, (productMentions.get(name) ?? 0) + n);
+    }
+  }
+  for (const [file, f] of facts) {
+    if (!PRODUCT.some((p) => file.startsWith(p))) continue;
+    for (const m of f.members) {
+      const declared = f.members.filter((x) => x.name === m.name).length;
+      if ((productMentions.get(m.name) ?? 0) > declared) continue;
+      if ((anyMentions.get(m.name) ?? 0) > declared) problems.push(`test-only member: ${file}: ${m.cls}.${m.name}`);
+      else problems.push(`dead member: ${file}: ${m.cls}.${m.name}`);
+    }
+  }
+
+  for (const p of problems) console.log(p);
+  console.log(`check-structure: ${facts.size} files, ${problems.length} finding(s)`);
+  return problems.length === 0 ? 0 : 1;
+}
+
+process.exitCode = main();
