@@ -3,7 +3,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_DB_PATH, openStore } from '../store/index.ts';
 import { formatCibVersion, type ClusterEvent, type ClusterView } from '../store/types.ts';
-import { defaultViewConfig, parseSharesMap, type ViewConfig } from './config.ts';
 import { makeLogger } from './log.ts';
 import { LOG_LEVELS, type LogLevel } from '../store/log-levels.ts';
 import { syncOnce } from './sync.ts';
@@ -13,7 +12,8 @@ import type { Logger } from 'pino';
 import { attrdUpdater, type Attrd } from './admin/attrd.ts';
 import { cibFileFrom } from './cib/source.ts';
 import type { SyncedAttributes } from './node-addresses.ts';
-import { DEFAULT_SMB_CONF, NO_RESOURCE, SambaShareSource, sambaCacheFileFor } from './samba-shares.ts';
+import { DEFAULT_SMB_CONF, NO_RESOURCE } from './samba-shares.ts';
+import { configFromFlags, type ConfigFlags } from './view-flags.ts';
 
 /** This node's name (--node, else crm_node -n) and attrd, or undefined (relay off, logged). */
 function relayFor(node: string | undefined, logger: Logger): { node: string; attrd: Attrd } | undefined {
@@ -33,39 +33,6 @@ function nodeName(node: string | undefined, logger: Logger, without: string): st
     }
   }
   return name === '' ? undefined : name;
-}
-
-interface ConfigFlags {
-  shares?: string;
-  ipResources?: string;
-  ipAgents?: string;
-  witnessAgent?: string;
-  /** The node's smb.conf, whose shares are learnt (default /etc/samba/smb.conf; nothing when absent). */
-  smbConf?: string;
-  /** False (--no-samba-shares): Samba's configuration is not read. */
-  sambaShares?: boolean;
-  /** The store: its directory keeps the last reading of Samba's shares for the next process. */
-  db?: string;
-}
-
-function splitList(s: string): string[] {
-  return s.split(/[\s,;]+/).filter((x) => x !== '');
-}
-
-export function configFromFlags(f: ConfigFlags, logger?: Logger): ViewConfig {
-  const cfg = defaultViewConfig();
-  if (f.sambaShares !== false) {
-    cfg.sambaShares = new SambaShareSource({
-      smbConf: f.smbConf !== undefined && f.smbConf.trim() !== '' ? f.smbConf.trim() : DEFAULT_SMB_CONF,
-      cacheFile: f.db !== undefined ? sambaCacheFileFor(f.db) : null,
-      ...(logger !== undefined ? { logger } : {}),
-    });
-  }
-  if (f.shares !== undefined && f.shares.trim() !== '') cfg.shares = parseSharesMap(f.shares);
-  if (f.ipResources !== undefined && f.ipResources.trim() !== '') cfg.ipResources = splitList(f.ipResources);
-  if (f.ipAgents !== undefined && f.ipAgents.trim() !== '') cfg.ipAgents = splitList(f.ipAgents);
-  if (f.witnessAgent !== undefined && f.witnessAgent.trim() !== '') cfg.witnessAgent = f.witnessAgent.trim();
-  return cfg;
 }
 
 function addConfigOptions(cmd: Command): Command {

@@ -418,7 +418,7 @@ function probeHost(cfg: AgentConfig): string {
 
 /** One sync from the current CIB, as the safety net under the watcher. */
 async function syncNow(cfg: AgentConfig): Promise<void> {
-  const [{ syncOnce }, { configFromFlags }] = await Promise.all([import('../agent/sync.ts'), import('../agent/cli.ts')]);
+  const [{ syncOnce }, { configFromFlags }] = await Promise.all([import('../agent/sync.ts'), import('../agent/view-flags.ts')]);
   const view = configFromFlags({ shares: cfg.shares, ipResources: cfg.ipResources, ipAgents: cfg.ipAgents, db: cfg.db, ...(cfg.sambaShares === 'off' ? { sambaShares: false } : { smbConf: cfg.sambaShares }) });
   try {
     const r = await syncOnce({ db: cfg.db, config: view });
