@@ -18,18 +18,25 @@ export const NATIVE_DIR = 'native';
 /**
  * better-sqlite3 finds its native module through the `bindings` package, which searches a list
  * of build directories relative to the caller's package. In the package there is one place:
- * <root>/native/, two levels above every bundle (dist/x/).
+ * <root>/native/, found from each bundle's own depth (upToRoot).
  */
-const nativeBinding: Plugin = {
-  name: 'native-binding',
-  setup(b) {
-    b.onResolve({ filter: /^bindings$/ }, () => ({ path: 'bindings', namespace: 'pw-native' }));
-    b.onLoad({ filter: /.*/, namespace: 'pw-native' }, () => ({
-      contents: `module.exports = function bindings(name) { return require(require('node:path').join(__dirname, '..', '..', ${JSON.stringify(NATIVE_DIR)}, name)); };`,
-      loader: 'js',
-    }));
-  },
-};
+function nativeBinding(toRoot: string): Plugin {
+  return {
+    name: 'native-binding',
+    setup(b) {
+      b.onResolve({ filter: /^bindings$/ }, () => ({ path: 'bindings', namespace: 'pw-native' }));
+      b.onLoad({ filter: /.*/, namespace: 'pw-native' }, () => ({
+        contents: `module.exports = function bindings(name) { return require(require('node:path').join(__dirname, ${JSON.stringify(toRoot)}, ${JSON.stringify(NATIVE_DIR)}, name)); };`,
+        loader: 'js',
+      }));
+    },
+  };
+}
+
+/** From an entry's dist directory up to the tree's root ('../..' for dist/agent/, '../../..' for dist/service/ctl/). */
+function upToRoot(e: Entry): string {
+  return path.posix.relative(path.posix.dirname(e.dist), '.');
+}
 
 function entrySource(e: Entry): string {
   const mod = JSON.stringify(path.join(ROOT, e.source));
@@ -65,7 +72,7 @@ async function bundleOne(e: Entry, outRoot: string): Promise<Bundled> {
     // themselves): the bundle's own URL.
     define: { 'import.meta.url': '__pw_import_meta_url', 'import.meta.dirname': '__dirname' },
     banner: { js: 'var __pw_import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
-    plugins: [nativeBinding, lazyBuiltins()],
+    plugins: [nativeBinding(upToRoot(e)), lazyBuiltins()],
     // Whitespace and syntax only: names stay, so stack traces in the logs still read.
     minifyWhitespace: true,
     minifySyntax: true,
@@ -87,7 +94,7 @@ async function bundleOne(e: Entry, outRoot: string): Promise<Bundled> {
  */
 function stubSource(b: Bundled, cacheDir: string | null): string {
   const opts = { hash: b.hash, cacheDir, abi: process.versions.modules, builtWith: process.versions.node };
-  return `'use strict';\n// ${b.entry.name}: built by packaging/bundle.ts from ${b.entry.source}; runs ${path.basename(b.file)}.\nrequire('../../launch.cjs').launch(require('node:path').join(__dirname, ${JSON.stringify(path.basename(b.file))}), ${JSON.stringify(opts)});\n`;
+  return `'use strict';\n// ${b.entry.name}: built by packaging/bundle.ts from ${b.entry.source}; runs ${path.basename(b.file)}.\nrequire('${upToRoot(b.entry)}/launch.cjs').launch(require('node:path').join(__dirname, ${JSON.stringify(path.basename(b.file))}), ${JSON.stringify(opts)});\n`;
 }
 
 /**
