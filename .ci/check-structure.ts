@@ -65,6 +65,15 @@ interface FileFacts {
   mentions: Map<string, number>;
   /** Public members of the file's classes (methods, properties, accessors): class.member. */
   members: { cls: string; name: string }[];
+  /**
+   * Exports and members whose doc comment gives a reason for a use the imports do not show:
+   * `@testOnly <why>` (tests alone use it, on purpose) or `@entry <who calls it>` (generated code).
+   */
+  testOnly: Set<string>;
+}
+
+function markedTestOnly(node: ts.Node): boolean {
+  return ts.getJSDocTags(node).some((t) => (t.tagName.text === 'testOnly' || t.tagName.text === 'entry') && typeof t.comment === 'string' && t.comment.trim() !== '');
 }
 
 function walk(dir: string, out: string[]): string[] {
@@ -100,6 +109,7 @@ function read(file: string): FileFacts {
   };
   const mentions = new Map<string, number>();
   const members: { cls: string; name: string }[] = [];
+  const testOnly = new Set<string>();
   const visit = (node: ts.Node): void => {
     if (ts.isClassDeclaration(node) && node.name) {
       for (const m of node.members) {
@@ -108,6 +118,7 @@ function read(file: string): FileFacts {
         const mods = ts.getModifiers(m) ?? [];
         if (mods.some((x) => x.kind === ts.SyntaxKind.PrivateKeyword || x.kind === ts.SyntaxKind.ProtectedKeyword || x.kind === ts.SyntaxKind.OverrideKeyword)) continue;
         members.push({ cls: node.name.text, name: m.name.text });
+        if (markedTestOnly(m)) testOnly.add(`${node.name.text}.${m.name.text}`);
       }
     }
     if (ts.isIdentifier(node)) mentions.set(node.text, (mentions.get(node.text) ?? 0) + 1);
@@ -140,14 +151,19 @@ function read(file: string): FileFacts {
       exports.add('default');
     } else if (hasExport(st)) {
       if (ts.isVariableStatement(st)) {
-        for (const d of st.declarationList.declarations) if (ts.isIdentifier(d.name)) exports.add(d.name.text);
+        for (const d of st.declarationList.declarations) {
+          if (!ts.isIdentifier(d.name)) continue;
+          exports.add(d.name.text);
+          if (markedTestOnly(st)) testOnly.add(d.name.text);
+        }
       } else if ((ts.isFunctionDeclaration(st) || ts.isClassDeclaration(st) || ts.isInterfaceDeclaration(st) || ts.isTypeAliasDeclaration(st) || ts.isEnumDeclaration(st)) && st.name) {
         exports.add(st.name.text);
+        if (markedTestOnly(st)) testOnly.add(st.name.text);
       }
     }
     visit(st);
   }
-  return { imports, exports, mentions, members };
+  return { imports, exports, mentions, members, testOnly };
 }
 
 /** Files in circles of imports (Tarjan's strongly connected components of size > 1, or a self-import). */
@@ -244,8 +260,9 @@ function main(): number {
       // Alive: another product file imports it, or its own file uses it (an options type in an
       // exported signature, a constant beside its users); only the declaration's own name: dead.
       if (byProduct.has(name) || (f.mentions.get(name) ?? 0) > 1) continue;
-      if (byAny.has(name) || byAny.has('*')) problems.push(`test-only export: ${file}: ${name}`);
-      else problems.push(`dead export: ${file}: ${name}`);
+      if (byAny.has(name) || byAny.has('*')) {
+        if (!f.testOnly.has(name)) problems.push(`test-only export: ${file}: ${name} (move it to test/helpers/, or say why with @testOnly)`);
+      } else if (!f.testOnly.has(name)) problems.push(`dead export: ${file}: ${name}`);
     }
   }
 
@@ -266,8 +283,9 @@ function main(): number {
     for (const m of f.members) {
       const declared = f.members.filter((x) => x.name === m.name).length;
       if ((productMentions.get(m.name) ?? 0) > declared) continue;
-      if ((anyMentions.get(m.name) ?? 0) > declared) problems.push(`test-only member: ${file}: ${m.cls}.${m.name}`);
-      else problems.push(`dead member: ${file}: ${m.cls}.${m.name}`);
+      if ((anyMentions.get(m.name) ?? 0) > declared) {
+        if (!f.testOnly.has(`${m.cls}.${m.name}`)) problems.push(`test-only member: ${file}: ${m.cls}.${m.name} (say why with @testOnly, or remove it)`);
+      } else problems.push(`dead member: ${file}: ${m.cls}.${m.name}`);
     }
   }
 

@@ -62,6 +62,7 @@ function writeCache(file: string, data: Buffer): void {
   }
 }
 
+/** @entry called by the stub packaging/bundle.ts writes at each program's dist path. */
 export function launch(bundle: string, opts: LaunchOptions): void {
   if (process.versions.modules !== opts.abi) {
     process.stderr.write(`pacemaker-witness: this package was built for Node.js ${opts.builtWith} (module ABI ${opts.abi}); ${process.execPath} is ${process.version} (ABI ${process.versions.modules}). Install that Node.js major version (NodeSource's nodejs package) or rebuild the package with 'npm run package'.\n`);

@@ -24,7 +24,6 @@ import {
 } from './types.ts';
 
 export { StoreError } from './errors.ts';
-export type { StoreErrorCode } from './errors.ts';
 
 export const DEFAULT_DB_PATH = '/var/lib/pacemaker-witness/state.db';
 

@@ -124,6 +124,7 @@ function readNodeStates(sc: XmlScanner, keep: ReadonlySet<string> | null): CibNo
 /**
  * Reads `<status>…</status>` on its own (the first <status> element of `xml`); parseCib reads it
  * in place, within the whole CIB.
+ * @testOnly a status section read alone, for the tests that compare every reader of the CIB.
  */
 export function scanStatus(xml: string, keep: ReadonlySet<string> | null): CibNodeState[] {
   const sc = new XmlScanner(xml, { strict: false, what: 'CIB status' });

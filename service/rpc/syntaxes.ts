@@ -25,7 +25,10 @@ export function bindTimeFeatures(s: SyntaxId): number | null {
   return parseInt(group.slice(0, 2), 16) | (parseInt(group.slice(2, 4), 16) << 8);
 }
 
-/** The bind-time negotiation syntax offering `bits` (for clients and tests). */
+/**
+ * The bind-time negotiation syntax offering `bits` (for clients and tests).
+ * @testOnly the syntax a client offers for bind-time feature negotiation (the server reads it with bindTimeFeatures).
+ */
 export function bindTimeSyntax(bits: number): SyntaxId {
   const lo = (bits & 0xff).toString(16).padStart(2, '0');
   const hi = ((bits >> 8) & 0xff).toString(16).padStart(2, '0');

@@ -8,7 +8,7 @@ import type { SyntaxId } from './pdu.ts';
 
 const SIGNATURE = Buffer.from([0x8a, 0xe3, 0x13, 0x71, 0x02, 0xf4, 0x36, 0x71]);
 
-const Command = { BITMASK_1: 0x0001, PCONTEXT: 0x0002, HEADER2: 0x0003 } as const;
+export const VerificationCommand = { BITMASK_1: 0x0001, PCONTEXT: 0x0002, HEADER2: 0x0003 } as const;
 const COMMAND_END = 0x4000;
 const MUST_PROCESS = 0x8000;
 const COMMAND_TYPE_MASK = 0x3fff;
@@ -79,20 +79,20 @@ function checkCommands(commands: { command: number; body: Buffer }[], e: Trailer
   for (const { command, body } of commands) {
     const type = command & COMMAND_TYPE_MASK;
     switch (type) {
-      case Command.BITMASK_1: {
+      case VerificationCommand.BITMASK_1: {
         if (body.length !== 4) return `BITMASK_1 of ${body.length} bytes`;
         // CLIENT_SUPPORT_HEADER_SIGNING must agree with the bind's PFC_SUPPORT_HEADER_SIGN (§2.2.2.13.2).
         const clientSigns = (body.readUInt32LE(0) & 1) !== 0;
         if (clientSigns && !e.clientHeaderSigning) return 'BITMASK_1 says the client supports header signing but its bind did not';
         break;
       }
-      case Command.PCONTEXT: {
+      case VerificationCommand.PCONTEXT: {
         if (body.length !== 40) return `PCONTEXT of ${body.length} bytes`;
         if (!sameSyntax(syntaxAt(body, 0), e.abstract)) return 'PCONTEXT names another interface than the presentation context';
         if (!sameSyntax(syntaxAt(body, 20), e.transfer)) return 'PCONTEXT names another transfer syntax than the presentation context';
         break;
       }
-      case Command.HEADER2: {
+      case VerificationCommand.HEADER2: {
         if (body.length !== 16) return `HEADER2 of ${body.length} bytes`;
         if (body.readUInt8(0) !== e.ptype) return 'HEADER2 ptype differs from the PDU header';
         if (!body.subarray(4, 8).equals(e.drep)) return 'HEADER2 drep differs from the PDU header';
@@ -108,7 +108,10 @@ function checkCommands(commands: { command: number; body: Buffer }[], e: Trailer
   return null;
 }
 
-/** Builds a trailer (for tests and our own test client): the commands in the order given, the last marked END. */
+/**
+ * Builds a trailer (for tests and our own test client): the commands in the order given, the last marked END.
+ * @testOnly the client direction of this wire format, for round-trip and golden-byte tests and the benches' clients.
+ */
 export function buildVerificationTrailer(commands: { command: number; body: Buffer }[]): Buffer {
   const parts: Buffer[] = [SIGNATURE];
   commands.forEach((c, i) => {
@@ -120,4 +123,3 @@ export function buildVerificationTrailer(commands: { command: number; body: Buff
   return Buffer.concat(parts);
 }
 
-export { Command as VerificationCommand };

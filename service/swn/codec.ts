@@ -99,6 +99,7 @@ export interface InterfaceListResponse {
   interfaces: { groupName: string; version: number; state: number; ipv4: string; ipv6: Buffer; flags: number }[];
 }
 
+/** @testOnly the client direction of this wire format, for round-trip and golden-byte tests and the benches' clients. */
 export function decodeInterfaceListResponse(stub: Buffer): InterfaceListResponse {
   const r = new NdrReader(stub);
   const interfaces: InterfaceListResponse['interfaces'] = [];
@@ -133,6 +134,7 @@ export interface AsyncNotifyResponse {
   buffer: Buffer;
 }
 
+/** @testOnly the client direction of this wire format, for round-trip and golden-byte tests and the benches' clients. */
 export function decodeAsyncNotifyResponse(stub: Buffer): AsyncNotifyResponse {
   const r = new NdrReader(stub);
   if (r.pointer('pResp') === 0) return { status: r.u32('WERROR'), type: null, count: 0, buffer: Buffer.alloc(0) };
@@ -148,16 +150,19 @@ export function decodeAsyncNotifyResponse(stub: Buffer): AsyncNotifyResponse {
   return { status: r.u32('WERROR'), type, count, buffer };
 }
 
+/** @testOnly the client direction of this wire format, for round-trip and golden-byte tests and the benches' clients. */
 export function decodeHandleAndStatus(stub: Buffer): { handle: Buffer; status: number } {
   const r = new NdrReader(stub);
   const handle = r.contextHandle('ppContext');
   return { handle, status: r.u32('WERROR') };
 }
 
+/** @testOnly the client direction of this wire format, for round-trip and golden-byte tests and the benches' clients. */
 export function encodeRegister(a: RegisterArgs): Buffer {
   return new NdrWriter().u32(a.version).uniqueWideString(a.netName).uniqueWideString(a.ipAddress).uniqueWideString(a.clientName).finish();
 }
 
+/** @testOnly the client direction of this wire format, for round-trip and golden-byte tests and the benches' clients. */
 export function encodeRegisterEx(a: RegisterExArgs): Buffer {
   return new NdrWriter()
     .u32(a.version)

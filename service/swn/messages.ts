@@ -34,6 +34,7 @@ export function encodeResourceChanges(changes: readonly ResourceChange[]): Buffe
   return Buffer.concat(parts);
 }
 
+/** @testOnly the client direction of this wire format, for round-trip and golden-byte tests and the benches' clients. */
 export function decodeResourceChanges(buf: Buffer, count: number): ResourceChange[] {
   const out: ResourceChange[] = [];
   let off = 0;
@@ -133,6 +134,7 @@ export function encodeIpAddrInfoList(list: readonly IpAddrInfo[]): Buffer {
   return b;
 }
 
+/** @testOnly the client direction of this wire format, for round-trip and golden-byte tests and the benches' clients. */
 export function decodeIpAddrInfoList(buf: Buffer): IpAddrInfo[] {
   if (buf.length < IPADDR_INFO_LIST_HEADER) throw new MessageDecodeError(`IPADDR_INFO_LIST: ${buf.length} bytes, need at least 12`);
   const len = buf.readUInt32LE(0);

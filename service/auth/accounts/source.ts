@@ -98,7 +98,10 @@ export class AccountFileSource implements NtlmCredentialSource {
     return [...this.loaded.byKey.values()].map((a) => `${a.domain}\\${a.user}`);
   }
 
-  /** Called after each look at a changed file: true when a new version was taken, false when it was refused. */
+  /**
+   * Called after each look at a changed file: true when a new version was taken, false when it was refused.
+   * @testOnly tells a test when a changed account file was looked at (the reload itself is logged).
+   */
   onReload(f: (ok: boolean) => void): () => void {
     this.changeListeners.add(f);
     return () => this.changeListeners.delete(f);

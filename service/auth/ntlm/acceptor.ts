@@ -80,7 +80,10 @@ export class NtlmAcceptor implements SecurityContext {
     return this.who;
   }
 
-  /** The negotiated flags once complete (0 before). */
+  /**
+   * The negotiated flags once complete (0 before).
+   * @testOnly the negotiated flags, checked by the capture tests.
+   */
   get negotiateFlags(): number {
     return this.state === 'complete' ? this.flags : 0;
   }
@@ -93,6 +96,7 @@ export class NtlmAcceptor implements SecurityContext {
   /**
    * True when the client's AUTHENTICATE carried a MIC (MsvAvFlags 0x2) and it verified. SPNEGO
    * needs this: such a client also sends a mechListMIC and expects one back (MS-SPNG §3.1.5.1).
+   * @testOnly whether a MIC was verified, checked by the capture tests.
    */
   get clientSentMic(): boolean {
     return this.micChecked;

@@ -55,7 +55,10 @@ export function filetimeFromMs(ms: number): Buffer {
   return out;
 }
 
-/** The inverse of filetimeFromMs (for logs and tests). */
+/**
+ * The inverse of filetimeFromMs (for logs and tests).
+ * @testOnly the inverse of filetimeFromMs, to read the timestamps of captured CHALLENGE messages.
+ */
 export function msFromFiletime(ft: Buffer): number {
   const ticks = ft.readBigUInt64LE(0) - FILETIME_UNIX_EPOCH;
   const whole = ticks / 10000n;

@@ -85,7 +85,10 @@ export function sessionSlot(owner: object): Slot {
   return slot;
 }
 
-/** Slabs allocated and slots in use (for tests and the status line). */
+/**
+ * Slabs allocated and slots in use (for tests and the status line).
+ * @testOnly how many slab slots are in use, for the tests that prove slots return.
+ */
 export function slotUsage(): { slabs: number; used: number } {
   let n = 0;
   let used = 0;

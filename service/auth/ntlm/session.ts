@@ -343,10 +343,14 @@ export class NtlmSession {
     rc4Schedule(this.mem, at + RC4_AT, this.mem.subarray(at + SEAL_KEY_AT, at + SEAL_KEY_AT + 16));
   }
 
-  /** The next sequence numbers (for logs and tests). */
+  /**
+   * The next sequence numbers (for logs and tests).
+   * @testOnly the next sequence numbers, checked by the capture tests.
+   */
   get sendSeq(): number {
     return this.sendSeqNum;
   }
+  /** @testOnly the next sequence numbers, checked by the capture tests. */
   get recvSeq(): number {
     return this.recvSeqNum;
   }

@@ -73,7 +73,10 @@ export class SpnegoAcceptor implements SecurityContext {
     return this.chosen ? `spnego(${this.chosen.mech.name})` : 'spnego';
   }
 
-  /** The mechanism chosen from the client's list (its OID as the client spelt it), once chosen. */
+  /**
+   * The mechanism chosen from the client's list (its OID as the client spelt it), once chosen.
+   * @testOnly the chosen mechanism, checked by the SPNEGO tests (the log names it).
+   */
   get negotiated(): { oid: string; name: string } | null {
     return this.chosen ? { oid: this.chosen.oid, name: this.chosen.mech.name } : null;
   }
@@ -97,6 +100,7 @@ export class SpnegoAcceptor implements SecurityContext {
   /**
    * A server-initiated NegTokenInit2 (MS-SPNG §3.2.5.2) listing our mechanisms, with the hint
    * Windows sends. DCE/RPC never needs it (the client speaks first); protocols like SMB2 do.
+   * @testOnly the NegTokenInit a server may send first (MS-SPNG §3.2.5.2); DCE/RPC clients speak first, so only tests ask for it.
    */
   initialToken(): Buffer {
     return buildInitialToken({

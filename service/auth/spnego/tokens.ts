@@ -43,6 +43,7 @@ export const NegState = {
 export type NegState = (typeof NegState)[keyof typeof NegState];
 
 const NEG_STATE_NAMES = ['accept-completed', 'accept-incomplete', 'reject', 'request-mic'] as const;
+/** @testOnly names negState values in test failures. */
 export function negStateName(s: NegState): string {
   return NEG_STATE_NAMES[s];
 }
