@@ -103,7 +103,7 @@ export function buildProgram(): Command {
     .option('--no-plan', 'do not ask the scheduler about planned moves (no early CLIENT_MOVE)')
     .option('--node-addresses <setting>', "this node's own addresses offered to clients beside the floating IPs, published as its witness-addresses node attribute: auto (its addresses on the floating IPs' subnets), none, or addresses and subnets (198.18.0.0/24)", 'auto')
     .action(async (o: ConfigFlags & { db: string; logLevel: LogLevel; poll?: number; readyFile?: string; node?: string; relay: boolean; plan: boolean; nodeAddresses: string }) => {
-      const { runWatch } = await import('./watch.ts');
+      const { runWatch } = await import('./watcher.ts');
       const { NodeAddressPublisher, parseNodeAddressSetting } = await import('./node-addresses.ts');
       const setting = parseNodeAddressSetting(o.nodeAddresses);
       const logger = makeLogger('witness-agent', o.logLevel);

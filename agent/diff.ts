@@ -17,7 +17,7 @@ function ipPayload(ip: IpView): Record<string, unknown> {
 /**
  * The node addresses (agent/node-addresses.ts) a view offers as up: address → its node. An address
  * is up while its node is listed with it and is `online` — the rule GetInterfaceList uses for
- * AVAILABLE (service/swn/interfaces.ts). A node in standby, lost or offline takes its addresses
+ * AVAILABLE (service/swn/interface-list.ts). A node in standby, lost or offline takes its addresses
  * down with it, and so does a witness stopping there (its watcher withdraws the attribute). An
  * address that is also a floating IP is the floating IP's: its own events cover it.
  */

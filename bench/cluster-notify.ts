@@ -10,7 +10,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { parseCib } from '../agent/cib/parse.ts';
-import { FrameParser } from '../agent/watch.ts';
+import { FrameParser } from '../agent/watcher.ts';
 import { WitnessVersion } from '../service/swn/constants.ts';
 import { clientCreds, createWitnessCluster, harness, onNode, requireBuild, ROOT, STORE, until } from '../test/cluster/harness.ts';
 import { runPy } from '../test/peers/peers.ts';

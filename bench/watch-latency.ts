@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseCib } from '../agent/cib/parse.ts';
-import { FrameParser } from '../agent/watch.ts';
+import { FrameParser } from '../agent/watcher.ts';
 import { createWitnessCluster, harness, onNode, requireBuild, ROOT, show } from '../test/cluster/harness.ts';
 
 const ITER = Number(process.argv[2] ?? 10);

@@ -5,7 +5,7 @@
 import { DecodeError } from '../bytes/decode-error.ts';
 import { NdrReader, NdrWriter } from '../rpc/ndr.ts';
 import { INTERFACE_GROUP_NAME_CHARS, WitnessVersion, type WinErrorValue } from './constants.ts';
-import type { WitnessInterface } from './interfaces.ts';
+import type { WitnessInterface } from './interface-list.ts';
 import { addressBytes } from './messages.ts';
 import type { Notification } from './registry.ts';
 

@@ -23,7 +23,7 @@ import {
   type WinErrorValue,
 } from './constants.ts';
 import { DeadlineQueue, type DeadlineEntry } from './deadlines.ts';
-import { buildInterfaceList, type WitnessInterface } from './interfaces.ts';
+import { buildInterfaceList, type WitnessInterface } from './interface-list.ts';
 import { encodeIpAddrInfoList, encodeResourceChanges, type IpAddrInfo, type ResourceChange } from './messages.ts';
 
 /** 20-byte context handle: u32 attributes (0) + a random GUID. */

@@ -25,7 +25,7 @@ import {
 import { syncXml } from '../../agent/sync.ts';
 import { decodeInterfaceListResponse, encodeInterfaceList } from '../../service/swn/codec.ts';
 import { InterfaceFlags, InterfaceState, WinError, WitnessVersion } from '../../service/swn/constants.ts';
-import { buildInterfaceList } from '../../service/swn/interfaces.ts';
+import { buildInterfaceList } from '../../service/swn/interface-list.ts';
 import { WitnessRegistry } from '../../service/swn/registry.ts';
 import { openStore } from '../../store/index.ts';
 import { MIGRATIONS } from '../../store/schema.ts';

@@ -17,7 +17,7 @@ import { deriveView } from '../../agent/placement.ts';
 import { simulatedView, type SimulationOptions } from '../../agent/simulate.ts';
 import { SkippedIpLog } from '../../agent/skipped.ts';
 import { syncXml } from '../../agent/sync.ts';
-import { runWatch } from '../../agent/watch.ts';
+import { runWatch } from '../../agent/watcher.ts';
 import { openStore } from '../../store/index.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-odd-ips-'));

@@ -24,7 +24,7 @@ import {
   type RegisterExArgs,
 } from '../../service/swn/codec.ts';
 import { ChangeType, INTERFACE_GROUP_NAME_CHARS, InterfaceState, MessageType, WinError, WitnessVersion, type WinErrorValue } from '../../service/swn/constants.ts';
-import type { WitnessInterface } from '../../service/swn/interfaces.ts';
+import type { WitnessInterface } from '../../service/swn/interface-list.ts';
 import {
   addressBytes,
   bytesToAddress,

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { openStore, RESERVE_BYTES, StoreError } from '../../store/index.ts';
 import { toStoreError } from '../../store/errors.ts';
-import { watchStore } from '../../store/watch.ts';
+import { watchStore } from '../../store/commit-watch.ts';
 import { SCHEMA_VERSION } from '../../store/schema.ts';
 import type { ClusterView, NewEvent } from '../../store/types.ts';
 import { ip, view } from '../helpers/views.ts';

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { defaultViewConfig } from '../../agent/config.ts';
-import { FrameError, FrameParser, runWatch } from '../../agent/watch.ts';
+import { FrameError, FrameParser, runWatch } from '../../agent/watcher.ts';
 import { openStore } from '../../store/index.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-watch-'));

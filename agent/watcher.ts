@@ -16,7 +16,7 @@ import { formatCibVersion } from '../store/types.ts';
 import { cibFileFrom, readCib } from './cib/source.ts';
 import type { ViewConfig } from './config.ts';
 import { syncXml, type SyncResult } from './sync.ts';
-import { watchStore, type StoreWatch } from '../store/watch.ts';
+import { watchStore, type StoreWatch } from '../store/commit-watch.ts';
 import { AdminRelay } from './admin/relay.ts';
 import type { Attrd } from './admin/attrd.ts';
 import { MovePlanner, type Simulator } from './planned.ts';
