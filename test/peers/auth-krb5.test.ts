@@ -12,6 +12,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { domainPrerequisitesMissing, startDomain, type Domain } from '../domain/domain.ts';
+import { startMemberSmbd } from '../domain/member-smbd.ts';
 import { ptypeOf, TamperProxy } from '../helpers/tamper-proxy.ts';
 import { openStore } from '../../store/index.ts';
 import { listRegistrations } from '../../store/registrations.ts';
@@ -21,6 +22,8 @@ import { Capture, checkPcap, runPy, startWitnessd, twoNodeView, type PyStep, typ
 const CACHE = 'krb5-test';
 const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
 const TARGET = 'cifs/filesrv.witness.test';
+/** The member smbd smbtorture lists shares from (loopback; auth-winbind's test smbd is on 4451). */
+const SMB_PORT = 4457;
 
 /** A copy of `keytab` with every entry's kvno set to `kvno` (8- and 32-bit fields): the same keys under another version. */
 function rekvno(keytab: string, out: string, kvno: number): void {
@@ -229,24 +232,33 @@ describe('Kerberos (auth type 16 and SPNEGO) for Active Directory clients', { ti
     }
   });
 
-  // rpc.witness.witness.GetInterfaceList only: smbtorture's Register, RegisterEx and UnRegister tests
-  // first list the server's shares over SMB (srvsvc on a named pipe), and no smbd serves FILESRV
-  // here (docs/kerberos.md).
-  it('smbtorture rpc.witness.witness.GetInterfaceList over Kerberos (--use-kerberos=required): [sign,krb5], [seal,krb5] and [seal] (SPNEGO)', async () => {
+  // smbtorture's Register, RegisterEx and UnRegister tests first list the server's shares over SMB
+  // (srvsvc on a named pipe) with the same Kerberos ticket: the member's smbd serves FILESRV's name
+  // on loopback for that (test/domain/member-smbd.ts), and a witnessd that knows its share.
+  it('smbtorture rpc.witness over Kerberos (--use-kerberos=required): GetInterfaceList, Register, RegisterEx, UnRegister at [sign,krb5], [seal,krb5] and [seal] (SPNEGO)', async () => {
     const fqdn = `${d.netName.toLowerCase()}.${d.dnsDomain}`;
-    const before = authLines(w.logs(), 'client authenticated').length;
-    for (const binding of ['sign,krb5', 'seal,krb5', 'seal']) {
-      const argv = ['unshare', '-m', 'sh', '-c', 'mount --bind "$0" /etc/hosts && exec "$@"', hosts, 'env', `KRB5_CONFIG=${d.krb5Conf}`, `KRB5CCNAME=${ccache}`, 'smbtorture', `ncacn_ip_tcp:${fqdn}[${binding}]`, '--use-kerberos=required', `--use-krb5-ccache=${ccache}`, '--option=torture:net_name=FILESRV', 'rpc.witness.witness.GetInterfaceList'];
-      const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 120_000 });
-      const out = `${r.stdout}${r.stderr}`;
-      assert.match(out, /^success: witness\.GetInterfaceList$/m, `[${binding}] ${out}\n${w.logs().slice(-3000)}`);
-      assert.equal(r.status, 0, out);
+    const smbd = await startMemberSmbd(d, { port: SMB_PORT, keytab, users: [`${d.domain}\\${d.user}`] });
+    const k = await startWitnessd({ view: twoNodeView(1, { shares: [{ name: smbd.share, resource: 'g1', node: 'n2', ips: ['127.0.0.2'] }] }), auth: ['--auth', 'winbind', '--smb-conf', d.smbConf, '--keytab', keytab], env: d.wbclientPreloadEnv() ?? {} });
+    try {
+      const tests = ['GetInterfaceList', 'Register', 'RegisterEx', 'UnRegister'];
+      for (const binding of ['sign,krb5', 'seal,krb5', 'seal']) {
+        // One smbtorture run per binding, the four tests in it.
+        const argv = ['unshare', '-m', 'sh', '-c', 'mount --bind "$0" /etc/hosts && exec "$@"', hosts, 'env', `KRB5_CONFIG=${d.krb5Conf}`, `KRB5CCNAME=${ccache}`, 'smbtorture', `ncacn_ip_tcp:${fqdn}[${k.port},${binding}]`, '--use-kerberos=required', `--use-krb5-ccache=${ccache}`, '-p', String(SMB_PORT), '--option=torture:net_name=FILESRV', ...tests.map((t) => `rpc.witness.witness.${t}`)];
+        const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 120_000 });
+        const out = `${r.stdout}${r.stderr}`;
+        for (const t of tests) assert.match(out, new RegExp(`^success: witness\\.${t}$`, 'm'), `[${binding}] ${out}\n${k.logs().slice(-3000)}\n${smbd.logs()}`);
+        assert.equal(r.status, 0, out);
+      }
+      // Every witness binding was Kerberos (auth type 16, or SPNEGO's Kerberos), as the PAC's user.
+      const lines = (): string => authLines(k.logs(), 'client authenticated').join('\n');
+      await waitLog(lines, /"mech":"kerberos","authType":16,"authLevel":5[^\n]*"user":"WITNESS\\\\witnessuser"/);
+      await waitLog(lines, /"mech":"kerberos","authType":16,"authLevel":6/);
+      await waitLog(lines, /"mech":"spnego\(kerberos\)","authType":9,"authLevel":6/);
+      assert.doesNotMatch(lines(), /ntlmssp/);
+    } finally {
+      await k.stop();
+      await smbd.stop();
     }
-    // witnessd's lines reach the test a little after the replies.
-    const lines = (): string => authLines(w.logs(), 'client authenticated').slice(before).join('\n');
-    await waitLog(lines, /"mech":"kerberos","authType":16,"authLevel":5[^\n]*"user":"WITNESS\\\\witnessuser"/);
-    await waitLog(lines, /"mech":"kerberos","authType":16,"authLevel":6/);
-    await waitLog(lines, /"mech":"spnego\(kerberos\)","authType":9,"authLevel":6/);
   });
 
   it('tshark decrypts sealed Kerberos sessions (auth type 16 and SPNEGO) with the keytab: WITNESS calls read, no malformed frame', async () => {
