@@ -184,7 +184,8 @@ describe('witness agent on a real 3-node Pacemaker cluster', { timeout: 300_000 
     }
     const res = (x: PyResult | undefined) => x?.['result'] as { type: number; messages: { name?: string; change?: number; addresses?: { ipv4: string }[] }[] };
     assert.equal(res(r[2]).type, MessageType.CLIENT_MOVE, JSON.stringify(r));
-    assert.deepEqual((res(r[2]).messages[0]?.addresses ?? []).map((x) => x.ipv4), [VIP2]);
+    // Then the destination's own address (node_addresses=auto): the same smbd answers there (docs/CONTRACTS.md).
+    assert.deepEqual((res(r[2]).messages[0]?.addresses ?? []).map((x) => x.ipv4), [VIP2, `198.18.0.${c.slice(1)}`]);
     assert.equal(res(r[3]).type, MessageType.RESOURCE_CHANGE, JSON.stringify(r));
     assert.deepEqual(res(r[3]).messages, [{ name: 'FILESRV', change: ChangeType.UNAVAILABLE }]);
     const tMove = Number(r[2]?.['t']) * 1000;
@@ -221,7 +222,7 @@ describe('witness agent on a real 3-node Pacemaker cluster', { timeout: 300_000 
     const got = r.slice(2).map((x) => ({ t: Number(x['t']) * 1000, res: x['result'] as { type: number; messages: { change?: number; addresses?: { ipv4: string }[] }[] } | undefined }));
     const move = got.find((g) => g.res?.type === MessageType.CLIENT_MOVE);
     assert.ok(move, `a CLIENT_MOVE among ${JSON.stringify(r)}`);
-    assert.deepEqual((move.res?.messages[0]?.addresses ?? []).map((x) => x.ipv4), [VIP2]);
+    assert.deepEqual((move.res?.messages[0]?.addresses ?? []).map((x) => x.ipv4), [VIP2, `198.18.0.${c.slice(1)}`]);
     const down = got.find((g) => g.res?.type === MessageType.RESOURCE_CHANGE && g.res.messages[0]?.change === ChangeType.UNAVAILABLE);
     const order = down ? (move.t < down.t ? `${(down.t - move.t).toFixed(0)} ms before UNAVAILABLE` : `${(move.t - down.t).toFixed(0)} ms after UNAVAILABLE`) : 'no UNAVAILABLE seen';
     console.log(`# standby: CLIENT_MOVE ${(move.t - t0).toFixed(0)} ms after pcs node standby started, ${order}`);
