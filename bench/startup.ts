@@ -5,7 +5,7 @@
 // REV too: CPU time (user+sys of the process and its children, from wait4) minimum, median and
 // p90, and wall time median and p90, over repeated runs, next to `node -e 0`, /bin/true and
 // Samba's `net` (C) as floors. Prints figures; asserts nothing.
-//   flock /tmp/pw-peers.lock node --import tsx bench/startup.ts [runs] [--before REV] [--no-checkout]
+//   flock /tmp/pw-peers.lock node --import tsx bench/startup.ts [runs] [--before REV] [--no-checkout] [--staged]
 // (root: rpcclient finds witnessd through its endpoint mapper on 127.0.0.1:135).
 //
 // The variants of one command run in turn, one run each per round (the first round unmeasured:
@@ -36,6 +36,8 @@ const flag = (name: string): string | undefined => {
 const RUNS = Number(args.find((a) => /^\d+$/.test(a)) ?? 15);
 const BEFORE = flag('--before');
 const CHECKOUT = !args.includes('--no-checkout');
+/** The package's tree staged from this checkout even when a package is installed (which may be another build). */
+const STAGED = args.includes('--staged');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-bench-startup-'));
 fs.chmodSync(tmp, 0o755);
 const CLEAN_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' };
@@ -170,7 +172,7 @@ async function main(): Promise<void> {
     const rev = execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', BEFORE], { encoding: 'utf8' }).trim();
     variants.push(await stagedTree(`pkg@${rev}`, sourceOf(rev)));
   }
-  if (packageInstalled()) {
+  if (!STAGED && packageInstalled()) {
     variants.push({ where: 'package', ctl: ['/usr/bin/witnessctl'], agent: ['/usr/bin/witness-agent'], ocf: OCF_AGENT });
   } else {
     // The package's tree, staged: the same bundles, stubs and code cache as under /usr/lib.
