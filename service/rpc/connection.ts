@@ -581,7 +581,9 @@ export class Connection {
       status = FaultStatus.NDR_FAULT;
       this.log.info({ opnum: p.opnum, error: err.message }, 'malformed request stub');
     } else {
-      status = FaultStatus.REMOTE_NO_MEMORY;
+      // A handler's own failure (a bug, the store unreadable): the client learns only that the call
+      // failed (nca_s_fault_unspec, RPC_S_CALL_FAILED); the log has the error.
+      status = FaultStatus.UNSPEC;
       this.log.error({ err, opnum: p.opnum }, 'call failed');
     }
     return faultPdu(p.callId, status, p.versionMinor, p.contextId);

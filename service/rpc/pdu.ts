@@ -71,7 +71,7 @@ export const FaultStatus = {
   UNK_IF: 0x1c010003, // unknown interface
   PROTO_ERROR: 0x1c01000b,
   UNSUPPORTED_TYPE: 0x1c010017, // nca_s_unsupported_type: a data representation we do not serve
-  REMOTE_NO_MEMORY: 0x1c00001b, // nca_s_fault_remote_no_memory
+  UNSPEC: 0x1c000012, // nca_s_fault_unspec → RPC_S_CALL_FAILED at the client (MS-RPCE §3.3.2.4.3.1 table)
   UNSPEC_REJECT: 0x1c000009, // nca_s_fault_unspec_reject
   SERVER_TOO_BUSY: 0x000006bb, // RPC_S_SERVER_TOO_BUSY
   SEC_PKG_ERROR: 0x00000721,

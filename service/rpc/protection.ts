@@ -6,17 +6,16 @@
 //   otherwise: signature over body + padding only, which privacy encrypts.
 
 import { AuthLevel, SecurityError } from '../auth/context.ts';
+import { RpcFault } from './interface.ts';
 import { AUTH_PAD_ALIGN, signsPdus, type AuthSession, type Negotiator } from './negotiation.ts';
 import { DREP_LE, FaultStatus, HEADER_SIZE, PFC, PType, SEC_TRAILER_SIZE, type FragmentLayout, type RequestPdu } from './pdu.ts';
 
-/** A request the security layer refuses: answered with a fault carrying `status`, then the connection closes. */
-export class ProtectionError extends Error {
-  readonly status: number;
-  constructor(status: number, message: string) {
-    super(message);
-    this.name = 'ProtectionError';
-    this.status = status;
-  }
+/**
+ * A request the security layer refuses: a fault like a handler's RpcFault, but the connection
+ * closes after it (a peer that fails verification is not trusted with another call).
+ */
+export class ProtectionError extends RpcFault {
+  override readonly name = 'ProtectionError';
 }
 
 const RESPONSE_HEADER = 8; // alloc_hint, p_cont_id, cancel_count, reserved
