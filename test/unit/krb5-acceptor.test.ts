@@ -15,6 +15,7 @@ import { summarizeApReq } from '../../service/auth/krb5/ap-req.ts';
 import { KerberosError } from '../../service/auth/krb5/errors.ts';
 import { KeytabCredentials } from '../../service/auth/krb5/keytab.ts';
 import { listKeytab } from '../../service/auth/krb5/keytab-file.ts';
+import { gss } from '../../service/auth/krb5/native.ts';
 import { MAX_GROUPS, parse, parseLogonInfo } from '../../service/auth/krb5/pac.ts';
 import { der, encodeInteger, tlv } from '../../service/auth/spnego/der.ts';
 import { Oid } from '../../service/auth/spnego/tokens.ts';
@@ -139,6 +140,18 @@ describe('Kerberos: MIT GSS-API refusals, each named', () => {
   it('the right principal and kvno but a ticket that does not decrypt: [decrypt-failed]', async () => {
     const e = await refusal(apReq(['cifs', 'FILESRV'], 'WITNESS.TEST', 18, 3));
     assert.equal(e.reason, 'decrypt-failed');
+  });
+
+  it('a refusal names the ticket\'s client only when the ticket decrypts: ticketClient is null for noise, junk and oversize', async () => {
+    const t = summarizeApReq(apReq(['cifs', 'FILESRV'], 'WITNESS.TEST', 18, 3));
+    assert.ok(t);
+    // MIT decodes this ticket but cannot decrypt it with the keytab's key: nobody is named.
+    assert.equal(gss().ticketClient(keytab.file, t.der), null);
+    assert.equal(gss().ticketClient(keytab.file, Buffer.from('6100', 'hex')), null);
+    assert.equal(gss().ticketClient(keytab.file, Buffer.alloc(70_000, 0x61)), null);
+    assert.equal(gss().ticketClient(path.join(dir, 'absent.keytab'), t.der), null);
+    const e = await refusal(apReq(['cifs', 'FILESRV'], 'WITNESS.TEST', 18, 3));
+    assert.doesNotMatch(e.message, /'s ticket, valid/);
   });
 
   it('a token for another mechanism, or a Kerberos token that is not an AP-REQ: malformed', async () => {
