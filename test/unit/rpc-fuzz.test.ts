@@ -1,9 +1,12 @@
 // Seeded, bounded fuzzing of every decoder that reads wire bytes: random mutations of captured
 // PDUs and stubs must give a value or the decoder's own error type — never another exception,
-// never a hang, never a huge allocation.
+// never a hang, never a huge allocation. The mutations are fast-check values with fixed seeds: a
+// failure prints the fixture and the edits that broke it, shrunk to the fewest. Round-trip
+// properties of the same codecs: properties-rpc and properties-swn tests.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import fc from 'fast-check';
 import { DecodeError } from '../../service/bytes/decode-error.ts';
 import { Deframer } from '../../service/rpc/framing.ts';
 import { parseFragment, parsePdu, serializePdu, type ContextElement, type SyntaxId } from '../../service/rpc/pdu.ts';
@@ -21,18 +24,26 @@ import { pinnedNtlm } from '../fixtures/ntlm/pinned.ts';
 import { decodeAsyncNotifyResponse, decodeHandle, decodeInterfaceListResponse, decodeRegister, decodeRegisterEx } from '../../service/swn/codec.ts';
 import { decodeIpAddrInfoList, decodeResourceChanges, MessageDecodeError } from '../../service/swn/messages.ts';
 import { parseMapTower, TowerError } from '../../service/epm/tower.ts';
-import { prng } from '../helpers/prng.ts';
 
-function mutate(rand: () => number, input: Buffer): Buffer {
+/**
+ * One mutation, as data: a cut at a fraction of the input's length, or one to eight bytes (at
+ * fractions of its length) set to random values, or to the extremes 0xff or 0x00, which make the
+ * worst counts and lengths.
+ */
+type Mutation = { cut: number } | { fill: 'random' | 0xff | 0x00; edits: [at: number, value: number][] };
+// Fractions on a uniform grid: fast-check's doubles are spread over the representable values, most
+// of them tiny, which would put nearly every edit at the start of the input.
+const fraction = fc.integer({ min: 0, max: 0xffff }).map((n) => n / 0x10000);
+const mutation: fc.Arbitrary<Mutation> = fc.oneof(
+  { arbitrary: fraction.map((cut) => ({ cut })), weight: 1 },
+  { arbitrary: fc.record({ fill: fc.constantFrom('random' as const, 0xff as const, 0x00 as const), edits: fc.array(fc.tuple(fraction, fc.integer({ min: 0, max: 0xff })), { minLength: 1, maxLength: 8 }) }), weight: 3 },
+);
+
+function mutate(input: Buffer, m: Mutation): Buffer {
   const b = Buffer.from(input);
-  const kind = Math.floor(rand() * 4);
-  if (kind === 0) return b.subarray(0, Math.floor(rand() * b.length)); // truncate
-  const n = 1 + Math.floor(rand() * 8);
-  for (let i = 0; i < n && b.length > 0; i++) {
-    const at = Math.floor(rand() * b.length);
-    // Favour the extremes: they make the worst counts and lengths.
-    b[at] = kind === 1 ? Math.floor(rand() * 256) : kind === 2 ? 0xff : 0x00;
-  }
+  if ('cut' in m) return b.subarray(0, Math.floor(m.cut * b.length));
+  if (b.length === 0) return b;
+  for (const [at, v] of m.edits) b[Math.floor(at * b.length)] = m.fill === 'random' ? v : m.fill;
   return b;
 }
 
@@ -75,10 +86,9 @@ function bindNegotiator(): Negotiator {
 
 describe('seeded fuzzing', () => {
   it('PDU parser and deframer: 20,000 mutations', () => {
-    const rand = prng(0x5157_4e01);
     const t0 = Date.now();
-    for (let i = 0; i < 20_000; i++) {
-      const input = mutate(rand, fixtures[i % fixtures.length] ?? Buffer.alloc(0));
+    fc.assert(fc.property(fc.constantFrom(...fixtures), mutation, (fixture, m) => {
+      const input = mutate(fixture, m);
       expectOnly(DecodeError, () => parsePdu(input));
       expectOnly(DecodeError, () => new Deframer(8192).push(input));
       // What parses goes on to the negotiator, as a connection would hand it over.
@@ -92,23 +102,22 @@ describe('seeded fuzzing', () => {
         const o = bindNegotiator().bind(p);
         assert.ok(!(o instanceof Promise) && o.reply !== null);
       }
-    }
+    }), { seed: 0x5157_4e01, numRuns: 20_000 });
     assert.ok(Date.now() - t0 < 20_000);
   });
   it('witness stub decoders: 20,000 mutations', () => {
-    const rand = prng(0x5157_4e02);
-    for (let i = 0; i < 20_000; i++) {
-      const reg = mutate(rand, registerStub);
+    fc.assert(fc.property(mutation, mutation, fc.integer({ min: 1, max: 3 }), (mReg, mNotify, count) => {
+      const reg = mutate(registerStub, mReg);
       expectOnly(DecodeError, () => decodeRegister(reg));
       expectOnly(DecodeError, () => decodeRegisterEx(reg));
       expectOnly(DecodeError, () => decodeHandle(reg));
       expectOnly(DecodeError, () => decodeInterfaceListResponse(reg));
-      const n = mutate(rand, notifyStub);
+      const n = mutate(notifyStub, mNotify);
       expectOnly(DecodeError, () => decodeAsyncNotifyResponse(n));
-      expectOnly(MessageDecodeError, () => decodeResourceChanges(n.subarray(24), 1 + (i % 3)));
+      expectOnly(MessageDecodeError, () => decodeResourceChanges(n.subarray(24), count));
       expectOnly(MessageDecodeError, () => decodeIpAddrInfoList(n.subarray(24)));
       expectOnly(TowerError, () => parseMapTower(n));
-    }
+    }), { seed: 0x5157_4e02, numRuns: 20_000 });
   });
   it('absurd counts fail fast instead of allocating', () => {
     const stub = Buffer.from(registerStub);
@@ -127,17 +136,18 @@ describe('seeded fuzzing of the security layer', () => {
   // internal error in a mechanism (logged at error level).
   const sessions = ['03-rpcclient-ntlmssp-sign', '04-rpcclient-ntlmssp-seal', '01-python-spnego-sign', '02-python-spnego-seal'].map((n) => loadSession(n));
   it('2,000 sessions with one mutated client PDU each', async () => {
-    const rand = prng(0x5157_4e03);
     const errors: string[] = [];
     const log = pino({ level: 'error' }, { write: (l: string) => { errors.push(l); } });
     const witness: RpcInterfaceDef = { name: 'witness', uuid: WITNESS_INTERFACE.uuid, versionMajor: 1, versionMinor: 1, ops: new Map() };
     const t0 = Date.now();
     let verified = 0;
-    for (let i = 0; i < 2_000; i++) {
-      const s = sessions[i % sessions.length]!;
+    const session = fc.constantFrom(...sessions);
+    // Which client PDU is mutated: uniformly (fast-check's default bias towards the bounds would
+    // mostly hit the first, the bind, and few sessions would reach their calls).
+    await fc.assert(fc.asyncProperty(session, fc.noBias(fraction), mutation, async (s, which, m) => {
       const clientPdus: Buffer[] = s.pdus.filter((p) => p.from === 'client').map((p) => Buffer.from(p.bytes));
-      const victim = Math.floor(rand() * clientPdus.length);
-      clientPdus[victim] = mutate(rand, clientPdus[victim]!);
+      const victim = Math.floor(which * clientPdus.length);
+      clientPdus[victim] = mutate(clientPdus[victim]!, m);
       const n = new Negotiator({
         findInterface: () => witness,
         associate: () => 1,
@@ -168,7 +178,7 @@ describe('seeded fuzzing of the security layer', () => {
           throw err;
         }
       }
-    }
+    }), { seed: 0x5157_4e03, numRuns: 2_000 });
     assert.deepEqual(errors, []);
     // The sessions whose mutation came late reached their calls: requests were verified.
     assert.ok(verified > 1000, `only ${verified} requests verified`);
