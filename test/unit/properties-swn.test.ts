@@ -37,6 +37,12 @@ import {
   type ResourceChange,
 } from '../../service/swn/messages.ts';
 import { buildTcpTower, parseFloors, parseMapTower, ProtocolId, serializeFloors, TowerError, type Floor, type TcpTower } from '../../service/epm/tower.ts';
+import { epmInterface, EpmOpnum, EPT_S_NOT_REGISTERED, type Endpoint } from '../../service/epm/epm.ts';
+import type { CallContext } from '../../service/rpc/interface.ts';
+import { NdrReader, NdrWriter } from '../../service/rpc/ndr.ts';
+import { NDR20 } from '../../service/rpc/syntaxes.ts';
+import { canonicalAddress } from '../../store/address.ts';
+import { pino } from 'pino';
 
 const runs = (seed: number, numRuns = 300): fc.Parameters<unknown> => ({ seed, numRuns });
 const rec = <T,>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> => fc.record(model, { noNullPrototype: true });
@@ -244,6 +250,19 @@ describe('properties: MessageBuffer payloads', () => {
     );
   });
 
+  it('addresses: the store\'s canonical text (store/address.ts) is the text the wire decoder writes, for any way of writing an address', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.ipV4(), fc.ipV6()), (written) => {
+        const canonical = canonicalAddress(written);
+        assert.ok(canonical !== null, written);
+        const { family, bytes: b } = addressBytes(written);
+        assert.equal(canonical, bytesToAddress(family, b));
+        assert.equal(canonicalAddress(canonical), canonical);
+      }),
+      runs(0x5357_0015, 1000),
+    );
+  });
+
   it('addresses: bytes → text → bytes is the identity, and IPv6 text is the WHATWG URL parser\'s canonical form for any way of writing it', () => {
     fc.assert(
       fc.property(bytes(4, 4), bytes(16, 16), fc.ipV6(), (v4, v6, written) => {
@@ -289,6 +308,75 @@ describe('properties: endpoint mapper towers', () => {
         decodeOrNull(TowerError, () => parseMapTower(b));
       }),
       runs(0x5457_0002, 2000),
+    );
+  });
+
+  /** ept_map's request as a client writes it (C706 Appendix O): obj NULL, the map tower, a NULL entry handle, max_towers. */
+  function eptMapRequest(tower: Buffer, maxTowers: number): Buffer {
+    return new NdrWriter().nullPointer().referent().u32(tower.length).u32(tower.length).bytes(tower).align(4).bytes(Buffer.alloc(20)).u32(maxTowers).finish();
+  }
+  /** ept_map's answer: entry handle, num_towers, the towers array (max_count, offset, actual_count, referents, twr_t each), status. */
+  function readEptMapAnswer(stub: Buffer): { towers: Buffer[]; status: number } {
+    const r = new NdrReader(stub);
+    r.bytes(20, 'entry_handle');
+    const n = r.u32('num_towers');
+    r.u32('max_count');
+    assert.equal(r.u32('offset'), 0);
+    assert.equal(r.u32('actual_count'), n);
+    for (let i = 0; i < n; i++) assert.notEqual(r.pointer('tower'), 0);
+    const towers: Buffer[] = [];
+    for (let i = 0; i < n; i++) {
+      const max = r.u32('tower max_count');
+      assert.equal(r.u32('tower_length'), max);
+      towers.push(Buffer.from(r.bytes(max, 'tower')));
+      r.align(4);
+    }
+    return { towers, status: r.u32('status') };
+  }
+  const ctx = (localAddress: string): CallContext => ({
+    association: 1, connection: 1, callId: 1, opnum: EpmOpnum.ept_map, remote: '198.18.0.2:40000', local: `${localAddress}:135`, localAddress, localPort: 135,
+    object: null, auth: null, cancelled: false, onCancel: () => undefined, reply: () => undefined, fail: () => undefined,
+  });
+  const endpoint: fc.Arbitrary<Endpoint> = rec({ iface: syntax, annotation: fc.constant('x'), port: u16 });
+
+  it('ept_map: a tower for a registered interface is answered with its port at the address the client reached; others with EPT_S_NOT_REGISTERED', () => {
+    fc.assert(
+      fc.property(fc.array(endpoint, { minLength: 1, maxLength: 4 }), fc.nat(), fc.boolean(), ipv4Text, fc.integer({ min: 0, max: 4 }), (eps, pick, known, local, maxTowers) => {
+        const epm = epmInterface(() => eps, pino({ level: 'silent' }));
+        const wanted = eps[pick % eps.length]!;
+        const iface = known ? wanted.iface : { ...wanted.iface, uuid: '00000000-0000-0000-0000-000000000001' };
+        const req = eptMapRequest(buildTcpTower({ iface, transfer: NDR20, port: 0, address: '0.0.0.0' }), maxTowers);
+        const out = epm.ops.get(EpmOpnum.ept_map)?.(req, ctx(local));
+        assert.ok(Buffer.isBuffer(out));
+        const answer = readEptMapAnswer(out);
+        const first = eps.find((e) => e.iface.uuid === iface.uuid && e.iface.version === iface.version);
+        if (first === undefined || maxTowers === 0) {
+          assert.deepEqual(answer, { towers: [], status: EPT_S_NOT_REGISTERED });
+          return;
+        }
+        assert.equal(answer.status, 0);
+        assert.equal(answer.towers.length, 1);
+        const floors = parseFloors(answer.towers[0]!);
+        assert.deepEqual(parseMapTower(answer.towers[0]!).iface, first.iface);
+        assert.equal(floors[3]?.rhs.readUInt16BE(0), first.port);
+        assert.equal(bytesToAddress(4, floors[4]!.rhs), local);
+      }),
+      runs(0x5457_0004, 200),
+    );
+  });
+
+  it('ept_map and ept_lookup: any stub gives an answer or DecodeError', () => {
+    const eps: Endpoint[] = [{ iface: { uuid: 'ccd8c074-d0e5-4a40-92b4-d074faa6ba28', version: 1, minor: 1 }, annotation: 'Witness', port: 5999 }];
+    const epm = epmInterface(() => eps, pino({ level: 'silent' }));
+    const stubs = fc.oneof(bytes(120), mutated(fc.integer({ min: 0, max: 4 }).map((m) => eptMapRequest(buildTcpTower({ iface: eps[0]!.iface, transfer: NDR20, port: 0, address: '0.0.0.0' }), m))));
+    fc.assert(
+      fc.property(stubs, (b) => {
+        for (const op of [EpmOpnum.ept_map, EpmOpnum.ept_lookup]) {
+          const out = decodeOrNull(DecodeError, () => epm.ops.get(op)?.(b, ctx('198.18.0.1')));
+          if (out !== null) assert.ok(Buffer.isBuffer(out));
+        }
+      }),
+      runs(0x5457_0005, 1000),
     );
   });
 
