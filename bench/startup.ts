@@ -178,7 +178,7 @@ async function main(): Promise<void> {
     // The package's tree, staged: the same bundles, stubs and code cache as under /usr/lib.
     const v = await stagedTree('pkg-tree', ROOT);
     variants.push(v);
-    process.stdout.write(`(${PKG} is not installed: 'pkg-tree' is its tree staged in ${path.join(tmp, 'pkg-tree')}, as it would be under ${LIB_DIR})\n`);
+    process.stdout.write(`(${STAGED ? '--staged' : `${PKG} is not installed`}: 'pkg-tree' is its tree staged in ${path.join(tmp, 'pkg-tree')}, as it would be under ${LIB_DIR})\n`);
   }
 
   const w = await startWitnessd({ epm: '127.0.0.1:135', view: twoNodeView(1, { shares: [{ name: 'data', resource: 'g1', node: 'n2', ips: ['127.0.0.2'] }] }), extra: ['--log-level', 'info', '--force-unregister-after', '0'] });
