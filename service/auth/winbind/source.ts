@@ -102,6 +102,8 @@ export class WinbindDirectSource implements NtlmCredentialSource {
   /** The SIDs and, for those winbindd can name, DOMAIN\name. */
   private async withNames(sids: string[]): Promise<string[]> {
     const now = Date.now();
+    let failed = 0;
+    let firstError = '';
     const names = await Promise.all(sids.map(async (sid) => {
       const hit = this.names.get(sid);
       if (hit !== undefined && now - hit.at < this.nameTtlMs) return hit.name;
@@ -111,6 +113,8 @@ export class WinbindDirectSource implements NtlmCredentialSource {
         if (r !== null && r.name !== '') name = r.domain !== '' ? `${r.domain}\\${r.name}` : r.name;
       } catch (err) {
         this.logger.debug({ sid, error: (err as Error).message }, 'winbind: cannot name a group');
+        failed++;
+        firstError ||= (err as Error).message;
         return null; // not cached: asked again next time
       }
       if (this.names.size >= this.maxNames) {
@@ -121,6 +125,8 @@ export class WinbindDirectSource implements NtlmCredentialSource {
       this.names.set(sid, { at: now, name });
       return name;
     }));
+    // Lookups refused by the winbind client's budget (256 waiting) or timed out: one line per identity.
+    if (failed > 0) this.logger.warn({ groups: sids.length, unnamed: failed, error: firstError }, 'winbind: some groups could not be named now; they match @group entries by SID only until the next logon');
     return [...sids, ...names.filter((n): n is string => n !== null)];
   }
 
