@@ -11,7 +11,10 @@ import fs from 'node:fs';
 import fc from 'fast-check';
 import { DecodeError } from '../../service/bytes/decode-error.ts';
 import { SecurityError } from '../../service/auth/context.ts';
-import { checkDer, decodeInteger, decodeOid, DerReader, encodeInteger, encodeOid, MAX_DEPTH, tlv } from '../../service/auth/spnego/der.ts';
+import { checkDer, decodeInteger, decodeOid, der, DerReader, encodeInteger, encodeOid, MAX_DEPTH, tlv } from '../../service/auth/spnego/der.ts';
+import { etypeName, summarizeApReq } from '../../service/auth/krb5/ap-req.ts';
+import { parse as parseLogonInfo } from '../../service/auth/krb5/pac.ts';
+import { NdrWriter } from '../../service/rpc/ndr.ts';
 import {
   buildInitialToken,
   buildNegTokenResp,
@@ -576,6 +579,171 @@ describe('properties: winbindd protocol', () => {
         if (dir !== null) assert.ok(dir.startsWith('/'));
       }),
       runs(0x5742_0003, 1000),
+    );
+  });
+});
+
+// ---- Kerberos: the AP-REQ summary and the PAC's logon info ----
+
+describe('properties: Kerberos AP-REQ summary and PAC logon info', () => {
+  const int = (n: number): Buffer => tlv(0x02, encodeInteger(n));
+  const ticketCase = rec({
+    realm: latin1(20),
+    parts: fc.array(latin1(12), { minLength: 1, maxLength: 10 }),
+    etype: fc.integer({ min: -0x80000000, max: 0x7fffffff }),
+    // RFC 4120 says UInt32; the summary reads kvno as a 32-bit INTEGER, so kvnos from 2^31 up are not generated.
+    kvno: nullable(fc.integer({ min: 0, max: 0x7fffffff })),
+    cipher: bytes(40),
+    framed: fc.boolean(),
+  });
+  /** An AP-REQ (RFC 4120 §5.5.1) around a Ticket, bare or in the GSS-API framing with TOK_ID 01 00 (RFC 4121 §4.1). */
+  function apReq(t: { realm: string; parts: string[]; etype: number; kvno: number | null; cipher: Buffer; framed: boolean }): { token: Buffer; ticket: Buffer } {
+    const enc = der.sequence([der.context(0, int(t.etype)), ...(t.kvno === null ? [] : [der.context(1, int(t.kvno))]), der.context(2, der.octetString(t.cipher))]);
+    const sname = der.sequence([der.context(0, int(2)), der.context(1, der.sequence(t.parts.map((p) => der.generalString(p))))]);
+    const ticket = tlv(0x61, der.sequence([der.context(0, int(5)), der.context(1, der.generalString(t.realm)), der.context(2, sname), der.context(3, enc)]));
+    const ap = tlv(0x6e, der.sequence([der.context(0, int(5)), der.context(1, int(14)), der.context(2, der.bitString(Buffer.alloc(5))), der.context(3, ticket), der.context(4, der.sequence([]))]));
+    const token = t.framed ? der.application0([der.oid('1.2.840.113554.1.2.2'), Buffer.from([1, 0]), ap]) : ap;
+    return { token, ticket };
+  }
+
+  it('AP-REQ: the summary names the ticket\'s service (up to 8 name components), etype and kvno, and keeps the Ticket\'s bytes', () => {
+    fc.assert(
+      fc.property(ticketCase, (t) => {
+        const { token, ticket } = apReq(t);
+        assert.deepEqual(summarizeApReq(token), { service: `${t.parts.slice(0, 8).join('/')}@${t.realm}`, etype: t.etype, etypeName: etypeName(t.etype), kvno: t.kvno, der: ticket });
+      }),
+      runs(0x4b52_0001),
+    );
+  });
+
+  it('AP-REQ: any bytes give a summary or null, never an exception', () => {
+    fc.assert(
+      fc.property(fc.oneof(bytes(80), mutated(ticketCase.map((t) => apReq(t).token))), (b) => {
+        const r = summarizeApReq(b);
+        if (r) assert.ok(r.der.length <= b.length);
+      }),
+      runs(0x4b52_0002, 1000),
+    );
+  });
+
+  interface Sid {
+    auth: number;
+    subs: number[];
+  }
+  const sid: fc.Arbitrary<Sid> = rec({ auth: fc.integer({ min: 0, max: 2 ** 48 - 1 }), subs: fc.array(u32, { maxLength: 15 }) });
+  const sidText = (x: Sid): string => `S-1-${x.auth}${x.subs.map((v) => `-${v}`).join('')}`;
+  const logonCase = rec({
+    names: fc.array(nullable(units(12)), { minLength: 6, maxLength: 6 }),
+    userRid: u32,
+    primaryRid: u32,
+    groups: nullable(fc.array(u32, { maxLength: 6 })),
+    logonServer: nullable(units(12)),
+    domain: nullable(units(12)),
+    domainSid: sid,
+    extra: nullable(fc.array(nullable(sid), { maxLength: 4 })),
+    resource: nullable(rec({ domain: sid, rids: nullable(fc.array(u32, { maxLength: 4 })) })),
+  });
+  type LogonCase = typeof logonCase extends fc.Arbitrary<infer T> ? T : never;
+
+  /** KERB_VALIDATION_INFO (MS-PAC §2.5) in an NDR type serialization (MS-RPCE §2.2.6), written field by field. */
+  function logonInfo(c: LogonCase): Buffer {
+    const w = new NdrWriter();
+    w.bytes(Buffer.from([1, 0x10, 8, 0, 0xcc, 0xcc, 0xcc, 0xcc])).u32(0).u32(0); // common and private headers
+    w.referent();
+    w.bytes(Buffer.alloc(48)); // six FILETIMEs
+    const unicode = (v: string | null): void => {
+      w.u16(v === null ? 0 : v.length * 2).u16(v === null ? 0 : v.length * 2);
+      if (v === null) w.nullPointer();
+      else w.referent();
+    };
+    for (const n of c.names) unicode(n);
+    w.u16(0).u16(0); // LogonCount, BadPasswordCount
+    w.u32(c.userRid).u32(c.primaryRid).u32(c.groups?.length ?? 0);
+    if (c.groups === null) w.nullPointer();
+    else w.referent();
+    w.u32(0).bytes(Buffer.alloc(16)); // UserFlags, UserSessionKey
+    unicode(c.logonServer);
+    unicode(c.domain);
+    w.referent(); // LogonDomainId
+    w.bytes(Buffer.alloc(40)); // reserved, account control, logon times
+    w.u32(c.extra?.length ?? 0);
+    if (c.extra === null) w.nullPointer();
+    else w.referent();
+    if (c.resource === null) w.nullPointer();
+    else w.referent();
+    w.u32(c.resource?.rids?.length ?? 0);
+    if (c.resource?.rids === null || c.resource === null) w.nullPointer();
+    else w.referent();
+    // Deferred referents in field order.
+    const str = (v: string): void => {
+      w.u32(v.length).u32(0).u32(v.length).bytes(Buffer.from(v, 'utf16le'));
+    };
+    const sidBody = (x: Sid): void => {
+      const a = Buffer.alloc(6);
+      a.writeUIntBE(x.auth, 0, 6);
+      w.u32(x.subs.length).u8(1).u8(x.subs.length).bytes(a);
+      for (const v of x.subs) w.u32(v);
+    };
+    for (const n of c.names) if (n !== null) str(n);
+    if (c.groups !== null) {
+      w.u32(c.groups.length);
+      for (const g of c.groups) w.u32(g).u32(7);
+    }
+    if (c.logonServer !== null) str(c.logonServer);
+    if (c.domain !== null) str(c.domain);
+    sidBody(c.domainSid);
+    if (c.extra !== null) {
+      w.u32(c.extra.length);
+      for (const x of c.extra) {
+        if (x === null) w.nullPointer();
+        else w.referent();
+        w.u32(7);
+      }
+      for (const x of c.extra) if (x !== null) sidBody(x);
+    }
+    if (c.resource !== null) {
+      sidBody(c.resource.domain);
+      if (c.resource.rids !== null) {
+        w.u32(c.resource.rids.length);
+        for (const r of c.resource.rids) w.u32(r).u32(7);
+      }
+    }
+    return w.finish();
+  }
+
+  it('PAC logon info: the account, its domain and SID, and every group SID (primary, domain groups, extra SIDs, resource groups) read back', () => {
+    fc.assert(
+      fc.property(logonCase, (c) => {
+        const domainSid = sidText(c.domainSid);
+        const resDomain = c.resource === null ? '' : sidText(c.resource.domain);
+        const groups = [
+          `${domainSid}-${c.primaryRid}`,
+          ...(c.groups ?? []).map((g) => `${domainSid}-${g}`),
+          ...(c.extra ?? []).filter((x): x is Sid => x !== null).map(sidText),
+          ...(c.resource?.rids ?? []).map((r) => `${resDomain}-${r}`),
+        ];
+        assert.deepEqual(parseLogonInfo(logonInfo(c)), {
+          user: c.names[0] ?? '',
+          domain: c.domain ?? '',
+          domainSid,
+          userSid: `${domainSid}-${c.userRid}`,
+          groupSids: [...new Set(groups)],
+        });
+      }),
+      runs(0x4b52_0003),
+    );
+  });
+
+  it('PAC logon info: any bytes give the logon info or the parser\'s own Error, never a RangeError or TypeError', () => {
+    fc.assert(
+      fc.property(fc.oneof(bytes(120), mutated(logonCase.map(logonInfo))), (b) => {
+        try {
+          parseLogonInfo(b);
+        } catch (err) {
+          if (!(err instanceof Error && err.constructor === Error && err.message.startsWith('PAC logon info'))) throw err;
+        }
+      }),
+      runs(0x4b52_0004, 1000),
     );
   });
 });
