@@ -1,7 +1,8 @@
 // `witness-agent`: sync once, watch the CIB, or show what the store holds.
 
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { DEFAULT_DB_PATH, openStore } from '../store/index.ts';
+import { openStore } from '../store/index.ts';
+import { DEFAULT_DB_PATH } from '../store/defaults.ts';
 import { formatCibVersion, type ClusterEvent, type ClusterView } from '../store/types.ts';
 import { makeLogger } from './log.ts';
 import { LOG_LEVELS, type LogLevel } from '../store/log-levels.ts';
@@ -12,7 +13,8 @@ import type { Logger } from 'pino';
 import { attrdUpdater, type Attrd } from './admin/attrd.ts';
 import { cibFileFrom } from './cib/source.ts';
 import type { SyncedAttributes } from './node-addresses.ts';
-import { DEFAULT_SMB_CONF, NO_RESOURCE } from './samba-shares.ts';
+import { NO_RESOURCE } from './samba-shares.ts';
+import { DEFAULT_SMB_CONF } from '../store/defaults.ts';
 import { configFromFlags, type ConfigFlags } from './view-flags.ts';
 
 /** This node's name (--node, else crm_node -n) and attrd, or undefined (relay off, logged). */

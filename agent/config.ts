@@ -1,7 +1,7 @@
 // What the agent looks for in the CIB: which resources are floating IPs, which resource carries
 // which SMB share, and which agent is the witness service itself.
 
-import { DEFAULT_IP_AGENTS } from '../store/types.ts';
+import { DEFAULT_IP_AGENTS } from '../store/defaults.ts';
 import type { SambaCatalogue } from './samba-shares.ts';
 
 export interface ViewConfig {

@@ -17,8 +17,6 @@ import type { Logger } from 'pino';
 import type { CibResource } from './cib/types.ts';
 import { globalOf, normalizePath, parseTestparm, sambaBool, sharesOf, type SambaShare } from './testparm.ts';
 
-export const DEFAULT_SMB_CONF = '/etc/samba/smb.conf';
-
 /** testparm's output is our own child's; still, a configuration bigger than this is refused. */
 const MAX_OUTPUT = 16 * 1024 * 1024;
 /** Includes followed when looking for the files a reading depends on (Samba stops at 100 too). */

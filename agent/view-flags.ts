@@ -5,7 +5,8 @@
 
 import type { Logger } from 'pino';
 import { defaultViewConfig, parseSharesMap, type ViewConfig } from './config.ts';
-import { DEFAULT_SMB_CONF, SambaShareSource, sambaCacheFileFor } from './samba-shares.ts';
+import { SambaShareSource, sambaCacheFileFor } from './samba-shares.ts';
+import { DEFAULT_SMB_CONF } from '../store/defaults.ts';
 
 export interface ConfigFlags {
   shares?: string;

@@ -26,21 +26,22 @@ import { WITNESSD_NODE_FLAGS, witnessdEnv } from '../service/node-flags.ts';
 import { AUTH_MODES, type AuthMode } from '../service/auth/config.ts';
 import { MIN_AUTH_LEVELS } from '../service/auth/policy.ts';
 import { LOG_LEVELS } from '../store/log-levels.ts';
+import { DEFAULT_DB_PATH, DEFAULT_EPM_PORT, DEFAULT_FORCE_UNREGISTER_AFTER_S, DEFAULT_IP_AGENTS, DEFAULT_LISTEN_ADDRESS, DEFAULT_MIN_AUTH_LEVEL, DEFAULT_SMB_CONF, DEFAULT_WITNESS_PORT } from '../store/defaults.ts';
 
 export const DEFAULTS = {
-  db: '/var/lib/pacemaker-witness/state.db',
-  ip_agents: 'ocf:heartbeat:IPaddr2 ocf:heartbeat:IPaddr ocf:heartbeat:IPv6addr',
-  witness_port: '5999',
-  epm: '0.0.0.0:135',
-  listen_address: '0.0.0.0',
+  db: DEFAULT_DB_PATH,
+  ip_agents: DEFAULT_IP_AGENTS.join(' '),
+  witness_port: String(DEFAULT_WITNESS_PORT),
+  epm: `${DEFAULT_LISTEN_ADDRESS}:${DEFAULT_EPM_PORT}`,
+  listen_address: DEFAULT_LISTEN_ADDRESS,
   node_addresses: 'auto',
-  min_auth_level: 'integrity',
+  min_auth_level: DEFAULT_MIN_AUTH_LEVEL,
   allow_ntlmv1: 'false',
   log_level: 'info',
   log_file: '/var/log/pacemaker-witness/witness-agent.log',
   watch_poll: '0',
-  force_unregister_after: '5',
-  samba_shares: '/etc/samba/smb.conf',
+  force_unregister_after: String(DEFAULT_FORCE_UNREGISTER_AFTER_S),
+  samba_shares: DEFAULT_SMB_CONF,
 } as const;
 
 export const SPEC: AgentSpec = {

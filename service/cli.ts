@@ -1,7 +1,9 @@
 // `witnessd`: the MS-SWN witness service.
 import fs from 'node:fs';
 import { Command, Option } from 'commander';
-import { ConfigError, DEFAULT_EPM_PORT, DEFAULT_WITNESS_PORT, resolveConfig, type CliValues } from './config.ts';
+import { ConfigError, resolveConfig, type CliValues } from './config.ts';
+import { DEFAULT_EPM_PORT, DEFAULT_LISTEN_ADDRESS, DEFAULT_MIN_AUTH_LEVEL, DEFAULT_WITNESS_PORT } from '../store/defaults.ts';
+import { MIN_AUTH_LEVELS } from './auth/policy.ts';
 import { startWitnessd } from './daemon.ts';
 import { makeServiceLogger } from './log.ts';
 import { LOG_LEVELS } from '../store/log-levels.ts';
@@ -11,14 +13,14 @@ export function buildProgram(): Command {
     .description('SMB Witness (MS-SWN) service for a Pacemaker file-server cluster')
     .option('--config <file>', 'JSON config file (command-line options win)')
     .option('--db <path>', 'state store kept by witness-agent (default /var/lib/pacemaker-witness/state.db)')
-    .option('--listen <host:port>', `witness RPC address (default 0.0.0.0:${DEFAULT_WITNESS_PORT})`)
-    .option('--epm <host:port|off>', `endpoint mapper address (default 0.0.0.0:${DEFAULT_EPM_PORT})`)
+    .option('--listen <host:port>', `witness RPC address (default ${DEFAULT_LISTEN_ADDRESS}:${DEFAULT_WITNESS_PORT})`)
+    .option('--epm <host:port|off>', `endpoint mapper address (default ${DEFAULT_LISTEN_ADDRESS}:${DEFAULT_EPM_PORT})`)
     .option('--netname <name...>', 'cluster name(s) clients register for (repeatable)')
     .option('--node <name>', 'this node\'s Pacemaker name (default: crm_node -n)')
     .addOption(new Option('--auth <mode>', 'where client passwords are checked: winbind (default), accounts (with --accounts), or none (unauthenticated: tests only)').choices(['winbind', 'accounts', 'none']))
     .option('--accounts <file>', 'local account file (witnessctl user add); implies --auth accounts')
     .option('--smb-conf <file>', 'Samba configuration for winbind\'s ntlm_auth (default: Samba\'s own)')
-    .addOption(new Option('--min-auth-level <level>', 'lowest auth level for witness calls (default integrity)').choices(['connect', 'integrity', 'privacy']))
+    .addOption(new Option('--min-auth-level <level>', `lowest auth level for witness calls (default ${DEFAULT_MIN_AUTH_LEVEL})`).choices(MIN_AUTH_LEVELS))
     .option('--allow <principals...>', 'only these may register: DOMAIN\\user, user or @group (comma-separated or repeated)')
     .option('--allow-ntlmv1', 'accept NTLMv1/LM responses (weak; refused by default)')
     .option('--keytab <file>', 'Kerberos service keys (cifs/<NetName>, host/<NetName>): offers Kerberos, preferred in SPNEGO')

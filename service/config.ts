@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
-import { DEFAULT_DB_PATH } from '../store/index.ts';
+import { DEFAULT_DB_PATH, DEFAULT_EPM_PORT, DEFAULT_FORCE_UNREGISTER_AFTER_S, DEFAULT_LISTEN_ADDRESS, DEFAULT_MIN_AUTH_LEVEL, DEFAULT_WITNESS_PORT } from '../store/defaults.ts';
 import { AUTH_MODES, type AuthConfig, type AuthMode } from './auth/config.ts';
 import { MIN_AUTH_LEVELS, type MinAuthLevel } from './auth/policy.ts';
 import type { LogFormat } from './log.ts';
@@ -12,9 +12,6 @@ import { isLogLevel, type LogLevel } from '../store/log-levels.ts';
 import type { RpcLimits } from './rpc/connection.ts';
 import { DEFAULT_REGISTRATION_LIMITS, type RegistrationLimits } from './swn/constants.ts';
 
-/** The witness service's fixed default TCP port, so firewalls can be set (Windows uses a dynamic one). */
-export const DEFAULT_WITNESS_PORT = 5999;
-export const DEFAULT_EPM_PORT = 135;
 
 export interface HostPort {
   host: string;
@@ -117,7 +114,7 @@ export class ConfigError extends Error {
 }
 
 /** Parses HOST:PORT, [V6]:PORT or PORT. */
-export function parseHostPort(s: string, defaultHost = '0.0.0.0'): HostPort {
+export function parseHostPort(s: string, defaultHost = DEFAULT_LISTEN_ADDRESS): HostPort {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(s) ?? /^()()(\d+)$/.exec(s);
   const port = Number(m?.[3]);
   if (!m || !Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`bad address ${JSON.stringify(s)}: expected HOST:PORT, [IPv6]:PORT or PORT`);
@@ -195,20 +192,20 @@ export function resolveConfig(cli: CliValues, nodeName: () => string = localNode
   if (!isLogLevel(logLevel)) throw new ConfigError(`unknown log level ${JSON.stringify(logLevel)}`);
   const logFormat = cli.logFormat ?? file.logFormat ?? 'json';
   if (logFormat !== 'json' && logFormat !== 'journal') throw new ConfigError(`unknown log format ${JSON.stringify(logFormat)}; json or journal`);
-  const epmText = cli.epm ?? file.epm ?? `0.0.0.0:${DEFAULT_EPM_PORT}`;
+  const epmText = cli.epm ?? file.epm ?? `${DEFAULT_LISTEN_ADDRESS}:${DEFAULT_EPM_PORT}`;
   const limits = { ...DEFAULT_LIMITS, ...DEFAULT_WITNESS_LIMITS, ...(file.limits ?? {}) };
   for (const [k, v] of Object.entries(limits)) {
     if (!Number.isInteger(v) || v <= 0) throw new ConfigError(`limits.${k} must be a positive integer`);
   }
   const unused = file.unusedTimeoutSec ?? 30;
   if (!Number.isFinite(unused) || unused <= 0) throw new ConfigError('unusedTimeoutSec must be a positive number');
-  const retire = cli.forceUnregisterAfter !== undefined ? Number(cli.forceUnregisterAfter) : (file.forceUnregisterAfterSec ?? 5);
+  const retire = cli.forceUnregisterAfter !== undefined ? Number(cli.forceUnregisterAfter) : (file.forceUnregisterAfterSec ?? DEFAULT_FORCE_UNREGISTER_AFTER_S);
   if (!Number.isFinite(retire) || retire < 0) throw new ConfigError('the forced-unregister delay must be 0 (off) or a positive number of seconds');
   const retention = file.auditRetentionDays ?? 30;
   if (!Number.isFinite(retention) || retention <= 0) throw new ConfigError('auditRetentionDays must be a positive number');
   return {
     db: cli.db ?? file.db ?? DEFAULT_DB_PATH,
-    listen: parseHostPort(cli.listen ?? file.listen ?? `0.0.0.0:${DEFAULT_WITNESS_PORT}`),
+    listen: parseHostPort(cli.listen ?? file.listen ?? `${DEFAULT_LISTEN_ADDRESS}:${DEFAULT_WITNESS_PORT}`),
     epm: epmText === 'off' ? null : parseHostPort(epmText),
     netnames: names,
     node: cli.node ?? file.node ?? nodeName(),
@@ -229,7 +226,7 @@ function resolveAuth(cli: CliValues, file: FileConfig): AuthConfig {
   if (!(AUTH_MODES as readonly string[]).includes(mode)) throw new ConfigError(`unknown --auth ${JSON.stringify(mode)}; supported: ${AUTH_MODES.join(', ')}`);
   if (mode === 'none' && (cli.keytab ?? file.keytab) !== undefined) throw new ConfigError('--keytab with --auth none would be ignored: Kerberos needs authentication on');
   if (mode === 'accounts' && accounts === null) throw new ConfigError('--auth accounts needs --accounts FILE (make one with: witnessctl user add DOMAIN\\USER --accounts FILE)');
-  const minLevel = cli.minAuthLevel ?? file.minAuthLevel ?? 'integrity';
+  const minLevel = cli.minAuthLevel ?? file.minAuthLevel ?? DEFAULT_MIN_AUTH_LEVEL;
   if (!(MIN_AUTH_LEVELS as readonly string[]).includes(minLevel)) throw new ConfigError(`unknown --min-auth-level ${JSON.stringify(minLevel)}; one of ${MIN_AUTH_LEVELS.join(', ')}`);
   const allow = (cli.allow ?? file.allow ?? []).flatMap((a) => a.split(',')).map((a) => a.trim()).filter((a) => a !== '');
   const helpers = file.winbindHelpers ?? 2;

@@ -25,7 +25,6 @@ import {
 
 export { StoreError } from './errors.ts';
 
-export const DEFAULT_DB_PATH = '/var/lib/pacemaker-witness/state.db';
 
 /**
  * Space kept in the file for the agent's events (table store_reserve): 64 pages, room for a

@@ -18,8 +18,6 @@ export interface NodeView {
   addresses?: string[];
 }
 
-/** Resource agents that count as floating IPs unless configured otherwise. */
-export const DEFAULT_IP_AGENTS = ['ocf:heartbeat:IPaddr2', 'ocf:heartbeat:IPaddr', 'ocf:heartbeat:IPv6addr'] as const;
 
 export interface IpView {
   /** Primitive id (for clone instances: the primitive id plus ':N' as in the status section). */

@@ -4,7 +4,8 @@
 // carries out (it is woken by the store change) and answers there.
 
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { DEFAULT_DB_PATH, openStore, type Store } from '../../store/index.ts';
+import { openStore, type Store } from '../../store/index.ts';
+import { DEFAULT_DB_PATH } from '../../store/defaults.ts';
 import os from 'node:os';
 import { addAdminRequest, getAdminRequest, selectorMatches, witnessNode, type AdminKind, type AdminSelector, type AdminTarget } from '../../store/admin-requests.ts';
 import { type WireRequest } from '../../agent/admin/wire.ts';
