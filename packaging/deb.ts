@@ -32,6 +32,7 @@ export const PKG = 'pacemaker-witness';
 export const LIB_DIR = '/usr/lib/pacemaker-witness';
 export const NODE = '/usr/bin/node';
 export const OCF_DIR = '/usr/lib/ocf/resource.d/witness';
+/** @testOnly where the package test and bench/startup find the installed OCF agent (a fact of this layout). */
 export const OCF_AGENT = `${OCF_DIR}/witnessd`;
 export const CACHE_DIR = '/var/cache/pacemaker-witness';
 const OUT_DIR = path.join(ROOT, 'dist/deb');
