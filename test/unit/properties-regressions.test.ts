@@ -2,7 +2,8 @@
 // per bug, so each stays fixed even if a property's generator changes.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeOid, encodeOid } from '../../service/auth/spnego/der.ts';
+import { summarizeApReq } from '../../service/auth/krb5/ap-req.ts';
+import { decodeOid, der, encodeOid, tlv } from '../../service/auth/spnego/der.ts';
 import { parseFragment, PType } from '../../service/rpc/pdu.ts';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s/g, ''), 'hex');
@@ -26,5 +27,19 @@ describe('regressions found by the properties', () => {
     // The largest second arc that fits, and any later arc up to 2^53 - 1, still round-trip.
     assert.deepEqual(encodeOid('2.9007199254740911'), Buffer.from('8fffffffffffff7f', 'hex'));
     assert.equal(decodeOid(encodeOid('1.2.9007199254740991')), '1.2.9007199254740991');
+  });
+
+  it('summarizeApReq: a kvno from 2^31 up (UInt32, five DER octets) is read, not the whole summary lost', () => {
+    const int = (hex: string): Buffer => tlv(0x02, Buffer.from(hex, 'hex'));
+    const apReq = (kvno: string): Buffer => {
+      const enc = der.sequence([der.context(0, int('12')), der.context(1, int(kvno)), der.context(2, der.octetString(Buffer.alloc(4)))]);
+      const sname = der.sequence([der.context(0, int('02')), der.context(1, der.sequence([der.generalString('cifs'), der.generalString('filesrv')]))]);
+      const ticket = tlv(0x61, der.sequence([der.context(0, int('05')), der.context(1, der.generalString('WITNESS.TEST')), der.context(2, sname), der.context(3, enc)]));
+      return tlv(0x6e, der.sequence([der.context(0, int('05')), der.context(1, int('0e')), der.context(2, der.bitString(Buffer.alloc(5))), der.context(3, ticket), der.context(4, der.sequence([]))]));
+    };
+    assert.equal(summarizeApReq(apReq('0080000001'))?.kvno, 0x80000001);
+    assert.equal(summarizeApReq(apReq('00ffffffff'))?.kvno, 0xffffffff);
+    assert.equal(summarizeApReq(apReq('7fffffff'))?.kvno, 0x7fffffff);
+    assert.equal(summarizeApReq(apReq('02'))?.service, 'cifs/filesrv@WITNESS.TEST');
   });
 });

@@ -51,6 +51,15 @@ function apReqBytes(token: Buffer): Buffer {
   return rest.subarray(2);
 }
 
+/**
+ * kvno is a UInt32 (RFC 4120 §5.2.9): from 2^31 up DER needs five octets, a leading zero first
+ * (tickets from an AD read-only DC carry its number in the kvno's high 16 bits).
+ */
+function readKvno(v: Buffer): number {
+  if (v.length === 5 && v[0] === 0 && (v[1] ?? 0) >= 0x80) return v.readUInt32BE(1);
+  return decodeInteger(v, 'kvno');
+}
+
 /** The ticket's service and key, or null when the token is not an AP-REQ we can read (never throws). */
 export function summarizeApReq(token: Buffer): TicketSummary | null {
   try {
@@ -79,7 +88,7 @@ export function summarizeApReq(token: Buffer): TicketSummary | null {
     const enc = encR.enter(encR.expect(Tag.SEQUENCE, 'EncryptedData'), 'EncryptedData');
     const etype = decodeInteger(enc.enter(enc.expect(contextTag(0), 'etype'), 'etype').expect(INTEGER, 'etype').value, 'etype');
     const kvnoEl = enc.optional(contextTag(1), 'kvno');
-    const kvno = kvnoEl ? decodeInteger(enc.enter(kvnoEl, 'kvno').expect(INTEGER, 'kvno').value, 'kvno') : null;
+    const kvno = kvnoEl ? readKvno(enc.enter(kvnoEl, 'kvno').expect(INTEGER, 'kvno').value) : null;
     return { service: `${parts.join('/')}@${realm}`, etype, etypeName: etypeName(etype), kvno, der: tktEl.bytes };
   } catch {
     return null;
