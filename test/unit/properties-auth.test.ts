@@ -591,14 +591,15 @@ describe('properties: Kerberos AP-REQ summary and PAC logon info', () => {
     realm: latin1(20),
     parts: fc.array(latin1(12), { minLength: 1, maxLength: 10 }),
     etype: fc.integer({ min: -0x80000000, max: 0x7fffffff }),
-    // RFC 4120 says UInt32; the summary reads kvno as a 32-bit INTEGER, so kvnos from 2^31 up are not generated.
-    kvno: nullable(fc.integer({ min: 0, max: 0x7fffffff })),
+    kvno: nullable(u32), // UInt32 (RFC 4120 §5.2.9)
     cipher: bytes(40),
     framed: fc.boolean(),
   });
   /** An AP-REQ (RFC 4120 §5.5.1) around a Ticket, bare or in the GSS-API framing with TOK_ID 01 00 (RFC 4121 §4.1). */
   function apReq(t: { realm: string; parts: string[]; etype: number; kvno: number | null; cipher: Buffer; framed: boolean }): { token: Buffer; ticket: Buffer } {
-    const enc = der.sequence([der.context(0, int(t.etype)), ...(t.kvno === null ? [] : [der.context(1, int(t.kvno))]), der.context(2, der.octetString(t.cipher))]);
+    // A UInt32 from 2^31 up takes five octets in DER: a zero, then the four (encodeInteger stops at 32-bit signed).
+    const uint = (n: number): Buffer => (n <= 0x7fffffff ? int(n) : tlv(0x02, Buffer.from([0, n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff])));
+    const enc = der.sequence([der.context(0, int(t.etype)), ...(t.kvno === null ? [] : [der.context(1, uint(t.kvno))]), der.context(2, der.octetString(t.cipher))]);
     const sname = der.sequence([der.context(0, int(2)), der.context(1, der.sequence(t.parts.map((p) => der.generalString(p))))]);
     const ticket = tlv(0x61, der.sequence([der.context(0, int(5)), der.context(1, der.generalString(t.realm)), der.context(2, sname), der.context(3, enc)]));
     const ap = tlv(0x6e, der.sequence([der.context(0, int(5)), der.context(1, int(14)), der.context(2, der.bitString(Buffer.alloc(5))), der.context(3, ticket), der.context(4, der.sequence([]))]));
