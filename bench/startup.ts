@@ -8,9 +8,10 @@
 //   flock /tmp/pw-peers.lock node --import tsx bench/startup.ts [runs] [--before REV] [--no-checkout] [--staged]
 // (root: rpcclient finds witnessd through its endpoint mapper on 127.0.0.1:135).
 //
-// The variants of one command run in turn, one run each per round (the first round unmeasured:
-// it fills the page cache and writes the package's code caches), so a change in the machine's
-// load falls on all of them alike; on a shared machine, compare the minimum and the median.
+// The variants of one command run in turn, with `node -e 0` among them, one run each per round
+// (the first round unmeasured: it fills the page cache and writes the package's code caches), so a
+// change in the machine's load falls on all of them and on their floor alike; on a shared machine,
+// compare the minimum and the median.
 // The commands run with a clean environment (PATH, LANG), as Pacemaker runs an agent: a variable
 // like NODE_EXTRA_CA_CERTS (set in some shells) makes every node start ~40 ms slower.
 // witnessctl list / client-move talk to a witnessd started here (loopback, --auth none) holding a
@@ -211,8 +212,9 @@ async function main(): Promise<void> {
     process.stdout.write(`\nstart-up and work, ${RUNS} runs each, variants in turn (ms)\n${'command'.padEnd(42)} ${'from'.padEnd(14)} ${f('cpu min')} ${f('cpu50')} ${f('cpu90')} ${f('wall50')} ${f('wall90')}   exit\n`);
     timeJobs([{ label: '/bin/true', where: '-', argv: ['/bin/true'] }, { label: 'node -e 0', where: '-', argv: [process.execPath, '-e', '0'] }]);
     if (which('net') !== null) timeJobs([{ label: 'net --version (Samba, C)', where: '-', argv: ['net', '--version'] }]);
+    // Each command's variants run in turn with `node -e 0` among them: the floor of those very rounds.
     const each = (label: string, job: (v: Variant, n: number) => Omit<Job, 'label' | 'where'>): void => {
-      timeJobs(variants.map((v, n) => ({ label, where: v.where, ...job(v, n) })));
+      timeJobs([...variants.map((v, n) => ({ label, where: v.where, ...job(v, n) })), { label: '  node -e 0 (same rounds)', where: '-', argv: [process.execPath, '-e', '0'] }]);
     };
     each('witnessctl --help', (v) => ({ argv: [...v.ctl, '--help'] }));
     each('witnessctl list', (v) => ({ argv: [...v.ctl, 'list', '--db', w.db] }));
