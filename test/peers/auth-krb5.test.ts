@@ -400,7 +400,7 @@ describe('Kerberos (auth type 16 and SPNEGO) for Active Directory clients', { ti
     }
   });
 
-  it('@group by name in the allow-list: a member of the AD group is admitted over Kerberos (the PAC\'s SIDs named through winbindd), a non-member is refused', async () => {
+  it('@group by name in the allow-list: a member of the AD group is admitted over Kerberos (the PAC\'s SIDs named through winbindd\'s socket, or the groups through wbinfo on the helper path), a non-member is refused', async () => {
     // A group and a second user in the domain (idempotent: the domain is shared across test files).
     const group = 'witness-krb-admins';
     const other = 'krbother';
@@ -419,23 +419,29 @@ describe('Kerberos (auth type 16 and SPNEGO) for Active Directory clients', { ti
       assert.equal(kv.code, 0, kv.stderr);
       caches[user] = env.KRB5CCNAME!;
     }
-    const k = await startWitnessd({ view: twoNodeView(), auth: ['--auth', 'winbind', '--smb-conf', d.smbConf, '--keytab', keytab, '--allow', `@${group}`], env: d.wbclientPreloadEnv() ?? {} });
-    try {
-      assert.match(k.logs(), /group SIDs \(from the PAC\) are named through winbindd/);
-      const member = await runPy([
-        { ...connect(k.port, ['sign', 'krb5']), ccache: caches[d.user]! },
-        { op: 'RegisterEx', conn: 'a', version: 0x20000, net: 'FILESRV', share: null, ip: '127.0.0.2', client: 'krb-group-member', flags: 0, timeout: 60, save: 'h' },
-        { op: 'UnRegisterEx', conn: 'a', handle: 'h' },
-      ], 60_000, py);
-      assert.ok(member.every((x) => x.ok), `${JSON.stringify(member)}\n${k.logs().slice(-3000)}`);
-      const outsider = await runPy([{ ...connect(k.port, ['sign', 'spnego']), ccache: caches[other]! }, { op: 'GetInterfaceList', conn: 'a' }], 60_000, py);
-      assert.equal(outsider[0]?.ok, true, JSON.stringify(outsider));
-      assert.notEqual(outsider[1]?.ok, true, JSON.stringify(outsider));
-      await waitLog(k.logs, /WITNESS\\\\krbother is not in the allow-list/);
-      assert.match(k.logs(), /"mech":"kerberos"[^\n]*"user":"WITNESS\\\\witnessuser"[^\n]*"msg":"client authenticated"/);
-      assert.doesNotMatch(k.logs(), /WITNESS\\\\witnessuser is not in the allow-list/);
-    } finally {
-      await k.stop();
+    // Both ways witnessd asks winbind: winbindd's privileged socket (LOOKUPSID for the PAC's SIDs),
+    // and the ntlm_auth helper path (winbindDirect false: the account's groups through wbinfo).
+    const helpersConf = path.join(tmp, 'witnessd-helpers.json');
+    fs.writeFileSync(helpersConf, JSON.stringify({ winbindDirect: false }));
+    for (const [how, extra, startLine] of [['direct', [], /group SIDs \(from the PAC\) are named through winbindd/], ['helpers', ['--config', helpersConf], /groups are asked of winbindd with wbinfo/]] as const) {
+      const k = await startWitnessd({ view: twoNodeView(), auth: ['--auth', 'winbind', '--smb-conf', d.smbConf, '--keytab', keytab, '--allow', `@${group}`, ...extra], env: d.wbclientPreloadEnv() ?? {} });
+      try {
+        assert.match(k.logs(), startLine, how);
+        const member = await runPy([
+          { ...connect(k.port, ['sign', 'krb5']), ccache: caches[d.user]! },
+          { op: 'RegisterEx', conn: 'a', version: 0x20000, net: 'FILESRV', share: null, ip: '127.0.0.2', client: `krb-group-member-${how}`, flags: 0, timeout: 60, save: 'h' },
+          { op: 'UnRegisterEx', conn: 'a', handle: 'h' },
+        ], 60_000, py);
+        assert.ok(member.every((x) => x.ok), `${how}: ${JSON.stringify(member)}\n${k.logs().slice(-3000)}`);
+        const outsider = await runPy([{ ...connect(k.port, ['sign', 'spnego']), ccache: caches[other]! }, { op: 'GetInterfaceList', conn: 'a' }], 60_000, py);
+        assert.equal(outsider[0]?.ok, true, JSON.stringify(outsider));
+        assert.notEqual(outsider[1]?.ok, true, JSON.stringify(outsider));
+        await waitLog(k.logs, /WITNESS\\\\krbother is not in the allow-list/);
+        assert.match(k.logs(), /"mech":"kerberos"[^\n]*"user":"WITNESS\\\\witnessuser"[^\n]*"msg":"client authenticated"/);
+        assert.doesNotMatch(k.logs(), /WITNESS\\\\witnessuser is not in the allow-list/);
+      } finally {
+        await k.stop();
+      }
     }
   });
 

@@ -85,10 +85,10 @@ export class KerberosAcceptor implements SecurityContext {
     try {
       const r = this.accept(token);
       const id = this.id;
-      // Group names, when the allow-list wants them, before the identity is read (winbindd's
-      // LOOKUPSID, cached; a SID it cannot name stays a SID).
-      if (!r.complete || id === null || id.groups.length === 0 || this.nameGroups === undefined) return Promise.resolve(r);
-      return this.nameGroups(id.groups).then((groups) => {
+      // Group names, when the allow-list wants them, before the identity is read (through winbind,
+      // cached; a SID it cannot name stays a SID).
+      if (!r.complete || id === null || this.nameGroups === undefined) return Promise.resolve(r);
+      return this.nameGroups(id).then((groups) => {
         this.id = { ...id, groups };
         return r;
       });

@@ -55,5 +55,20 @@ export async function openWinbindSource(o: OpenWinbindOptions): Promise<NtlmCred
   const source: NtlmCredentialSource = await WinbindSource.start({ ...(o.ntlmAuth !== undefined ? { ntlmAuth: o.ntlmAuth } : {}), smbConf: o.smbConf, helpers: o.concurrency, timeoutMs: o.timeoutMs, logger: log, ...(o.env !== undefined ? { env: o.env } : {}) });
   log.info({ path: 'ntlm_auth', helpers: o.concurrency }, 'winbind: passwords are checked by ntlm_auth helpers');
   // ntlm_auth's answer has no groups: they are asked of winbindd with wbinfo after the logon.
-  return o.groups ? new WinbindGroups({ logger: log.child({ source: 'winbind-groups' }), ...(o.env !== undefined ? { env: o.env } : {}) }).decorate(source) : source;
+  if (!o.groups) return source;
+  const groups = new WinbindGroups({ logger: log.child({ source: 'winbind-groups' }), ...(o.env !== undefined ? { env: o.env } : {}) });
+  const decorated = groups.decorate(source);
+  helperGroups.set(decorated, groups);
+  return decorated;
+}
+
+/** The helper path's group lookups, by the source they decorate. */
+const helperGroups = new WeakMap<NtlmCredentialSource, WinbindGroups>();
+
+/**
+ * The wbinfo group lookups of a source openWinbindSource made on the ntlm_auth path with groups
+ * (undefined otherwise): for identities that did not come from its logons (a Kerberos ticket's).
+ */
+export function helperGroupsOf(source: NtlmCredentialSource): WinbindGroups | undefined {
+  return helperGroups.get(source);
 }
