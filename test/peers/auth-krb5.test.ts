@@ -401,18 +401,21 @@ describe('Kerberos (auth type 16 and SPNEGO) for Active Directory clients', { ti
   });
 
   it('@group by name in the allow-list: a member of the AD group is admitted over Kerberos (the PAC\'s SIDs named through winbindd\'s socket, or the groups through wbinfo on the helper path), a non-member is refused', async () => {
-    // A group and a second user in the domain (idempotent: the domain is shared across test files).
+    // A group, a member and an outsider of the test's own (idempotent: the domain is shared across
+    // test files). Users of their own: winbindd answers the helper path's wbinfo --user-sids from
+    // what it cached at the user's last logon through it, and the test user logs on over NTLM above.
     const group = 'witness-krb-admins';
+    const member = 'krbmember';
     const other = 'krbother';
-    const otherPassword = 'Krb-Other-1x';
+    const password = 'Krb-Test-User-1x';
     const ldb = ['-H', path.join(path.dirname(path.dirname(d.dcSmbConf)), 'private', 'sam.ldb'), '-s', d.dcSmbConf];
-    for (const argv of [['group', 'add', group], ['user', 'create', other, otherPassword], ['group', 'addmembers', group, d.user]]) {
+    for (const argv of [['group', 'add', group], ['user', 'create', member, password], ['user', 'create', other, password], ['group', 'addmembers', group, member]]) {
       const r = d.inDc(['samba-tool', ...argv, ...ldb]);
       assert.ok(r.code === 0 || /already/i.test(r.stdout + r.stderr), `samba-tool ${argv.join(' ')}: ${r.stdout}${r.stderr}`);
     }
     // Fresh TGTs (the KDC writes the groups into the PAC when it issues the TGT), then the service tickets.
     const caches: Record<string, string> = {};
-    for (const [user, password] of [[d.user, d.password], [other, otherPassword]] as const) {
+    for (const user of [member, other]) {
       const env = d.krbEnv(`krb5-group-${user}`);
       assert.equal(d.inMember(['kinit', user], { input: `${password}\n`, env }).code, 0, `kinit ${user}`);
       const kv = d.inMember(['kvno', TARGET], { env });
@@ -427,18 +430,18 @@ describe('Kerberos (auth type 16 and SPNEGO) for Active Directory clients', { ti
       const k = await startWitnessd({ view: twoNodeView(), auth: ['--auth', 'winbind', '--smb-conf', d.smbConf, '--keytab', keytab, '--allow', `@${group}`, ...extra], env: d.wbclientPreloadEnv() ?? {} });
       try {
         assert.match(k.logs(), startLine, how);
-        const member = await runPy([
-          { ...connect(k.port, ['sign', 'krb5']), ccache: caches[d.user]! },
+        const admitted = await runPy([
+          { ...connect(k.port, ['sign', 'krb5']), ccache: caches[member]! },
           { op: 'RegisterEx', conn: 'a', version: 0x20000, net: 'FILESRV', share: null, ip: '127.0.0.2', client: `krb-group-member-${how}`, flags: 0, timeout: 60, save: 'h' },
           { op: 'UnRegisterEx', conn: 'a', handle: 'h' },
         ], 60_000, py);
-        assert.ok(member.every((x) => x.ok), `${how}: ${JSON.stringify(member)}\n${k.logs().slice(-3000)}`);
+        assert.ok(admitted.every((x) => x.ok), `${how}: ${JSON.stringify(admitted)}\n${k.logs().slice(-3000)}`);
         const outsider = await runPy([{ ...connect(k.port, ['sign', 'spnego']), ccache: caches[other]! }, { op: 'GetInterfaceList', conn: 'a' }], 60_000, py);
         assert.equal(outsider[0]?.ok, true, JSON.stringify(outsider));
         assert.notEqual(outsider[1]?.ok, true, JSON.stringify(outsider));
         await waitLog(k.logs, /WITNESS\\\\krbother is not in the allow-list/);
-        assert.match(k.logs(), /"mech":"kerberos"[^\n]*"user":"WITNESS\\\\witnessuser"[^\n]*"msg":"client authenticated"/);
-        assert.doesNotMatch(k.logs(), /WITNESS\\\\witnessuser is not in the allow-list/);
+        assert.match(k.logs(), /"mech":"kerberos"[^\n]*"user":"WITNESS\\\\krbmember"[^\n]*"msg":"client authenticated"/);
+        assert.doesNotMatch(k.logs(), /WITNESS\\\\krbmember is not in the allow-list/);
       } finally {
         await k.stop();
       }
