@@ -5,15 +5,18 @@
 // error: SecurityError (DER, SPNEGO, NTLMSSP), DecodeError (the AV-pair reader, which NTLMSSP
 // converts), WinbindProtocolError. Golden bytes: spnego-der, spnego-tokens, ntlm-vectors,
 // ntlm-captures, winbind-protocol tests.
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import fc from 'fast-check';
 import { DecodeError } from '../../service/bytes/decode-error.ts';
 import { SecurityError } from '../../service/auth/context.ts';
 import { checkDer, decodeInteger, decodeOid, der, DerReader, encodeInteger, encodeOid, MAX_DEPTH, tlv } from '../../service/auth/spnego/der.ts';
 import { etypeName, summarizeApReq } from '../../service/auth/krb5/ap-req.ts';
 import { parse as parseLogonInfo } from '../../service/auth/krb5/pac.ts';
+import { listKeytab } from '../../service/auth/krb5/keytab-file.ts';
 import { NdrWriter } from '../../service/rpc/ndr.ts';
 import {
   buildInitialToken,
@@ -745,6 +748,63 @@ describe('properties: Kerberos AP-REQ summary and PAC logon info', () => {
         }
       }),
       runs(0x4b52_0004, 1000),
+    );
+  });
+});
+
+describe('properties: keytab listing', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-properties-keytab-'));
+  const file = path.join(dir, 'keytab');
+  after(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  const name = codePoints(12);
+  const keytabEntry = rec({ realm: name, parts: fc.array(name, { minLength: 1, maxLength: 3 }), kvno8: u8, kvno32: nullable(u32), enctype: u16, key: bytes(32), holeBefore: fc.integer({ min: 0, max: 8 }) });
+  type KeytabCase = typeof keytabEntry extends fc.Arbitrary<infer T> ? T : never;
+
+  /** The FILE keytab format 0x0502 (MIT's keytab.txt): big-endian, entries prefixed by their size, holes by a negative size. */
+  function keytab(entries: readonly KeytabCase[]): Buffer {
+    const out: Buffer[] = [Buffer.from([5, 2])];
+    const u16be = (n: number): Buffer => Buffer.from([n >> 8, n & 0xff]);
+    const i32be = (n: number): Buffer => {
+      const b = Buffer.alloc(4);
+      b.writeInt32BE(n);
+      return b;
+    };
+    const str = (v: string): Buffer => Buffer.concat([u16be(Buffer.byteLength(v)), Buffer.from(v, 'utf8')]);
+    for (const e of entries) {
+      if (e.holeBefore > 0) out.push(i32be(-e.holeBefore), Buffer.alloc(e.holeBefore, 0xee));
+      const kvno32 = e.kvno32 === null ? Buffer.alloc(0) : Buffer.from([e.kvno32 >>> 24, (e.kvno32 >>> 16) & 0xff, (e.kvno32 >>> 8) & 0xff, e.kvno32 & 0xff]);
+      const body = Buffer.concat([u16be(e.parts.length), str(e.realm), ...e.parts.map(str), Buffer.alloc(8), Buffer.from([e.kvno8]), u16be(e.enctype), u16be(e.key.length), e.key, kvno32]);
+      out.push(i32be(body.length), body);
+    }
+    return Buffer.concat(out);
+  }
+
+  it('entries, holes and 8- or 32-bit kvnos: every principal, kvno and enctype listed in order', () => {
+    fc.assert(
+      fc.property(fc.array(keytabEntry, { maxLength: 5 }), (entries) => {
+        fs.writeFileSync(file, keytab(entries));
+        assert.deepEqual(
+          listKeytab(file),
+          entries.map((e) => ({ principal: `${e.parts.join('/')}@${e.realm}`, kvno: e.kvno32 !== null && e.kvno32 !== 0 ? e.kvno32 : e.kvno8, enctype: etypeName(e.enctype) })),
+        );
+      }),
+      runs(0x4b54_0001, 150),
+    );
+  });
+
+  it('any file: entries or a plain Error, never a RangeError from reading past an entry', () => {
+    fc.assert(
+      fc.property(fc.oneof(bytes(60), mutated(fc.array(keytabEntry, { maxLength: 3 }).map(keytab))), (b) => {
+        fs.writeFileSync(file, b);
+        try {
+          listKeytab(file);
+        } catch (err) {
+          if (!(err instanceof Error && err.constructor === Error)) throw err;
+        }
+      }),
+      runs(0x4b54_0002, 300),
     );
   });
 });
