@@ -2,12 +2,13 @@
 //  1. every import follows the data flow (CIB → agent → store → service → client) or goes down to
 //     a shared leaf room: the rooms and what each may import are in ROOMS below;
 //  2. no two files import each other, directly or around a circle;
-//  3. no dead exports: every name a product file exports is used by product code, in its own file
+//  3. no SQL outside store/: product code elsewhere never calls store.stmt() or store.db;
+//  4. no dead exports: every name a product file exports is used by product code, in its own file
 //     or imported by another (an export that only tests use belongs in test/helpers/); no public
 //     class member that nothing but tests (or nothing at all) mentions.
 // It reads the code as text with TypeScript's parser (no type checking), so it takes ~1 s.
 //
-//   node --import tsx .ci/check-structure.ts          the three checks, exit 1 on any finding
+//   node --import tsx .ci/check-structure.ts          every check, exit 1 on any finding
 //   node --import tsx .ci/check-structure.ts --rooms  prints each room's imports of other rooms
 
 import fs from 'node:fs';
@@ -231,7 +232,15 @@ function main(): number {
   const graph = new Map([...facts].map(([file, f]) => [file, new Set(f.imports.keys())] as const));
   for (const c of circles(graph)) problems.push(`circle: ${c.join(' <-> ')}`);
 
-  // 3. Dead exports of product files.
+  // 3. SQL stays in store/.
+  for (const file of facts.keys()) {
+    if (!PRODUCT.some((p) => file.startsWith(p)) || file.startsWith('store/')) continue;
+    const text = fs.readFileSync(path.join(ROOT, file), 'utf8');
+    const m = /\.stmt\(|\.db\.(?:prepare|pragma|exec|transaction|open)\b/.exec(text);
+    if (m) problems.push(`sql outside store/: ${file}: ${m[0]} (add a function to the table's module in store/)`);
+  }
+
+  // 4. Dead exports of product files.
   const used = new Map<string, Set<string>>();
   for (const [file, f] of facts) {
     for (const [target, names] of f.imports) {
@@ -266,7 +275,7 @@ function main(): number {
     }
   }
 
-  // 4. Dead public members of product classes: a name mentioned nowhere in product code but at its
+  // 5. Dead public members of product classes: a name mentioned nowhere in product code but at its
   // declaration. Names are compared as text, so a namesake elsewhere keeps a member alive (this
   // check misses some dead members; it never flags a used one).
   const productMentions = new Map<string, number>();

@@ -16,6 +16,8 @@ import type { SyncedAttributes } from './node-addresses.ts';
 import { NO_RESOURCE } from './samba-shares.ts';
 import { DEFAULT_SMB_CONF } from '../store/defaults.ts';
 import { configFromFlags, type ConfigFlags } from './view-flags.ts';
+import { lastEvents } from '../store/events.ts';
+import { readView } from '../store/view.ts';
 
 /** This node's name (--node, else crm_node -n) and attrd, or undefined (relay off, logged). */
 function relayFor(node: string | undefined, logger: Logger): { node: string; attrd: Attrd } | undefined {
@@ -167,8 +169,8 @@ export function buildProgram(): Command {
     .action((o: { db: string; events: number; json?: boolean }) => {
       const store = openStore(o.db, { readonly: true });
       try {
-        const view = store.readView();
-        const events = store.lastEvents(o.events);
+        const view = readView(store);
+        const events = lastEvents(store, o.events);
         if (o.json === true) {
           process.stdout.write(`${JSON.stringify({ view, events })}\n`);
           return;

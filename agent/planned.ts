@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import type { Store } from '../store/index.ts';
 import type { ClusterView, NewEvent } from '../store/types.ts';
 import { child, children, descendants, readXml } from './cib/xml.ts';
+import { appendEvents } from '../store/events.ts';
 
 export interface PlannedMove {
   resource: string;
@@ -236,7 +237,7 @@ export class MovePlanner {
     }
     if (events.length === 0) return;
     try {
-      this.opts.store.appendEvents(events, view.cib);
+      appendEvents(this.opts.store, events, view.cib);
       this.opts.logger.info({ moves: events.map((e) => `${e.subject} ${e.from ?? '?'} -> ${e.to ?? '?'}`), simulateMs: ms }, 'planned moves recorded');
     } catch (err) {
       this.opts.logger.error({ err }, 'cannot record planned moves');

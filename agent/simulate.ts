@@ -7,6 +7,7 @@ import { parseAddress, type Address } from '../store/address.ts';
 import { openStore } from '../store/index.ts';
 import type { ClusterView, IpView } from '../store/types.ts';
 import { diffViews } from './diff.ts';
+import { commitSync, readView } from '../store/view.ts';
 
 export interface SimulationOptions {
   db: string;
@@ -50,9 +51,9 @@ export function simulatedView(o: SimulationOptions, epoch: number, holder: strin
 export async function runSimulation(o: SimulationOptions): Promise<void> {
   simulatedView(o, 0, o.nodes[1]); // refuses a bad address before the store is opened
   const store = openStore(o.db);
-  let epoch = (store.readView()?.cib.epoch ?? 0) + 1;
+  let epoch = (readView(store)?.cib.epoch ?? 0) + 1;
   let holder = o.nodes[1];
-  store.commitSync(simulatedView(o, epoch, holder), diffViews);
+  commitSync(store, simulatedView(o, epoch, holder), diffViews);
   o.logger.info({ ip: o.movingIp, node: holder, share: o.share }, 'simulated cluster up');
   const stopped = (): boolean => o.signal?.aborted === true;
   try {
@@ -63,7 +64,7 @@ export async function runSimulation(o: SimulationOptions): Promise<void> {
       });
       if (stopped()) break;
       holder = holder === o.nodes[0] ? o.nodes[1] : o.nodes[0];
-      const r = store.commitSync(simulatedView(o, ++epoch, holder), diffViews);
+      const r = commitSync(store, simulatedView(o, ++epoch, holder), diffViews);
       o.logger.info({ events: r.events.map((e) => `#${e.seq} ${e.kind} ${e.subject} ${e.from ?? '-'} -> ${e.to ?? '-'}`) }, `failover: ${o.movingIp} and share ${o.share} now on ${holder}`);
     }
   } finally {

@@ -11,6 +11,7 @@ import { withNodeAddresses } from './node-addresses.ts';
 import { deriveView, relevantResources, type SkippedIp } from './placement.ts';
 import { shareMapWith } from './samba-shares.ts';
 import type { CibResource } from './cib/types.ts';
+import { commitSync } from '../store/view.ts';
 
 export interface SyncResult {
   /** False when the stored view came from a newer CIB revision (another sync won the race). */
@@ -40,7 +41,7 @@ export function syncXml(store: Store, xml: string, cfg: ViewConfig): SyncResult 
   const configured = new Map(cib.nodes.map((n) => [n.uname, n.attributes]));
   // Each node's own addresses, from its witness-addresses attribute (agent/node-addresses.ts).
   const view = { ...derived, nodes: withNodeAddresses(derived.nodes, configured, transient) };
-  const { applied, events } = store.commitSync(view, diffViews);
+  const { applied, events } = commitSync(store, view, diffViews);
   return { applied, events, cib: view.cib, view, transient, configured, skipped };
 }
 

@@ -25,6 +25,7 @@ import { ip, ROOT, startWitnessd, twoNodeView, type Witnessd } from '../test/pee
 import { benchCredentials, killOnExit, machineBusyMs, makeAccountFile, threadsCpuMs } from './auth-common.ts';
 import { settledStatusOf, waitPending } from './witnessd-probe.ts';
 import os from 'node:os';
+import { commitSync } from '../store/view.ts';
 
 const argv = process.argv.slice(2);
 const authAt = argv.indexOf('--auth');
@@ -53,7 +54,7 @@ function moveVip(db: string): number {
   const s = openStore(db);
   try {
     const t = performance.timeOrigin + performance.now();
-    s.commitSync(twoNodeView(++epoch, { ips: [ip('127.0.0.1', 'n1', 'vip1'), ip('127.0.0.2', node, 'vip2')] }), diffViews);
+    commitSync(s, twoNodeView(++epoch, { ips: [ip('127.0.0.1', 'n1', 'vip1'), ip('127.0.0.2', node, 'vip2')] }), diffViews);
     return t;
   } finally {
     s.close();

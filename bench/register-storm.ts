@@ -30,6 +30,7 @@ import { decodeHandleAndStatus, encodeRegisterEx } from '../service/swn/codec.ts
 import { Opnum, WitnessVersion } from '../service/swn/constants.ts';
 import { PType } from '../service/rpc/pdu.ts';
 import { openStore } from '../store/index.ts';
+import { countPendingRegistrations } from '../store/registrations.ts';
 import { missingSambaPackages, startSambaStandalone, type SambaStandalone } from '../test/helpers/samba-standalone.ts';
 import { RawClient, type ClientAuth } from '../test/helpers/rpc-client.ts';
 import { startWitnessd, type Witnessd } from '../test/peers/peers.ts';
@@ -82,7 +83,7 @@ interface StormResult {
 function pendingCount(db: string): number {
   const s = openStore(db, { readonly: true });
   try {
-    return (s.db.prepare('SELECT COUNT(*) AS k FROM registrations WHERE removed_at IS NULL AND pending = 1').get() as { k: number }).k;
+    return countPendingRegistrations(s);
   } finally {
     s.close();
   }

@@ -13,6 +13,7 @@ import { deriveView, relevantResources } from '../agent/placement.ts';
 import { syncXml } from '../agent/sync.ts';
 import { openStore } from '../store/index.ts';
 import { makeHugeCib } from '../test/fixtures/cib/huge.ts';
+import { readView } from '../store/view.ts';
 
 const nodes = Number(process.argv[2] ?? 32);
 const resources = Number(process.argv[3] ?? 1000);
@@ -49,7 +50,7 @@ try {
     syncXml(store, x2, cfg);
     sync.push(performance.now() - t);
   }
-  const view = store.readView();
+  const view = readView(store);
   console.log(`huge CIB, ${label}: ${nodes} nodes, ${resources} resources, ${(xml.length / 1024).toFixed(0)} KiB XML, ${view?.ips.length ?? 0} IPs in the view`);
   console.log(`parse:        ${stats(parse)}  (status filtered to the IPs, shares and witness clone)`);
   console.log(`placement:    ${stats(derive)}`);

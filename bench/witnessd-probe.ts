@@ -2,6 +2,7 @@
 // after a full GC (the SIGUSR2 status line; witnessd runs with --expose-gc in the benchmarks) and
 // how many AsyncNotify calls its store shows pending.
 import { openStore } from '../store/index.ts';
+import { countPendingRegistrations } from '../store/registrations.ts';
 import type { Witnessd } from '../test/peers/peers.ts';
 
 /** process.memoryUsage() of witnessd in KiB, as its status line gives it. */
@@ -36,7 +37,7 @@ export async function waitPending(db: string, n: number, timeoutMs = 60_000): Pr
   const t0 = Date.now();
   for (;;) {
     const s = openStore(db, { readonly: true });
-    const k = (s.db.prepare('SELECT COUNT(*) AS k FROM registrations WHERE removed_at IS NULL AND pending = 1').get() as { k: number }).k;
+    const k = countPendingRegistrations(s);
     s.close();
     if (k >= n) return;
     if (Date.now() - t0 > timeoutMs) throw new Error(`only ${k} of ${n} calls pending`);

@@ -19,6 +19,7 @@ import { Notifier } from './swn/notifier.ts';
 import { setWitnessNode } from '../store/admin-requests.ts';
 import { AdminExecutor } from './swn/admin.ts';
 import { WitnessRegistry } from './swn/registry.ts';
+import { readView } from '../store/view.ts';
 
 export interface Witnessd {
   registry: WitnessRegistry;
@@ -46,7 +47,7 @@ export interface WitnessdStatus {
 
 export async function startWitnessd(cfg: WitnessdConfig, logger: Logger): Promise<Witnessd> {
   const store = openStore(cfg.db);
-  let view: ClusterView | null = store.readView();
+  let view: ClusterView | null = readView(store);
   setWitnessNode(store, cfg.node);
   const retired = retireRegistrations(store, cfg.node, Date.now(), 'restart');
   if (retired > 0) logger.info({ retired }, 'registrations of a previous witnessd on this node marked removed (clients re-register)');
@@ -77,7 +78,7 @@ export async function startWitnessd(cfg: WitnessdConfig, logger: Logger): Promis
   const admin = new AdminExecutor({ store, registry, node: cfg.node, getView: () => view, logger });
   const onStoreChange = (): void => {
     try {
-      view = store.readView();
+      view = readView(store);
       registry.viewChanged();
       notifier.pump();
       admin.pump();

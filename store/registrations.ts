@@ -199,6 +199,15 @@ export function countRows(store: Store): { registrations: number; notifications:
   }
 }
 
+/** Live registrations with an AsyncNotify pending (what benches wait for). */
+export function countPendingRegistrations(store: Store): number {
+  try {
+    return store.stmt('SELECT COUNT(*) FROM registrations WHERE removed_at IS NULL AND pending = 1').pluck().get() as number;
+  } catch (err) {
+    throw toStoreError(err, store.path);
+  }
+}
+
 /** The journal's counters (all 0 and no failure on a store witnessd never had to drop or prune for). */
 export function readJournalCounters(store: Store): JournalCounters {
   try {

@@ -19,6 +19,8 @@ import { compileGlob, type Glob } from '../../store/patterns.ts';
 import { escapeOr, escapePrincipal, escapeText, inertText, safeJson } from './escape.ts';
 import { checkTargetIp } from './target.ts';
 import { takeListAnswer } from './list-answer.ts';
+import { lastEvents } from '../../store/events.ts';
+import { readView } from '../../store/view.ts';
 
 const TYPE_NAMES: Record<number, string> = {
   [MessageType.RESOURCE_CHANGE]: 'RESOURCE_CHANGE',
@@ -106,7 +108,7 @@ interface Outcome {
 function cluster(db: string): { here: string | null; others: string[] } {
   return withStore(db, true, (s) => {
     const here = witnessNode(s);
-    const others = [...new Set((s.readView()?.witness ?? []).filter((w) => w.started && w.node !== here).map((w) => w.node))];
+    const others = [...new Set((readView(s)?.witness ?? []).filter((w) => w.started && w.node !== here).map((w) => w.node))];
     return { here, others };
   });
 }
@@ -162,7 +164,7 @@ function target(db: string, o: { toNode?: string; toIp?: string; force?: boolean
   if ((o.toNode === undefined) === (o.toIp === undefined)) throw new InvalidArgumentError('give exactly one of --to-node and --to-ip');
   if (o.toNode !== undefined) return { node: o.toNode };
   const ip = o.toIp ?? '';
-  const view = withStore(db, true, (s) => s.readView());
+  const view = withStore(db, true, (s) => readView(s));
   const checked = checkTargetIp(ip, view, o.force === true);
   if (checked.warning !== null) warn(`warning: ${checked.warning}`);
   return { ip: checked.address };
@@ -277,7 +279,7 @@ export function buildProgram(): Command {
     .option('--last <n>', 'how many', Number, 50)
     .option('--json', 'JSON output')
     .action((o: { db: string; last: number; json?: boolean }) => {
-      const events = withStore(o.db, true, (s) => s.lastEvents(o.last));
+      const events = withStore(o.db, true, (s) => lastEvents(s, o.last));
       print(o.json, events, () => events.map((e) => `#${e.seq} ${isoTime(e.at)} cib ${formatCibVersion(e.cib)} ${escapeText(e.kind)} ${escapeText(e.subject)} ${escapeOr(e.from)} -> ${escapeOr(e.to)}`).join('\n') || 'no events');
     });
 

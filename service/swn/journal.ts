@@ -297,7 +297,7 @@ export class RegistrationJournal implements RegistryObserver {
    */
   private writeChunk(limit: number): boolean {
     if (this.empty && !this.hasUnsaved()) return true;
-    if (!this.opts.store.db.open) {
+    if (!this.opts.store.isOpen) {
       // The store was closed under us (shutdown): nothing more can be written.
       this.closed = true;
       return false;
@@ -410,7 +410,7 @@ export class RegistrationJournal implements RegistryObserver {
           this.roomRounds++;
         } else {
           this.chunk = Math.max(1, Math.min(this.chunk, Math.floor(rows / 2)));
-          this.opts.store.db.pragma('wal_checkpoint(PASSIVE)');
+          this.opts.store.checkpoint();
         }
       } catch {
         // no room for that either

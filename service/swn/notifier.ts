@@ -25,6 +25,7 @@ import type { ClusterEvent, ClusterView } from '../../store/types.ts';
 import { ChangeType, MessageType, RegisterFlags } from './constants.ts';
 import { nodeDestination } from './destination.ts';
 import { moveNotification, type Notification, type QueuedChange, type Registration, type WitnessRegistry } from './registry.ts';
+import { eventsAfter, lastSeq } from '../../store/events.ts';
 
 const CURSOR_KEY = 'notifier_cursor';
 
@@ -44,7 +45,7 @@ export class Notifier {
     this.opts = opts;
     // Events recorded before we started concern registrations that no longer exist (clients
     // re-register after a restart): start at the newest event, never replay older ones.
-    this.cursor = opts.store.lastSeq();
+    this.cursor = lastSeq(opts.store);
     this.saveCursor();
   }
 
@@ -64,7 +65,7 @@ export class Notifier {
     let first: ClusterEvent | null = null;
     const t0 = Date.now();
     for (;;) {
-      const batch = this.opts.store.eventsAfter(this.cursor, 1000);
+      const batch = eventsAfter(this.opts.store, this.cursor, 1000);
       if (batch.length === 0) break;
       for (const e of batch) {
         first ??= e;

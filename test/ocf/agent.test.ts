@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ROOT, requireBuild } from '../cluster/harness.ts';
 import { freePort, runPy } from '../peers/peers.ts';
+import { eventsAfter } from '../../store/events.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-ocf-'));
 fs.chmodSync(tmp, 0o755);
@@ -102,7 +103,7 @@ describe('ocf:witness:witnessd', { timeout: 120_000 }, () => {
       assert.equal(run('monitor').code, 0);
       const { openStore } = await import('../../store/index.ts');
       const s = openStore(path.join(tmp, 'state.db'), { readonly: true });
-      const kinds = s.eventsAfter(0).map((e) => `${e.kind} ${e.subject}`);
+      const kinds = eventsAfter(s, 0).map((e) => `${e.kind} ${e.subject}`);
       s.close();
       assert.ok(kinds.includes('ip_moved 198.18.0.100'), kinds.join(', '));
     } finally {

@@ -18,6 +18,7 @@ import { openStore } from '../../store/index.ts';
 import { listRegistrations } from '../../store/registrations.ts';
 import { diffViews } from '../../agent/diff.ts';
 import { Capture, checkPcap, runPy, startWitnessd, twoNodeView, type PyStep, type Witnessd } from './peers.ts';
+import { commitSync } from '../../store/view.ts';
 
 const CACHE = 'krb5-test';
 const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
@@ -216,7 +217,7 @@ describe('Kerberos (auth type 16 and SPNEGO) for Active Directory clients', { ti
       await new Promise((r) => setTimeout(r, 300));
       const st = openStore(w.db);
       try {
-        st.commitSync(twoNodeView(2, { ips: [twoNodeView().ips[0]!, { ...twoNodeView().ips[1]!, node: null, started: false }] }), diffViews);
+        commitSync(st, twoNodeView(2, { ips: [twoNodeView().ips[0]!, { ...twoNodeView().ips[1]!, node: null, started: false }] }), diffViews);
       } finally {
         st.close();
       }
@@ -227,7 +228,7 @@ describe('Kerberos (auth type 16 and SPNEGO) for Active Directory clients', { ti
       await new Promise((r) => p.once('close', r));
       clearTimeout(timer);
       const st = openStore(w.db);
-      st.commitSync(twoNodeView(3), diffViews);
+      commitSync(st, twoNodeView(3), diffViews);
       st.close();
     }
   });

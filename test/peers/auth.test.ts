@@ -16,6 +16,7 @@ import { listRegistrations, type RegistrationRow } from '../../store/registratio
 import { PType } from '../../service/rpc/pdu.ts';
 import { ptypeOf, TamperProxy, type Tamper } from '../helpers/tamper-proxy.ts';
 import { Capture, checkPcap, ip, ROOT, RpcClientSession, rpcclient, runPy, startWitnessd, twoNodeView, type PyStep, type Witnessd } from './peers.ts';
+import { commitSync } from '../../store/view.ts';
 
 const USER = 'alice';
 const PASSWORD = 'Wit-Ness.42';
@@ -137,7 +138,7 @@ describe('authentication: local account file, real clients', { timeout: 400_000 
       await new Promise((r) => setTimeout(r, 300)); // the call is pending before the cluster changes
       const st = openStore(w.db);
       try {
-        st.commitSync(twoNodeView(++epoch, { ips: [twoNodeView().ips[0]!, { ...twoNodeView().ips[1]!, node: null, started: false }] }), diffViews);
+        commitSync(st, twoNodeView(++epoch, { ips: [twoNodeView().ips[0]!, { ...twoNodeView().ips[1]!, node: null, started: false }] }), diffViews);
       } finally {
         st.close();
       }
@@ -153,7 +154,7 @@ describe('authentication: local account file, real clients', { timeout: 400_000 
     } finally {
       await s.close();
       const st = openStore(w.db);
-      st.commitSync(twoNodeView(++epoch), diffViews);
+      commitSync(st, twoNodeView(++epoch), diffViews);
       st.close();
     }
   });

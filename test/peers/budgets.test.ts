@@ -17,6 +17,7 @@ import { decodeAsyncNotifyResponse, decodeHandleAndStatus, decodeInterfaceListRe
 import { MessageType, Opnum, WinError, WitnessVersion } from '../../service/swn/constants.ts';
 import { RawClient, stubOf } from '../helpers/rpc-client.ts';
 import { ip, ROOT, startWitnessd, twoNodeView, writeView, type Witnessd } from './peers.ts';
+import { commitSync } from '../../store/view.ts';
 
 interface Reg { status: number; handle: Buffer }
 
@@ -266,7 +267,7 @@ describe('a full disk', { timeout: 180_000, skip: root ? false : 'needs root to 
   function commit(db: string, v: ClusterView): number {
     const s = openStore(db);
     try {
-      return s.commitSync(v, diffViews).events.length;
+      return commitSync(s, v, diffViews).events.length;
     } finally {
       s.close();
     }

@@ -8,11 +8,13 @@ import { listNotifications, listRegistrations } from '../../store/registrations.
 import type { ClusterView } from '../../store/types.ts';
 import { ChangeType, MessageType, WitnessVersion } from '../../service/swn/constants.ts';
 import { ip, runPy, startWitnessd, twoNodeView, type PyResult, type Witnessd } from './peers.ts';
+import { appendEvents, lastEvents } from '../../store/events.ts';
+import { commitSync } from '../../store/view.ts';
 
 function commit(db: string, v: ClusterView): void {
   const s = openStore(db);
   try {
-    s.commitSync(v, diffViews);
+    commitSync(s, v, diffViews);
   } finally {
     s.close();
   }
@@ -59,7 +61,7 @@ describe('notifications to python3-samba clients', { timeout: 120_000 }, () => {
     await new Promise((res) => setTimeout(res, 100));
     const s = openStore(w.db, { readonly: true });
     const audit = listNotifications(s).filter((n) => n.clientName === 'mover');
-    const events = s.lastEvents(5);
+    const events = lastEvents(s, 5);
     s.close();
     assert.deepEqual(audit.map((a) => [a.type, a.summary, a.outcome]), [[1, 'FILESRV UNAVAILABLE', 'delivered'], [1, 'FILESRV AVAILABLE', 'delivered']]);
     const moved = events.find((e) => e.kind === 'ip_moved' && e.subject === '127.0.0.2');
@@ -104,7 +106,7 @@ describe('notifications to python3-samba clients', { timeout: 120_000 }, () => {
     await pendingFor(w.db, 'planned');
     const s = openStore(w.db);
     try {
-      s.appendEvents([{ kind: 'ip_move_planned', subject: '127.0.0.2', from: 'n2', to: 'n1', payload: { resource: 'vip2' } }], v.cib);
+      appendEvents(s, [{ kind: 'ip_move_planned', subject: '127.0.0.2', from: 'n2', to: 'n1', payload: { resource: 'vip2' } }], v.cib);
     } finally {
       s.close();
     }

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openStore } from '../../store/index.ts';
 import type { ClusterView, IpView } from '../../store/types.ts';
+import { commitSync } from '../../store/view.ts';
 
 /**
  * A TCP port free on 127.0.0.1, below the ephemeral range (32768-60999 here) so that no client's
@@ -51,7 +52,7 @@ export function twoNodeView(epoch = 1, over: Partial<ClusterView> = {}): Cluster
 export function writeView(db: string, v: ClusterView): void {
   const s = openStore(db);
   try {
-    s.commitSync(v, () => []);
+    commitSync(s, v, () => []);
   } finally {
     s.close();
   }

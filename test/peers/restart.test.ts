@@ -9,11 +9,12 @@ import { openStore } from '../../store/index.ts';
 import { listNotifications, listRegistrations } from '../../store/registrations.ts';
 import { ChangeType, WitnessVersion } from '../../service/swn/constants.ts';
 import { ip, runPy, startWitnessd, twoNodeView } from './peers.ts';
+import { commitSync } from '../../store/view.ts';
 
 function commit(db: string, epoch: number, node: string | null): void {
   const s = openStore(db);
   try {
-    s.commitSync(twoNodeView(epoch, { ips: [ip('127.0.0.1', 'n1', 'vip1'), ip('127.0.0.2', node, 'vip2')] }), diffViews);
+    commitSync(s, twoNodeView(epoch, { ips: [ip('127.0.0.1', 'n1', 'vip1'), ip('127.0.0.2', node, 'vip2')] }), diffViews);
   } finally {
     s.close();
   }

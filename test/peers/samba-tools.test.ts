@@ -11,6 +11,7 @@ import { diffViews } from '../../agent/diff.ts';
 import { openStore } from '../../store/index.ts';
 import type { ClusterView } from '../../store/types.ts';
 import { Capture, checkPcap, ip, ROOT, RpcClientSession, rpcclient, smbtorture, startSmbd, startWitnessd, twoNodeView, type Smbd, type Witnessd } from './peers.ts';
+import { commitSync } from '../../store/view.ts';
 
 const SMB_PORT = 4450;
 
@@ -66,7 +67,7 @@ describe('rpcclient and smbtorture', { timeout: 300_000 }, () => {
     const commit = (over: Partial<ClusterView>): void => {
       const st = openStore(w.db);
       try {
-        st.commitSync(twoNodeView(++epoch, over), diffViews);
+        commitSync(st, twoNodeView(++epoch, over), diffViews);
       } finally {
         st.close();
       }

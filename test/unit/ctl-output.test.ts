@@ -18,6 +18,7 @@ import { openStore } from '../../store/index.ts';
 import { setWitnessNode } from '../../store/admin-requests.ts';
 import { writeRegistrationChanges, type RegistrationRow } from '../../store/registrations.ts';
 import type { ClusterView, IpView } from '../../store/types.ts';
+import { commitSync } from '../../store/view.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -192,7 +193,7 @@ describe('witnessctl (service/ctl/main.ts) on a store holding hostile names', ()
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-ctl-'));
     db = path.join(dir, 'state.db');
     const s = openStore(db);
-    s.commitSync(view(), () => [{ kind: 'share_moved', subject: 'da\x1b[2Jta', from: 'n1', to: 'n2\u202e', payload: {} }]);
+    commitSync(s, view(), () => [{ kind: 'share_moved', subject: 'da\x1b[2Jta', from: 'n1', to: 'n2\u202e', payload: {} }]);
     setWitnessNode(s, 'n1');
     writeRegistrationChanges(s, {
       upserts: [row('k1', EVIL, { netName: 'NET\x1b[0m', shareName: 'sh\nare', identity: 'DOM\\us\x9ber' }), row('k2', LONG), row('k3', 'plain')],

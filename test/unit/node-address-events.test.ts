@@ -19,6 +19,8 @@ import { addAdminRequest, getAdminRequest } from '../../store/admin-requests.ts'
 import { openStore, type Store } from '../../store/index.ts';
 import type { ClusterView, NewEvent, NodeView } from '../../store/types.ts';
 import { ip, node, view } from '../helpers/views.ts';
+import { appendEvents } from '../../store/events.ts';
+import { commitSync } from '../../store/view.ts';
 
 const quiet = pino({ level: 'silent' });
 const WITNESS = [{ node: 'n1', resource: 'witness:0', started: true }, { node: 'n2', resource: 'witness:1', started: true }];
@@ -66,7 +68,7 @@ describe('node addresses in the diff: their node leaving and coming back', () =>
 function witness(local: string, first: ClusterView): { store: Store; reg: WitnessRegistry; notifier: Notifier; admin: AdminExecutor; sync: (v: ClusterView) => void; done: () => void } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-nodeaddr-ev-'));
   const store = openStore(path.join(dir, 'state.db'));
-  store.commitSync(first, diffViews);
+  commitSync(store, first, diffViews);
   let current: ClusterView = first;
   const getView = (): ClusterView => current;
   const reg = new WitnessRegistry({ netNames: ['FILESRV'], localNode: local, getView, forceUnregisterAfterMs: 0 });
@@ -78,7 +80,7 @@ function witness(local: string, first: ClusterView): { store: Store; reg: Witnes
     notifier,
     admin,
     sync: (v) => {
-      store.commitSync(v, diffViews);
+      commitSync(store, v, diffViews);
       current = v;
       reg.viewChanged();
       notifier.pump();
@@ -176,7 +178,7 @@ describe('moves to a node: its floating IPs, then its own addresses', () => {
     try {
       const r = register(w.reg, '198.18.0.100', 'planned');
       const plan = (to: string): void => {
-        w.store.appendEvents([{ kind: 'ip_move_planned', subject: '198.18.0.100', from: 'n1', to, payload: { resource: 'vip', via: 'cli-prefer' } }], { adminEpoch: 0, epoch: 1, numUpdates: 1 });
+        appendEvents(w.store, [{ kind: 'ip_move_planned', subject: '198.18.0.100', from: 'n1', to, payload: { resource: 'vip', via: 'cli-prefer' } }], { adminEpoch: 0, epoch: 1, numUpdates: 1 });
         w.notifier.pump();
       };
       plan('n2');

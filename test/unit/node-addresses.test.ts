@@ -31,6 +31,7 @@ import { openStore } from '../../store/index.ts';
 import { MIGRATIONS } from '../../store/schema.ts';
 import type { ClusterView } from '../../store/types.ts';
 import { ip, node, view } from '../helpers/views.ts';
+import { commitSync, readView } from '../../store/view.ts';
 
 const quiet = pino({ level: 'silent' });
 const W = InterfaceFlags.INTERFACE_WITNESS;
@@ -138,10 +139,10 @@ describe('node addresses: the attribute and the view', () => {
         assert.equal(store.db.pragma('user_version', { simple: true }), MIGRATIONS.length);
         const r1 = syncXml(store, withAttr(withAttr(base, 'n1', '198.18.0.1', 100), 'n2', '198.18.0.2,2001:db8::2', 100), defaultViewConfig());
         assert.deepEqual(r1.view.nodes.map((n) => [n.name, n.addresses ?? null]), [['n1', ['198.18.0.1']], ['n2', ['198.18.0.2', '2001:db8::2']], ['n3', null]]);
-        assert.deepEqual(store.readView()?.nodes, r1.view.nodes);
+        assert.deepEqual(readView(store)?.nodes, r1.view.nodes);
         assert.deepEqual(r1.events, [], 'the first sync is a baseline');
         const r2 = syncXml(store, withAttr(base, 'n1', '198.18.0.11', 101), defaultViewConfig());
-        assert.deepEqual(store.readView()?.nodes.map((n) => [n.name, n.addresses ?? null]), [['n1', ['198.18.0.11']], ['n2', null], ['n3', null]]);
+        assert.deepEqual(readView(store)?.nodes.map((n) => [n.name, n.addresses ?? null]), [['n1', ['198.18.0.11']], ['n2', null], ['n3', null]]);
         // A node address that goes away is told as an IP going offline (test/unit/node-address-events.test.ts).
         assert.deepEqual(r2.events.map((e) => `${e.kind} ${e.subject}`), ['ip_offline 198.18.0.1', 'ip_offline 198.18.0.2', 'ip_offline 2001:db8::2', 'ip_online 198.18.0.11']);
       } finally {
@@ -163,9 +164,9 @@ describe('node addresses: the attribute and the view', () => {
       raw.close();
       const store = openStore(db);
       try {
-        assert.deepEqual(store.readView()?.nodes, [node('n1')]);
-        store.commitSync(activePassive(2), diffViews);
-        assert.deepEqual(store.readView()?.nodes, activePassive(2).nodes);
+        assert.deepEqual(readView(store)?.nodes, [node('n1')]);
+        commitSync(store, activePassive(2), diffViews);
+        assert.deepEqual(readView(store)?.nodes, activePassive(2).nodes);
       } finally {
         store.close();
       }

@@ -19,6 +19,7 @@ import { SkippedIpLog } from '../../agent/skipped.ts';
 import { syncXml } from '../../agent/sync.ts';
 import { runWatch } from '../../agent/watcher.ts';
 import { openStore } from '../../store/index.ts';
+import { readView } from '../../store/view.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-odd-ips-'));
 after(() => { fs.rmSync(tmp, { recursive: true, force: true }); });
@@ -71,7 +72,7 @@ describe('unusable IP addresses', () => {
     try {
       const r = syncXml(store, fixture('08-odd-values'), cfg());
       assert.equal(r.applied, true);
-      const stored = store.readView();
+      const stored = readView(store);
       assert.deepEqual(stored?.ips.map((i) => `${i.address} ${i.resource} ${i.node ?? '-'}`), [
         '198.18.0.100 vip-data n1', '198.18.0.101 vip-b n2', '198.18.0.102 vip-all@n1 n1', '198.18.0.102 vip-all@n2 n2', '198.18.0.102 vip-all@n3 n3',
         '198.18.0.104 vip-c n3', '2001:db8::10 vip6 n3', '2001:db8::11 vip6b n3', '2001:db8::21 vip6-p64 n1',
@@ -101,7 +102,7 @@ describe('unusable IP addresses', () => {
       const fixedXml = xml.replace('value="999.1.1.1"', 'value="198.18.0.105"').replace('value="0x7f.1"', 'value="0177.0.0.1"').replace(/epoch="(\d+)"/, (_m, n: string) => `epoch="${Number(n) + 1}"`);
       const fixed = syncXml(store, fixedXml, cfg());
       log.report(fixed.skipped);
-      assert.ok(store.readView()?.ips.some((i) => i.resource === 'vip-999' && i.address === '198.18.0.105'));
+      assert.ok(readView(store)?.ips.some((i) => i.resource === 'vip-999' && i.address === '198.18.0.105'));
       assert.deepEqual(warnings(lines).slice(EXPECTED.length), [
         'IP resource vip-hex skipped: ip="0177.0.0.1" is not usable: not a dotted-decimal IPv4 address (four decimal numbers 0-255, no leading zeros; short, hexadecimal and octal forms are refused)',
       ]);
@@ -141,7 +142,7 @@ describe('unusable IP addresses', () => {
       assert.deepEqual(warnings(lines), EXPECTED);
       assert.equal(lines.filter((l) => l.msg === 'sync failed').length, 0);
       const s = openStore(db, { readonly: true });
-      const view = s.readView();
+      const view = readView(s);
       s.close();
       assert.deepEqual(view?.ips.filter((i) => i.resource === 'vip-c' || i.resource === 'vip6-p64').map((i) => i.address), ['198.18.0.104', '2001:db8::21']);
     } finally {
@@ -166,7 +167,7 @@ describe('unusable IP addresses', () => {
     const logged = stderr.trim().split('\n').map((l) => JSON.parse(l) as LogLine);
     assert.deepEqual(warnings(logged), EXPECTED);
     const s = openStore(db, { readonly: true });
-    assert.equal(s.readView()?.ips.length, 9);
+    assert.equal(readView(s)?.ips.length, 9);
     s.close();
   });
 });

@@ -10,6 +10,7 @@ import { pino } from 'pino';
 import { openStore } from '../../store/index.ts';
 import { evacuationMarks, MovePlanner, parseSimulation, type PlannedMove } from '../../agent/planned.ts';
 import { ip, view } from '../helpers/views.ts';
+import { lastEvents } from '../../store/events.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-planned-'));
 after(() => { fs.rmSync(tmp, { recursive: true, force: true }); });
@@ -54,7 +55,7 @@ describe('planned moves', () => {
     planner.onCib(cib(ban, standby), at(9, 0)); // n2 in standby: asked; the vip move is still planned
     await planner.settle();
     assert.deepEqual(asked, [cib(ban), cib(ban, standby)]);
-    const events = store.lastEvents(10).filter((e) => e.kind === 'ip_move_planned');
+    const events = lastEvents(store, 10).filter((e) => e.kind === 'ip_move_planned');
     assert.deepEqual(events.map((e) => [e.subject, e.from, e.to, e.payload['resource']]), [['198.18.0.100', 'n1', 'n3', 'vip']]);
     store.close();
   });
@@ -67,13 +68,13 @@ describe('planned moves', () => {
     const prefer = (rsc: string, node: string) => `<cib><configuration><constraints><rsc_location id="cli-prefer-${rsc}" rsc="${rsc}" role="Started" node="${node}" score="INFINITY"/></constraints></configuration></cib>`;
     planner.onCib('<cib><configuration><constraints/></configuration></cib>', v(1));
     planner.onCib(prefer('g1', 'n3'), v(2)); // the group is moved
-    const now = store.lastEvents(10).filter((e) => e.kind === 'ip_move_planned');
+    const now = lastEvents(store, 10).filter((e) => e.kind === 'ip_move_planned');
     assert.deepEqual(now.map((e) => [e.subject, e.from, e.to, e.payload['via']]), [['198.18.0.100', 'n1', 'n3', 'cli-prefer']], 'recorded synchronously');
     await planner.settle();
     planner.onCib(prefer('g1', 'n3'), v(3)); // another change while the constraint stands; the scheduler still says nothing
     await planner.settle();
     assert.equal(asked, 0, 'no scheduler run for a move that names its destination');
-    assert.equal(store.lastEvents(10).filter((e) => e.kind === 'ip_move_planned').length, 1, 'not again');
+    assert.equal(lastEvents(store, 10).filter((e) => e.kind === 'ip_move_planned').length, 1, 'not again');
     store.close();
   });
 });

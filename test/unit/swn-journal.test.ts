@@ -11,6 +11,7 @@ import { ChangeType, MessageType, WitnessVersion } from '../../service/swn/const
 import { RegistrationJournal, type JournalLimits } from '../../service/swn/journal.ts';
 import { WitnessRegistry, type Notification, type Registration } from '../../service/swn/registry.ts';
 import { ip, view } from '../helpers/views.ts';
+import { appendEvents } from '../../store/events.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-journal-'));
 after(() => { fs.rmSync(tmp, { recursive: true, force: true }); });
@@ -119,7 +120,7 @@ describe('registration journal: budgets and a store that refuses writes', () => 
     assert.equal(st.write_failures, 0, 'reaching the budget is no failure');
     assert.deepEqual(listRegistrations(store).map((r) => r.clientName).sort(), live.map((r) => r.clientName).sort());
     const agent = openStore(file);
-    agent.appendEvents(Array.from({ length: 2000 }, () => ({ kind: 'ip_moved' as const, subject: '198.18.0.100', from: 'n1', to: 'n2', payload: { pad: 'p'.repeat(200) } })), { adminEpoch: 0, epoch: 1, numUpdates: 0 });
+    appendEvents(agent, Array.from({ length: 2000 }, () => ({ kind: 'ip_moved' as const, subject: '198.18.0.100', from: 'n1', to: 'n2', payload: { pad: 'p'.repeat(200) } })), { adminEpoch: 0, epoch: 1, numUpdates: 0 });
     assert.ok((agent.db.pragma('page_count', { simple: true }) as number) > (st.budget?.maxPages ?? 0), 'the agent grows the file past witnessd\'s cap');
     agent.close();
     reg.close();

@@ -7,6 +7,8 @@ import { pino } from 'pino';
 import { defaultViewConfig } from '../../agent/config.ts';
 import { FrameError, FrameParser, runWatch } from '../../agent/watcher.ts';
 import { openStore } from '../../store/index.ts';
+import { eventsAfter, lastSeq } from '../../store/events.ts';
+import { readView } from '../../store/view.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-watch-'));
 after(() => { fs.rmSync(tmp, { recursive: true, force: true }); });
@@ -52,12 +54,12 @@ describe('watch in CIB_file mode', () => {
         }
         return Date.now() - t0;
       };
-      await waitFor(() => { try { const s = reader(); const v = s.readView(); s.close(); return v !== null; } catch { return false; } }, 'the first sync');
+      await waitFor(() => { try { const s = reader(); const v = readView(s); s.close(); return v !== null; } catch { return false; } }, 'the first sync');
       const t0 = Date.now();
       fs.copyFileSync(new URL('02-group-moved.xml', fixtures), cibFile);
-      await waitFor(() => { const s = reader(); const n = s.lastSeq(); s.close(); return n > 0; }, 'the move event');
+      await waitFor(() => { const s = reader(); const n = lastSeq(s); s.close(); return n > 0; }, 'the move event');
       const s = reader();
-      const events = s.eventsAfter(0);
+      const events = eventsAfter(s, 0);
       s.close();
       assert.deepEqual(events.map((e) => [e.kind, e.subject, e.from, e.to]), [['ip_moved', '198.18.0.100', 'n1', 'n2']]);
       assert.ok(Date.now() - t0 < 2000);
