@@ -5,7 +5,9 @@
 //  3. no SQL outside store/: product code elsewhere never calls store.stmt() or store.db;
 //  4. no dead exports: every name a product file exports is used by product code, in its own file
 //     or imported by another (an export that only tests use belongs in test/helpers/); no public
-//     class member that nothing but tests (or nothing at all) mentions.
+//     class member that nothing but tests (or nothing at all) mentions;
+//  5. docs/CONTRACTS.md matches the code: every path it names exists, every signature in its ts
+//     blocks is the declaration's own text (see checkContracts).
 // It reads the code as text with TypeScript's parser (no type checking), so it takes ~1 s.
 //
 //   node --import tsx .ci/check-structure.ts          every check, exit 1 on any finding
@@ -204,6 +206,89 @@ function circles(graph: Map<string, Set<string>>): string[][] {
   return found;
 }
 
+/** Whitespace collapsed, for comparing a declaration with the text a document gives for it. */
+function squash(text: string): string {
+  return text.replace(/\s+/g, ' ').replace(/\( /g, '(').replace(/ \)/g, ')').trim();
+}
+
+/** A parameter as a document writes it: a default makes it optional, a literal default gives its type. */
+function paramText(p: ts.ParameterDeclaration): string {
+  const optional = p.questionToken !== undefined || p.initializer !== undefined ? '?' : '';
+  const init = p.initializer;
+  const inferred =
+    init === undefined ? null
+    : ts.isNumericLiteral(init) ? 'number'
+    : ts.isStringLiteral(init) ? 'string'
+    : init.kind === ts.SyntaxKind.TrueKeyword || init.kind === ts.SyntaxKind.FalseKeyword ? 'boolean'
+    : null;
+  const type = p.type ? p.type.getText() : inferred;
+  return `${p.dotDotDotToken ? '...' : ''}${p.name.getText()}${optional}${type !== null ? `: ${type}` : ''}`;
+}
+
+function signatureText(name: string, d: ts.SignatureDeclarationBase): string {
+  return squash(`${name}(${d.parameters.map(paramText).join(', ')})${d.type ? `: ${d.type.getText()}` : ''}`);
+}
+
+/** The signatures a file declares: `fn(…): T` for exported functions, `Class.method(…): T` for public methods. */
+function signaturesOf(file: string): Map<string, string> {
+  const text = fs.readFileSync(path.join(ROOT, file), 'utf8');
+  const sf = ts.createSourceFile(file, text, ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS);
+  const out = new Map<string, string>();
+  for (const st of sf.statements) {
+    if (ts.isFunctionDeclaration(st) && st.name && hasExport(st)) out.set(st.name.text, signatureText(st.name.text, st));
+    if (ts.isClassDeclaration(st) && st.name) {
+      for (const m of st.members) {
+        if (ts.isMethodDeclaration(m) && ts.isIdentifier(m.name)) out.set(`${st.name.text}.${m.name.text}`, signatureText(`${st.name.text}.${m.name.text}`, m));
+        if (ts.isConstructorDeclaration(m)) out.set(`new ${st.name.text}`, signatureText(`new ${st.name.text}`, m));
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * docs/CONTRACTS.md against the code. Its ```ts blocks hold lines `// path.ts` (the file the
+ * signatures below it are in) and signatures `name(…): T`, `Class.method(…): T` or `new Class(…)`,
+ * each exactly as declared (parameters with defaults shown as optional), optionally followed by a
+ * `// comment`. Every repository path the document names must exist.
+ */
+function checkContracts(): string[] {
+  const doc = 'docs/CONTRACTS.md';
+  const text = fs.readFileSync(path.join(ROOT, doc), 'utf8');
+  const problems: string[] = [];
+  for (const m of text.matchAll(/(?<![\w/.-])((?:agent|service|store|ocf|packaging|bin|test|bench|docs)\/[\w./-]*[\w/])/g)) {
+    const p = m[1] ?? '';
+    if (!fs.existsSync(path.join(ROOT, p))) problems.push(`contracts: ${doc} names ${p}, which does not exist`);
+  }
+  let signatures = 0;
+  for (const block of text.matchAll(/```ts\n([\s\S]*?)```/g)) {
+    let file: string | null = null;
+    let decl = new Map<string, string>();
+    for (const raw of (block[1] ?? '').split('\n')) {
+      const line = raw.trim();
+      const where = /^\/\/ ((?:agent|service|store|ocf)\/[\w./-]+\.ts)$/.exec(line);
+      if (where) {
+        file = where[1] ?? null;
+        decl = file !== null && fs.existsSync(path.join(ROOT, file)) ? signaturesOf(file) : new Map<string, string>();
+        continue;
+      }
+      if (line === '' || line.startsWith('//')) continue;
+      const sig = squash(line.replace(/\s+\/\/ .*$/, '').replace(/;$/, ''));
+      const name = /^((?:new )?[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)?)\(/.exec(sig)?.[1];
+      if (name === undefined || file === null) {
+        problems.push(`contracts: ${doc}: "${line}" is neither a signature nor a "// file.ts" line`);
+        continue;
+      }
+      signatures++;
+      const actual = decl.get(name);
+      if (actual === undefined) problems.push(`contracts: ${doc}: ${file} declares no ${name}`);
+      else if (actual !== sig) problems.push(`contracts: ${doc}: ${file} ${name} is\n    ${actual}\n  the document says\n    ${sig}`);
+    }
+  }
+  if (signatures === 0) problems.push(`contracts: ${doc} holds no signatures to check`);
+  return problems;
+}
+
 function main(): number {
   const files = SCANNED.flatMap((d) => (fs.existsSync(path.join(ROOT, d)) ? walk(d, []) : []));
   const facts = new Map(files.map((f) => [f, read(f)] as const));
@@ -297,6 +382,8 @@ function main(): number {
       } else problems.push(`dead member: ${file}: ${m.cls}.${m.name}`);
     }
   }
+
+  problems.push(...checkContracts());
 
   for (const p of problems) console.log(p);
   console.log(`check-structure: ${facts.size} files, ${problems.length} finding(s)`);
