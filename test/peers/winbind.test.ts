@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { pino, type Logger } from 'pino';
 import { SecurityError } from '../../service/auth/context.ts';
 import { ntHash } from '../../service/auth/crypto/md4.ts';
-import { WinbindSource, type WinbindSourceOptions } from '../../service/auth/winbind.ts';
+import { WinbindSource, type WinbindSourceOptions } from '../../service/auth/winbind/ntlm-auth.ts';
 import { ntlmv2Response } from '../helpers/ntlmv2.ts';
 import { startSambaStandalone, type SambaStandalone } from '../helpers/samba-standalone.ts';
 

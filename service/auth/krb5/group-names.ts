@@ -5,7 +5,7 @@
 // - winbindd's privileged socket: the PAC's SIDs, named with LOOKUPSID through the same client and
 //   the same bounded cache (service/auth/winbind/source.ts: 10,000 names, 5 minutes);
 // - the ntlm_auth helpers (no access to the socket): the account's groups asked of winbindd with
-//   wbinfo by its name (service/auth/winbind-groups.ts: 10,000 users, 5 minutes), beside the PAC's.
+//   wbinfo by its name (service/auth/winbind/wbinfo-groups.ts: 10,000 users, 5 minutes), beside the PAC's.
 // With the account file a Kerberos identity carries SIDs only, and the start-up log says which
 // entries only match by SID.
 import type { Logger } from 'pino';

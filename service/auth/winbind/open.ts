@@ -1,12 +1,12 @@
 // Which way witnessd asks winbind: directly over winbindd's privileged socket when it can (the
 // interface version is one we know, the socket is there and ours to use), else through the pool of
-// ntlm_auth helpers (../winbind.ts), with a log line that says why.
+// ntlm_auth helpers (ntlm-auth.ts), with a log line that says why.
 
 import { execFile } from 'node:child_process';
 import type { Logger } from 'pino';
 import type { NtlmCredentialSource } from '../credentials.ts';
-import { WinbindSource } from '../winbind.ts';
-import { WinbindGroups } from '../winbind-groups.ts';
+import { WinbindSource } from './ntlm-auth.ts';
+import { WinbindGroups } from './wbinfo-groups.ts';
 import { WinbindClient, WinbindUnsupported } from './client.ts';
 import { WinbindDirectSource } from './source.ts';
 

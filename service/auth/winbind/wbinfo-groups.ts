@@ -6,7 +6,7 @@
 
 import { execFile } from 'node:child_process';
 import type { Logger } from 'pino';
-import type { NtlmCredentialSource, NtlmResponseCheck, NtlmResponseVerified } from './credentials.ts';
+import type { NtlmCredentialSource, NtlmResponseCheck, NtlmResponseVerified } from '../credentials.ts';
 
 const SID = /\bS-1-[0-9-]+\b/g;
 

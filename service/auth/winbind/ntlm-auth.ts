@@ -30,8 +30,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import type { Logger } from 'pino';
-import { SecurityError } from './context.ts';
-import type { NtlmCredentialSource, NtlmResponseCheck, NtlmResponseVerified } from './credentials.ts';
+import { SecurityError } from '../context.ts';
+import type { NtlmCredentialSource, NtlmResponseCheck, NtlmResponseVerified } from '../credentials.ts';
 
 export interface WinbindSourceOptions {
   logger: Logger;
