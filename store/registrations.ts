@@ -199,7 +199,10 @@ export function countRows(store: Store): { registrations: number; notifications:
   }
 }
 
-/** Live registrations with an AsyncNotify pending (what benches wait for). */
+/**
+ * Live registrations with an AsyncNotify pending (what benches wait for).
+ * @testOnly the benches wait until their clients' calls are pending (bench/witnessd-probe.ts, register-storm.ts).
+ */
 export function countPendingRegistrations(store: Store): number {
   try {
     return store.stmt('SELECT COUNT(*) FROM registrations WHERE removed_at IS NULL AND pending = 1').pluck().get() as number;

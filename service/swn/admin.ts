@@ -8,7 +8,8 @@ import type { ClusterView } from '../../store/types.ts';
 import { MessageType } from './constants.ts';
 import type { IpAddrInfo } from './messages.ts';
 import { nodeDestination } from './destination.ts';
-import { moveNotification, type Notification, type WitnessRegistry } from './registry.ts';
+import { type WitnessRegistry } from './registry.ts';
+import { moveNotification, type Notification } from './notification.ts';
 
 export interface AdminOptions {
   store: Store;

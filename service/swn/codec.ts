@@ -7,7 +7,7 @@ import { NdrReader, NdrWriter } from '../rpc/ndr.ts';
 import { INTERFACE_GROUP_NAME_CHARS, WitnessVersion, type WinErrorValue } from './constants.ts';
 import type { WitnessInterface } from './interface-list.ts';
 import { addressBytes } from './messages.ts';
-import type { Notification } from './registry.ts';
+import type { Notification } from './notification.ts';
 
 export interface RegisterArgs {
   version: number;

@@ -35,7 +35,8 @@ import {
   type NotificationRow,
   type RegistrationRow,
 } from '../../store/registrations.ts';
-import type { Notification, Registration, RegistryObserver, RemoveReason } from './registry.ts';
+import type { Registration, RegistryObserver, RemoveReason } from './registry.ts';
+import type { Notification } from './notification.ts';
 
 export interface JournalLimits {
   /** Bytes the client tables may take in the store (0: no byte budget). */

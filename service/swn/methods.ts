@@ -18,7 +18,8 @@ import {
 } from './codec.ts';
 import { LimitLog } from '../rpc/limit-log.ts';
 import { MAX_NAME_CHARS, Opnum, WinError, WITNESS_INTERFACE } from './constants.ts';
-import type { ClientInfo, Notification, NotifyResult, RegisterResult, WitnessRegistry } from './registry.ts';
+import type { ClientInfo, NotifyResult, RegisterResult, WitnessRegistry } from './registry.ts';
+import type { Notification } from './notification.ts';
 
 // One event's notification is the same object for every registration it reaches (the registry
 // shares them), so its response stub is encoded once, not once per client.

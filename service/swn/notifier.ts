@@ -24,7 +24,8 @@ import type { Store } from '../../store/index.ts';
 import type { ClusterEvent, ClusterView } from '../../store/types.ts';
 import { ChangeType, MessageType, RegisterFlags } from './constants.ts';
 import { nodeDestination } from './destination.ts';
-import { moveNotification, type Notification, type QueuedChange, type Registration, type WitnessRegistry } from './registry.ts';
+import { type Registration, type WitnessRegistry } from './registry.ts';
+import { moveNotification, type Notification, type QueuedChange } from './notification.ts';
 import { eventsAfter, lastSeq } from '../../store/events.ts';
 
 const CURSOR_KEY = 'notifier_cursor';

@@ -1,11 +1,13 @@
-// Witness registrations and the MS-SWN method semantics (§3.1.4), independent of the wire.
+// Witness registrations and the MS-SWN method semantics (§3.1.4): their lifecycle, caps and
+// timers (keep-alive, the unused-registration reaper, the re-registration workaround), the queue of
+// what each client is still to be told, and GetInterfaceList's wait for an available interface.
+// Independent of the wire: handles are made in handles.ts, messages encoded in notification.ts,
+// stubs decoded and encoded by methods.ts and codec.ts.
 //
 // The in-memory state here is authoritative; the store only gets a copy for listing and audit
 // (through the RegistryObserver). A registration belongs to the DCE/RPC association that created
 // it: its context handle is only valid there, and it is run down when the association ends.
 
-import { randomUUID } from 'node:crypto';
-import type { CallContext } from '../rpc/interface.ts';
 import { canonicalAddress } from '../../store/address.ts';
 import type { ClusterView } from '../../store/types.ts';
 import {
@@ -17,40 +19,17 @@ import {
   RegisterFlags,
   WinError,
   WitnessVersion,
-  type ChangeTypeValue,
-  type MessageTypeValue,
   type RegistrationLimits,
   type WinErrorValue,
 } from './constants.ts';
 import { DeadlineQueue, type DeadlineEntry } from './deadlines.ts';
 import { buildInterfaceList, type WitnessInterface } from './interface-list.ts';
-import { encodeIpAddrInfoList, encodeResourceChanges, type IpAddrInfo, type ResourceChange } from './messages.ts';
-
-/** 20-byte context handle: u32 attributes (0) + a random GUID. */
-export const HANDLE_SIZE = 20;
-
-export interface Notification {
-  type: MessageTypeValue;
-  /** RESP_ASYNC_NOTIFY.NumberOfMessages. */
-  count: number;
-  /** RESP_ASYNC_NOTIFY.MessageBuffer. */
-  buffer: Buffer;
-  /** What it says, for the audit trail and logs. */
-  summary: string;
-  /** Store event it came from, if any. */
-  eventSeq: number | null;
-  eventAt: number | null;
-}
+import { handleKey, newHandle, NULL_HANDLE } from './handles.ts';
+import { SharedChanges, undelivered, type Notification, type QueuedChange } from './notification.ts';
 
 export interface NotifyResult {
   status: WinErrorValue;
   notification: Notification | null;
-}
-
-/** A resource change waiting for a registration's next AsyncNotify, with the event it came from. */
-export interface QueuedChange extends ResourceChange {
-  readonly eventSeq: number | null;
-  readonly eventAt: number | null;
 }
 
 export interface ClientInfo {
@@ -158,22 +137,10 @@ export interface RegisterResult {
   unknownShare?: true;
 }
 
-const NULL_HANDLE = Buffer.alloc(HANDLE_SIZE);
-
-function handleKey(h: Buffer): string {
-  return h.toString('hex');
-}
-
-function newHandle(): Buffer {
-  const b = Buffer.alloc(HANDLE_SIZE);
-  // GUID wire order: Data1, Data2, Data3 little-endian, Data4 as bytes.
-  const hex = randomUUID().replace(/-/g, '');
-  const g = Buffer.from(hex, 'hex');
-  b.writeUInt32LE(g.readUInt32BE(0), 4);
-  b.writeUInt16LE(g.readUInt16BE(4), 8);
-  b.writeUInt16LE(g.readUInt16BE(6), 10);
-  g.copy(b, 12, 8, 16);
-  return b;
+/** What a waiting GetInterfaceList needs of its RPC call: whether it was cancelled, and a hook for when it is. */
+export interface CancelHook {
+  readonly cancelled: boolean;
+  onCancel(fn: (() => void) | null): void;
 }
 
 export class WitnessRegistry {
@@ -183,8 +150,7 @@ export class WitnessRegistry {
   private readonly deadlines: DeadlineQueue;
   private readonly unusedMs: number;
   private ifWaiters: (() => void)[] = [];
-  private readonly shared = new Map<string, Notification>();
-  private readonly sharedOne = new WeakMap<QueuedChange, Notification>();
+  private readonly shared = new SharedChanges();
   private readonly limits: RegistrationLimits;
   /** Live registrations per connection, association and (lower-cased) client name, for the caps. */
   private readonly perConnection = new Map<number, number>();
@@ -221,7 +187,7 @@ export class WitnessRegistry {
    * call waits (Samba returns at once; we follow the spec). `call` ends the wait when cancelled (cancel,
    * connection loss); the caller then answers nothing or a fault.
    */
-  async getInterfaceList(call?: Pick<CallContext, 'cancelled' | 'onCancel'>): Promise<{ status: WinErrorValue; list: WitnessInterface[] }> {
+  async getInterfaceList(call?: CancelHook): Promise<{ status: WinErrorValue; list: WitnessInterface[] }> {
     for (;;) {
       const list = this.interfaces();
       if (list.length === 0) return { status: WinError.NO_MORE_ITEMS, list };
@@ -344,7 +310,10 @@ export class WitnessRegistry {
     bump(this.perClientName, r.clientName.toLowerCase());
   }
 
-  /** Live registrations made on `connection`, held by `association`, or named `clientName` (tests, status). */
+  /**
+   * Live registrations made on `connection`, held by `association`, or named `clientName` (tests, status).
+   * @testOnly the caps' counters, checked by the tests of the registration limits.
+   */
   countOf(k: { connection?: number; association?: number; clientName?: string }): number {
     if (k.connection !== undefined) return this.perConnection.get(k.connection) ?? 0;
     if (k.association !== undefined) return this.perAssociation.get(k.association) ?? 0;
@@ -357,10 +326,6 @@ export class WitnessRegistry {
     const r = this.byKey.get(handleKey(handle)) ?? null;
     if (r && association !== null && r.client.association !== association) return null;
     return r;
-  }
-
-  findByKey(key: string): Registration | null {
-    return this.byKey.get(key) ?? null;
   }
 
   /** WitnessrUnRegister / UnRegisterEx: unknown handle → ERROR_INVALID_PARAMETER (WS2012 R2+, §3.1.4.3). */
@@ -388,7 +353,7 @@ export class WitnessRegistry {
     // Notifications still queued will never reach this client: audit them as such.
     const lost = reason === 'unused' ? 'timed_out' : 'client_gone';
     for (const c of r.changes) {
-      this.opts.observer?.delivered?.(r, { type: MessageType.RESOURCE_CHANGE, count: 1, buffer: Buffer.alloc(0), summary: `${c.resourceName} ${changeName(c.changeType)}`, eventSeq: c.eventSeq, eventAt: c.eventAt }, lost);
+      this.opts.observer?.delivered?.(r, undelivered(c), lost);
     }
     if (r.move) this.opts.observer?.delivered?.(r, r.move, lost);
     r.changes = [];
@@ -414,29 +379,11 @@ export class WitnessRegistry {
   }
 
   /**
-   * WitnessrAsyncNotify (§3.1.4.4). Resolves when a notification is ready, with ERROR_TIMEOUT
-   * when KeepAliveTimeout passes first (V2 only), or ERROR_NOT_FOUND when the registration goes
-   * away. Clients keep at most one call outstanding (§3.2.4.2); should a second arrive, it
-   * supersedes the first, which completes with ERROR_TIMEOUT so a client simply re-issues it.
-   */
-  asyncNotify(handle: Buffer, association: number | null): Promise<NotifyResult> | NotifyResult {
-    const r = this.find(handle, association);
-    if (!r) return { status: WinError.NOT_FOUND, notification: null };
-    return this.asyncNotifyFor(r);
-  }
-
-  /** asyncNotify for a registration already looked up. */
-  asyncNotifyFor(r: Registration): Promise<NotifyResult> | NotifyResult {
-    let resolve: ((x: NotifyResult) => void) | null = null;
-    const later = new Promise<NotifyResult>((res) => {
-      resolve = res;
-    });
-    return this.waitNotify(r, (x) => resolve?.(x)) ?? later;
-  }
-
-  /**
-   * The callback form of asyncNotify, for the RPC layer: returns the result when it is ready
-   * now, else null, and `deliver` gets it later (no promise per waiting call).
+   * WitnessrAsyncNotify (§3.1.4.4), for the RPC layer: returns the result when it is ready now,
+   * else null, and `deliver` gets it later (no promise per waiting call): a notification, or
+   * ERROR_TIMEOUT when KeepAliveTimeout passes first (V2 only), or ERROR_NOT_FOUND when the
+   * registration goes away. Clients keep at most one call outstanding (§3.2.4.2); should a second
+   * arrive, it supersedes the first, which completes with ERROR_TIMEOUT so a client simply re-issues it.
    */
   waitNotify(r: Registration, deliver: (res: NotifyResult) => void): NotifyResult | null {
     if (this.byKey.get(r.key) !== r) return { status: WinError.NOT_FOUND, notification: null };
@@ -472,11 +419,6 @@ export class WitnessRegistry {
   }
 
   /** Cancels a pending AsyncNotify (co_cancel / orphaned); the registration stays. */
-  cancelPending(handle: Buffer, association: number | null): boolean {
-    const r = this.find(handle, association);
-    return r ? this.cancelPendingOf(r) : false;
-  }
-
   cancelPendingOf(r: Registration): boolean {
     if (!r.pending) return false;
     r.pending = null;
@@ -517,12 +459,10 @@ export class WitnessRegistry {
     });
   }
 
-  /** Queues a resource change for a registration (§3.1.6.1) and delivers it if a call waits. */
-  queueChange(r: Registration, change: ResourceChange, eventSeq: number | null = null, eventAt: number | null = null): void {
-    this.queueChangeEntry(r, { ...change, eventSeq, eventAt });
-  }
-
-  /** queueChange with an entry that may be shared by many registrations (it is never modified). */
+  /**
+   * Queues a resource change for a registration (§3.1.6.1) and delivers it if a call waits; the
+   * entry may be shared by many registrations (it is never modified).
+   */
   queueChangeEntry(r: Registration, entry: QueuedChange): void {
     // An opposite change for the same resource still queued is superseded, but order matters to
     // clients: UNAVAILABLE then AVAILABLE must both be seen, so we only collapse identical repeats.
@@ -531,14 +471,9 @@ export class WitnessRegistry {
     this.deliverIfPending(r);
   }
 
-  /** Sets the pending move-type notification (CLIENT_MOVE, SHARE_MOVE, IP_CHANGE): only the latest is kept. */
-  queueMove(r: Registration, type: MessageTypeValue, list: readonly IpAddrInfo[], summary: string, eventSeq: number | null = null, eventAt: number | null = null): void {
-    this.queueNotification(r, moveNotification(type, list, summary, eventSeq, eventAt));
-  }
-
   /**
-   * queueMove with a notification built once (moveNotification) and shared by every registration
-   * it goes to: one event told to 10,000 clients is encoded once.
+   * Sets the pending move-type notification (CLIENT_MOVE, SHARE_MOVE, IP_CHANGE; only the latest
+   * is kept), built once (moveNotification) and shared by every registration it goes to.
    */
   queueNotification(r: Registration, n: Notification): void {
     r.move = n;
@@ -562,11 +497,7 @@ export class WitnessRegistry {
         // The common case (one change, or UNAVAILABLE then AVAILABLE of one resource): one entry,
         // shared with every registration told of the same event.
         r.changes.shift();
-        let n = this.sharedOne.get(head);
-        if (!n) {
-          n = this.sharedChanges([head]);
-          this.sharedOne.set(head, n);
-        }
+        const n = this.shared.one(head);
         this.sent(r, n, head.changeType !== ChangeType.AVAILABLE);
         return n;
       }
@@ -578,7 +509,7 @@ export class WitnessRegistry {
         batch.push(c);
       }
       r.changes.splice(0, batch.length);
-      const n = this.sharedChanges(batch);
+      const n = this.shared.of(batch);
       // The workaround applies once a client hears its resource is not available; an AVAILABLE
       // that follows in the same move (UNAVAILABLE then AVAILABLE) leaves the removal scheduled.
       this.sent(r, n, batch.some((c) => c.changeType !== ChangeType.AVAILABLE));
@@ -592,30 +523,6 @@ export class WitnessRegistry {
       return n;
     }
     return null;
-  }
-
-  /**
-   * The RESOURCE_CHANGE notification for these changes. Every registration told of the same
-   * event gets the same object (and so one encoding of it); bounded, recent entries only.
-   */
-  private sharedChanges(batch: Registration['changes']): Notification {
-    const first = batch[0];
-    let key = `${first?.eventSeq ?? ''}|${first?.eventAt ?? ''}`;
-    for (const c of batch) key += `|${c.changeType}:${c.resourceName}`;
-    let n = this.shared.get(key);
-    if (!n) {
-      n = {
-        type: MessageType.RESOURCE_CHANGE,
-        count: batch.length,
-        buffer: encodeResourceChanges(batch),
-        summary: batch.map((c) => `${c.resourceName} ${changeName(c.changeType)}`).join(', '),
-        eventSeq: first?.eventSeq ?? null,
-        eventAt: first?.eventAt ?? null,
-      };
-      if (this.shared.size >= 1024) this.shared.clear();
-      this.shared.set(key, n);
-    }
-    return n;
   }
 
   private sent(r: Registration, n: Notification, retire: boolean): void {
@@ -644,13 +551,4 @@ function overlong(s: Record<keyof typeof MAX_NAME_CHARS, string | null>): keyof 
     if ((s[k]?.length ?? 0) > MAX_NAME_CHARS[k]) return k;
   }
   return null;
-}
-
-/** A move-type notification (CLIENT_MOVE, SHARE_MOVE, IP_CHANGE) with its IPADDR_INFO_LIST. */
-export function moveNotification(type: MessageTypeValue, list: readonly IpAddrInfo[], summary: string, eventSeq: number | null = null, eventAt: number | null = null): Notification {
-  return { type, count: 1, buffer: encodeIpAddrInfoList(list), summary, eventSeq, eventAt };
-}
-
-function changeName(t: ChangeTypeValue): string {
-  return t === ChangeType.AVAILABLE ? 'AVAILABLE' : t === ChangeType.UNAVAILABLE ? 'UNAVAILABLE' : 'UNKNOWN';
 }

@@ -9,9 +9,11 @@ import Database from 'better-sqlite3';
 import { countRows, listNotifications, listRegistrations, pruneAudit, readJournalCounters, retireRegistrations } from '../../store/registrations.ts';
 import { ChangeType, MessageType, WitnessVersion } from '../../service/swn/constants.ts';
 import { RegistrationJournal, type JournalLimits } from '../../service/swn/journal.ts';
-import { WitnessRegistry, type Notification, type Registration } from '../../service/swn/registry.ts';
+import { WitnessRegistry, type Registration } from '../../service/swn/registry.ts';
+import { type Notification } from '../../service/swn/notification.ts';
 import { ip, view } from '../helpers/views.ts';
 import { appendEvents } from '../../store/events.ts';
+import { asyncNotify, queueChange } from '../helpers/registry.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-journal-'));
 after(() => { fs.rmSync(tmp, { recursive: true, force: true }); });
@@ -25,7 +27,7 @@ describe('registration journal', () => {
     const a = reg.register({ version: WitnessVersion.V2, netName: 'FS', shareName: null, ipAddress: '198.18.0.100', clientName: 'C1', flags: 1, keepAliveSec: 120 }, client, true);
     const b = reg.register({ version: WitnessVersion.V1, netName: 'FS', ipAddress: '198.18.0.100', clientName: 'C2' }, client, false);
     assert.ok(a.registration && b.registration);
-    const pending = reg.asyncNotify(a.handle, 7);
+    const pending = asyncNotify(reg, a.handle, 7);
     await new Promise((r) => setTimeout(r, 30));
     let rows = listRegistrations(store);
     rows.sort((x, y) => x.clientName.localeCompare(y.clientName));
@@ -33,7 +35,7 @@ describe('registration journal', () => {
       ['C1', WitnessVersion.V2, 1, 120, true, 7],
       ['C2', WitnessVersion.V1, 0, 0, false, 7],
     ]);
-    reg.queueChange(a.registration, { resourceName: '198.18.0.100', changeType: ChangeType.UNAVAILABLE }, 42, Date.now() - 3);
+    queueChange(reg, a.registration, { resourceName: '198.18.0.100', changeType: ChangeType.UNAVAILABLE }, 42, Date.now() - 3);
     assert.equal((await pending).status, 0);
     reg.unregister(b.handle, 7);
     journal.flush();

@@ -5,6 +5,7 @@ import { decodeIpAddrInfoList, decodeResourceChanges } from '../../service/swn/m
 import { WitnessRegistry, type ClientInfo, type NotifyResult, type RegisterRequest, type RegisterResult, type RemoveReason } from '../../service/swn/registry.ts';
 import type { ClusterView } from '../../store/types.ts';
 import { ip, view } from '../helpers/views.ts';
+import { asyncNotify, queueChange, queueMove } from '../helpers/registry.ts';
 
 const client = (association = 1): ClientInfo => ({ association, remote: '127.0.0.1:40000', local: '127.0.0.1:5999', identity: null });
 
@@ -93,12 +94,12 @@ describe('witness registry: register', () => {
 describe('witness registry: AsyncNotify', () => {
   it('unknown handle → ERROR_NOT_FOUND', () => {
     const { reg } = setup();
-    assert.deepEqual(reg.asyncNotify(Buffer.alloc(20), 1), { status: WinError.NOT_FOUND, notification: null });
+    assert.deepEqual(asyncNotify(reg, Buffer.alloc(20), 1), { status: WinError.NOT_FOUND, notification: null });
   });
   it('times out at KeepAliveTimeout with ERROR_TIMEOUT and the registration survives', async () => {
     const t = setup();
     const { handle } = t.reg.register(V2, client(), true);
-    const p = t.reg.asyncNotify(handle, 1) as Promise<NotifyResult>;
+    const p = asyncNotify(t.reg, handle, 1) as Promise<NotifyResult>;
     t.advance(9_999);
     t.advance(1);
     assert.deepEqual(await p, { status: WinError.TIMEOUT, notification: null });
@@ -108,33 +109,33 @@ describe('witness registry: AsyncNotify', () => {
     const t = setup();
     const { registration } = t.reg.register(V2, client(), true);
     assert.ok(registration);
-    t.reg.queueChange(registration, { resourceName: '198.18.0.100', changeType: ChangeType.UNAVAILABLE });
-    t.reg.queueChange(registration, { resourceName: '198.18.0.100', changeType: ChangeType.AVAILABLE });
-    const first = (await t.reg.asyncNotify(registration.handle, 1)).notification;
+    queueChange(t.reg, registration, { resourceName: '198.18.0.100', changeType: ChangeType.UNAVAILABLE });
+    queueChange(t.reg, registration, { resourceName: '198.18.0.100', changeType: ChangeType.AVAILABLE });
+    const first = (await asyncNotify(t.reg, registration.handle, 1)).notification;
     assert.equal(first?.type, MessageType.RESOURCE_CHANGE);
     assert.deepEqual(decodeResourceChanges(first.buffer, first.count), [{ resourceName: '198.18.0.100', changeType: ChangeType.UNAVAILABLE }]);
-    const second = (await t.reg.asyncNotify(registration.handle, 1)).notification;
+    const second = (await asyncNotify(t.reg, registration.handle, 1)).notification;
     assert.deepEqual(second && decodeResourceChanges(second.buffer, second.count), [{ resourceName: '198.18.0.100', changeType: ChangeType.AVAILABLE }]);
   });
   it('completes a pending call when a move arrives; only the latest move is kept', async () => {
     const t = setup();
     const { registration } = t.reg.register(V2, client(), true);
     assert.ok(registration);
-    t.reg.queueMove(registration, MessageType.CLIENT_MOVE, [{ address: '198.18.0.100', online: true }], 'to n1');
-    t.reg.queueMove(registration, MessageType.CLIENT_MOVE, [{ address: '198.18.0.101', online: true }], 'to n2');
-    const r = await t.reg.asyncNotify(registration.handle, 1);
+    queueMove(t.reg, registration, MessageType.CLIENT_MOVE, [{ address: '198.18.0.100', online: true }], 'to n1');
+    queueMove(t.reg, registration, MessageType.CLIENT_MOVE, [{ address: '198.18.0.101', online: true }], 'to n2');
+    const r = await asyncNotify(t.reg, registration.handle, 1);
     assert.equal(r.notification?.type, MessageType.CLIENT_MOVE);
     assert.deepEqual(decodeIpAddrInfoList(r.notification.buffer), [{ address: '198.18.0.101', online: true }]);
-    const pending = t.reg.asyncNotify(registration.handle, 1) as Promise<NotifyResult>;
-    t.reg.queueMove(registration, MessageType.SHARE_MOVE, [{ address: '198.18.0.100', online: true }], 'share');
+    const pending = asyncNotify(t.reg, registration.handle, 1) as Promise<NotifyResult>;
+    queueMove(t.reg, registration, MessageType.SHARE_MOVE, [{ address: '198.18.0.100', online: true }], 'share');
     assert.equal((await pending).notification?.type, MessageType.SHARE_MOVE);
   });
   it('a pending call completes with ERROR_NOT_FOUND when its registration goes away (unregister, rundown)', async () => {
     const t = setup();
     const a = t.reg.register(V2, client(1), true);
     const b = t.reg.register({ ...V2, clientName: 'CLIENT2' }, client(2), true);
-    const pa = t.reg.asyncNotify(a.handle, 1) as Promise<NotifyResult>;
-    const pb = t.reg.asyncNotify(b.handle, 2) as Promise<NotifyResult>;
+    const pa = asyncNotify(t.reg, a.handle, 1) as Promise<NotifyResult>;
+    const pb = asyncNotify(t.reg, b.handle, 2) as Promise<NotifyResult>;
     assert.equal(t.reg.unregister(a.handle, 1), WinError.SUCCESS);
     assert.equal(t.reg.rundown(2), 1);
     assert.equal((await pa).status, WinError.NOT_FOUND);
@@ -147,14 +148,14 @@ describe('witness registry: AsyncNotify', () => {
     assert.ok(r.registration);
     const heap = (): number => (t.reg as unknown as { deadlines: { size: number } }).deadlines.size;
     for (let i = 0; i < 1000; i++) {
-      const p = t.reg.asyncNotify(r.handle, 1);
-      t.reg.queueChange(r.registration, { resourceName: 'FILESRV', changeType: i % 2 ? ChangeType.AVAILABLE : ChangeType.UNAVAILABLE });
+      const p = asyncNotify(t.reg, r.handle, 1);
+      queueChange(t.reg, r.registration, { resourceName: 'FILESRV', changeType: i % 2 ? ChangeType.AVAILABLE : ChangeType.UNAVAILABLE });
       assert.equal((await p).status, WinError.SUCCESS);
       t.advance(5);
     }
     assert.ok(heap() <= 2, `${heap()} deadline entries`);
     // And the keep-alive still times the last call out on time, the reaper still reaps.
-    const last = t.reg.asyncNotify(r.handle, 1);
+    const last = asyncNotify(t.reg, r.handle, 1);
     t.advance(9_999);
     assert.equal(t.reg.find(r.handle, 1)?.pending !== null, true);
     t.advance(1);
@@ -167,7 +168,7 @@ describe('witness registry: AsyncNotify', () => {
     const idle = t.reg.register(V1, client(), false);
     const gone = t.reg.register({ ...V1, clientName: 'CLIENT2' }, client(), false);
     assert.ok(idle.registration && gone.registration);
-    for (const r of [idle.registration, gone.registration]) t.reg.queueChange(r, { resourceName: 'FILESRV', changeType: ChangeType.UNAVAILABLE });
+    for (const r of [idle.registration, gone.registration]) queueChange(t.reg, r, { resourceName: 'FILESRV', changeType: ChangeType.UNAVAILABLE });
     t.reg.unregister(gone.handle, 1);
     t.advance(30_000);
     assert.deepEqual(t.audit, [['CLIENT2', 'FILESRV UNAVAILABLE', 'client_gone'], ['CLIENT1', 'FILESRV UNAVAILABLE', 'timed_out']]);
@@ -176,7 +177,7 @@ describe('witness registry: AsyncNotify', () => {
     const t = setup();
     t.reg.register(V1, client(), false);
     const busy = t.reg.register({ ...V1, clientName: 'BUSY' }, client(), false);
-    const p = t.reg.asyncNotify(busy.handle, 1);
+    const p = asyncNotify(t.reg, busy.handle, 1);
     t.advance(29_999);
     assert.equal(t.reg.size, 2);
     t.advance(1);
@@ -194,28 +195,28 @@ describe('witness registry: Windows workaround and audit', () => {
     const t = setup(undefined, 5000);
     const { registration } = t.reg.register(V2, client(), true);
     assert.ok(registration);
-    t.reg.queueChange(registration, { resourceName: 'FILESRV', changeType: ChangeType.UNAVAILABLE });
-    assert.equal((await t.reg.asyncNotify(registration.handle, 1)).status, WinError.SUCCESS);
+    queueChange(t.reg, registration, { resourceName: 'FILESRV', changeType: ChangeType.UNAVAILABLE });
+    assert.equal((await asyncNotify(t.reg, registration.handle, 1)).status, WinError.SUCCESS);
     t.advance(4999);
     assert.equal(t.reg.size, 1);
     t.advance(1);
     assert.equal(t.reg.size, 0);
     assert.deepEqual(t.removed, [['CLIENT1', 'workaround']]);
-    assert.equal((await t.reg.asyncNotify(registration.handle, 1)).status, WinError.NOT_FOUND);
+    assert.equal((await asyncNotify(t.reg, registration.handle, 1)).status, WinError.NOT_FOUND);
   });
   it('AVAILABLE alone does not trigger it; it is off with 0', async () => {
     const t = setup(undefined, 5000);
     const { registration } = t.reg.register(V2, client(), true);
     assert.ok(registration);
-    t.reg.queueChange(registration, { resourceName: 'FILESRV', changeType: ChangeType.AVAILABLE });
-    await t.reg.asyncNotify(registration.handle, 1);
+    queueChange(t.reg, registration, { resourceName: 'FILESRV', changeType: ChangeType.AVAILABLE });
+    await asyncNotify(t.reg, registration.handle, 1);
     t.advance(10_000);
     assert.equal(t.reg.size, 1);
     const off = setup();
     const r2 = off.reg.register(V2, client(), true).registration;
     assert.ok(r2);
-    off.reg.queueMove(r2, MessageType.CLIENT_MOVE, [{ address: '198.18.0.101', online: true }], 'move');
-    await off.reg.asyncNotify(r2.handle, 1);
+    queueMove(off.reg, r2, MessageType.CLIENT_MOVE, [{ address: '198.18.0.101', online: true }], 'move');
+    await asyncNotify(off.reg, r2.handle, 1);
     off.advance(29_000); // (the 30 s unused-registration reaper is a different rule)
     assert.equal(off.reg.size, 1);
   });
@@ -223,9 +224,9 @@ describe('witness registry: Windows workaround and audit', () => {
     const t = setup();
     const { registration } = t.reg.register(V2, client(), true);
     assert.ok(registration);
-    t.reg.queueChange(registration, { resourceName: 'FILESRV', changeType: ChangeType.UNAVAILABLE });
-    t.reg.queueChange(registration, { resourceName: 'FILESRV', changeType: ChangeType.AVAILABLE });
-    assert.equal((await t.reg.asyncNotify(registration.handle, 1)).status, 0);
+    queueChange(t.reg, registration, { resourceName: 'FILESRV', changeType: ChangeType.UNAVAILABLE });
+    queueChange(t.reg, registration, { resourceName: 'FILESRV', changeType: ChangeType.AVAILABLE });
+    assert.equal((await asyncNotify(t.reg, registration.handle, 1)).status, 0);
     t.reg.rundown(1);
     assert.deepEqual(t.audit, [['CLIENT1', 'FILESRV UNAVAILABLE', 'delivered'], ['CLIENT1', 'FILESRV AVAILABLE', 'client_gone']]);
   });
