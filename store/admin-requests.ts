@@ -4,6 +4,7 @@
 
 import type { Store } from './index.ts';
 import { toStoreError } from './errors.ts';
+import type { RegisteredFor } from './registrations.ts';
 
 export type AdminKind = 'client-move' | 'share-move' | 'force-unregister';
 export const ADMIN_KINDS: readonly string[] = ['client-move', 'share-move', 'force-unregister'];
@@ -20,13 +21,7 @@ export interface AdminSelector {
 }
 
 /** The fields a selector looks at; both live registrations and their store rows have them. */
-export interface Selectable {
-  key: string;
-  clientName: string;
-  shareName: string | null;
-  netName: string;
-  ipAddress: string;
-}
+export type Selectable = Pick<RegisteredFor, 'key' | 'clientName' | 'shareName' | 'netName' | 'ipAddress'>;
 
 /** Names compare case-insensitively, as Windows treats them; an empty selector selects nothing. */
 export function selectorMatches(s: AdminSelector, r: Selectable): boolean {

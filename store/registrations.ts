@@ -4,16 +4,29 @@ import type { Store } from './index.ts';
 import { toStoreError } from './errors.ts';
 import type { Glob } from './patterns.ts';
 
-export interface RegistrationRow {
+/**
+ * What a client registered for (WitnessrRegister/RegisterEx, MS-SWN §3.1.4.2 and §3.1.4.5) under
+ * which key: the fields a live registration (service/swn/registry.ts) and its store row share.
+ */
+export interface RegisteredFor {
+  /** The context handle, hex. */
   key: string;
-  node: string;
-  pid: number;
   version: number;
   netName: string;
   shareName: string | null;
   ipAddress: string;
   clientName: string;
   flags: number;
+}
+
+/** The shared fields of a registration, copied from anything that has them. */
+export function registeredFor(r: RegisteredFor): RegisteredFor {
+  return { key: r.key, version: r.version, netName: r.netName, shareName: r.shareName, ipAddress: r.ipAddress, clientName: r.clientName, flags: r.flags };
+}
+
+export interface RegistrationRow extends RegisteredFor {
+  node: string;
+  pid: number;
   keepAlive: number;
   association: number;
   remote: string;

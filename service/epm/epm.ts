@@ -5,7 +5,7 @@
 
 import type { Logger } from 'pino';
 import type { CallContext, OpHandler, RpcInterfaceDef } from '../rpc/interface.ts';
-import { NdrReader, NdrWriter } from '../rpc/ndr.ts';
+import { CONTEXT_HANDLE_SIZE, NdrReader, NdrWriter } from '../rpc/ndr.ts';
 import { DecodeError } from '../bytes/decode-error.ts';
 import { buildTcpTower, NDR_SYNTAX, parseMapTower, ProtocolId, TowerError, type SyntaxId } from './tower.ts';
 
@@ -54,7 +54,7 @@ export function epmInterface(endpoints: () => Endpoint[], logger: Logger): RpcIn
     const towerPtr = r.pointer('map_tower');
     const mapTower = towerPtr !== 0 ? readTower(r) : null;
     r.align(4);
-    r.bytes(20, 'entry_handle');
+    r.bytes(CONTEXT_HANDLE_SIZE, 'entry_handle');
     const maxTowers = r.u32('max_towers');
     if (maxTowers > MAX_TOWERS) throw new DecodeError(`max_towers ${maxTowers} exceeds ${MAX_TOWERS}`);
     let found: Endpoint | undefined;
@@ -77,7 +77,7 @@ export function epmInterface(endpoints: () => Endpoint[], logger: Logger): RpcIn
     const towers = found && maxTowers > 0 ? [towerFor(found, ctx)] : [];
     log.debug({ remote: ctx.remote, found: found?.annotation ?? null }, 'ept_map');
     const w = new NdrWriter();
-    w.bytes(Buffer.alloc(20)); // entry_handle: no continuation
+    w.bytes(Buffer.alloc(CONTEXT_HANDLE_SIZE)); // entry_handle: no continuation
     w.u32(towers.length);
     w.u32(maxTowers).u32(0).u32(towers.length); // ITowers: max_count, offset, actual_count
     for (let i = 0; i < towers.length; i++) w.referent();

@@ -29,6 +29,7 @@ import {
   countRows,
   pruneAudit,
   pruneOldest,
+  registeredFor,
   writeRegistrationChanges,
   type JournalCounter,
   type NotificationOutcome,
@@ -164,15 +165,9 @@ export class RegistrationJournal implements RegistryObserver {
 
   private row(r: Registration): RegistrationRow {
     return {
-      key: r.key,
+      ...registeredFor(r),
       node: this.opts.node,
       pid: process.pid,
-      version: r.version,
-      netName: r.netName,
-      shareName: r.shareName,
-      ipAddress: r.ipAddress,
-      clientName: r.clientName,
-      flags: r.flags,
       keepAlive: r.keepAliveSec,
       association: r.client.association,
       remote: r.client.remote,

@@ -9,6 +9,7 @@
 // it: its context handle is only valid there, and it is run down when the association ends.
 
 import { canonicalAddress } from '../../store/address.ts';
+import type { RegisteredFor } from '../../store/registrations.ts';
 import type { ClusterView } from '../../store/types.ts';
 import {
   ChangeType,
@@ -42,15 +43,8 @@ export interface ClientInfo {
   identity: string | null;
 }
 
-export interface Registration {
-  key: string;
+export interface Registration extends RegisteredFor {
   handle: Buffer;
-  version: number;
-  netName: string;
-  shareName: string | null;
-  ipAddress: string;
-  clientName: string;
-  flags: number;
   /** Seconds; 0 for V1 registrations, which never time out. */
   keepAliveSec: number;
   client: ClientInfo;
