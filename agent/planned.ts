@@ -39,9 +39,9 @@ export function parseSimulation(xml: string): PlannedMove[] {
 
 /** What the planner reads in a CIB's configuration. */
 export interface PlanInputs {
-  /** resource → node of each cli-prefer constraint (see preferConstraints). */
+  /** resource → node of each cli-prefer constraint. */
   prefer: Map<string, string>;
-  /** The bans and standby nodes (see evacuationMarks). */
+  /** The bans (`ban <constraint id>`) and standby nodes (`standby <node>`). */
   marks: Set<string>;
 }
 
@@ -82,16 +82,6 @@ export function readPlanInputs(cibXml: string): PlanInputs {
     }
   }
   return { prefer, marks };
-}
-
-/** resource → node for each cli-prefer constraint of the CIB (readPlanInputs). */
-export function preferConstraints(cibXml: string): Map<string, string> {
-  return readPlanInputs(cibXml).prefer;
-}
-
-/** The bans and standby nodes of the CIB (readPlanInputs). */
-export function evacuationMarks(cibXml: string): Set<string> {
-  return readPlanInputs(cibXml).marks;
 }
 
 export type Simulator = (cibXml: string) => Promise<PlannedMove[]>;

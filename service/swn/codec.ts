@@ -1,6 +1,5 @@
 // NDR stubs of the witness methods (MS-SWN §3.1.4, IDL in §6), requests decoded and responses
-// encoded. The layouts and the Windows-captured vectors are in shared/reference/swn-protocol.md
-// §1.5; test/unit/swn-codec.test.ts holds them as golden bytes.
+// encoded. test/unit/swn-codec.test.ts holds Windows-captured stubs of every method as golden bytes.
 
 import { DecodeError } from '../bytes/decode-error.ts';
 import { NdrReader, NdrWriter } from '../rpc/ndr.ts';

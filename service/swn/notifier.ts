@@ -1,7 +1,8 @@
 // Cluster events (from the store, in order) → witness notifications for the registrations they
-// concern. Woken by the store watch, never polling busily; the cursor is kept in the store.
+// concern. Woken by the store watch, never polling busily; the cursor (the last event applied)
+// is kept in memory: a restarted witnessd has no registrations the older events could concern.
 //
-// What each event means for a client (MS-SWN §3.1.6; shared/reference/swn-protocol.md §1.9):
+// What each event means for a client (MS-SWN §3.1.6, and what Windows and Samba clients do with it):
 // - ip_offline / ip_online: RESOURCE_CHANGE UNAVAILABLE / AVAILABLE to registrations on that IP;
 //   a node's own address (payload.nodeAddress, agent/diff.ts) goes the same way when its node
 //   leaves (offline, standby, its witness stopped) and comes back; an IP that moved goes through
@@ -28,8 +29,6 @@ import { type Registration, type WitnessRegistry } from './registry.ts';
 import { moveNotification, type Notification, type QueuedChange } from './notification.ts';
 import { eventsAfter, lastSeq } from '../../store/events.ts';
 
-const CURSOR_KEY = 'notifier_cursor';
-
 export interface NotifierOptions {
   store: Store;
   registry: WitnessRegistry;
@@ -46,17 +45,8 @@ export class Notifier {
     this.opts = opts;
     // Events recorded before we started concern registrations that no longer exist (clients
     // re-register after a restart): start at the newest event, never replay older ones.
+    // The cursor lives in memory only: after a restart it starts at the newest event again.
     this.cursor = lastSeq(opts.store);
-    this.saveCursor();
-  }
-
-  get position(): number {
-    return this.cursor;
-  }
-
-  private saveCursor(): void {
-    if (this.opts.store.readonly) return;
-    this.opts.store.stmt('INSERT INTO service_state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(CURSOR_KEY, String(this.cursor));
   }
 
   /** Applies every event after the cursor; call when the store changed. */
@@ -75,7 +65,6 @@ export class Notifier {
         applied++;
       }
     }
-    if (applied > 0) this.saveCursor();
     if (first && told > 0) {
       const firstAt = first.at;
       const queued = Date.now();

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { openStore } from '../../store/index.ts';
-import { evacuationMarks, MovePlanner, parseSimulation, type PlannedMove } from '../../agent/planned.ts';
+import { MovePlanner, parseSimulation, readPlanInputs, type PlannedMove } from '../../agent/planned.ts';
 import { ip, view } from '../helpers/views.ts';
 import { lastEvents } from '../../store/events.ts';
 
@@ -28,7 +28,7 @@ describe('planned moves', () => {
       '<node id="3" uname="n3"><instance_attributes id="b"><nvpair id="y" name="standby" value="off"/></instance_attributes></node></nodes><constraints>' +
       '<rsc_location id="cli-ban-vip-on-n1" rsc="vip" node="n1" score="-INFINITY"/><rsc_location id="cli-prefer-g1" rsc="g1" node="n3" score="INFINITY"/><rsc_location id="loc" rsc="vip" node="n2" score="10"/>' +
       '</constraints></configuration><status><node_state uname="n1"><transient_attributes><instance_attributes><nvpair name="standby" value="on"/></instance_attributes></transient_attributes></node_state></status></cib>';
-    assert.deepEqual([...evacuationMarks(xml)].sort(), ['ban cli-ban-vip-on-n1', 'standby n2']);
+    assert.deepEqual([...readPlanInputs(xml).marks].sort(), ['ban cli-ban-vip-on-n1', 'standby n2']);
   });
 
   it('asks the scheduler on configuration changes only, and records each planned IP move once', async () => {
