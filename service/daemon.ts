@@ -17,7 +17,7 @@ import { witnessInterface } from './swn/methods.ts';
 import { RegistrationJournal } from './swn/journal.ts';
 import { Notifier } from './swn/notifier.ts';
 import { setWitnessNode } from '../store/admin-requests.ts';
-import { AdminExecutor } from './swn/admin.ts';
+import { AdminExecutor } from './swn/admin-executor.ts';
 import { WitnessRegistry } from './swn/registry.ts';
 import { readView } from '../store/view.ts';
 

@@ -1,6 +1,6 @@
 // Admin requests from witnessctl to witnessd (table admin_requests): written by witnessctl for this
 // node's witnessd, or by the agent's relay for a request another node's witnessctl sent
-// (agent/admin/), carried out by witnessd (service/swn/admin.ts).
+// (agent/admin/), carried out by witnessd (service/swn/admin-executor.ts).
 
 import type { Store } from './index.ts';
 import { toStoreError } from './errors.ts';

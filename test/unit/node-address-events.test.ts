@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { diffViews } from '../../agent/diff.ts';
-import { AdminExecutor } from '../../service/swn/admin.ts';
+import { AdminExecutor } from '../../service/swn/admin-executor.ts';
 import { ChangeType, MessageType, WinError, WitnessVersion } from '../../service/swn/constants.ts';
 import { nodeDestination } from '../../service/swn/destination.ts';
 import { decodeIpAddrInfoList, decodeResourceChanges } from '../../service/swn/messages.ts';
