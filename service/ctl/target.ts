@@ -14,10 +14,13 @@ export function canonicalIp(s: string): string | null {
   return r.ok ? r.value.address : null;
 }
 
-/** Every address the view knows: floating IPs (running or not, any node) and the shares' IPs. */
+/**
+ * Every address the view knows: floating IPs (running or not, any node), the shares' IPs, and the
+ * nodes' own addresses (agent/node-addresses.ts; the destination of a single-VIP cluster's passive node).
+ */
 export function knownAddresses(view: ClusterView | null): Map<string, string> {
   const out = new Map<string, string>(); // canonical → as configured
-  for (const a of [...(view?.ips ?? []).map((i) => i.address), ...(view?.shares ?? []).flatMap((s) => s.ips)]) {
+  for (const a of [...(view?.ips ?? []).map((i) => i.address), ...(view?.shares ?? []).flatMap((s) => s.ips), ...(view?.nodes ?? []).flatMap((n) => n.addresses ?? [])]) {
     const c = canonicalIp(a);
     if (c !== null && !out.has(c)) out.set(c, a);
   }

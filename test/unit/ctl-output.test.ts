@@ -121,7 +121,7 @@ function view(): ClusterView {
   return {
     cib: { adminEpoch: 0, epoch: 1, numUpdates: 0 },
     dc: 'n1',
-    nodes: [{ name: 'n1', id: '1', state: 'online' }, { name: 'n2', id: '2', state: 'online' }],
+    nodes: [{ name: 'n1', id: '1', state: 'online', addresses: ['192.0.2.21'] }, { name: 'n2', id: '2', state: 'online' }],
     ips: [ip('192.0.2.10', 'n1'), ip('192.0.2.11', 'n2'), ip('192.0.2.12', null), ip('2001:db8::10', 'n2')],
     shares: [{ name: 'data', resource: 'g1', node: 'n1', ips: ['192.0.2.10'] }],
     witness: [{ node: 'n1', resource: 'witness:0', started: true }],
@@ -129,16 +129,17 @@ function view(): ClusterView {
 }
 
 describe('--to-ip against the cluster view', () => {
-  it('an address the CIB knows, on any node or none, is taken (in the view\'s spelling)', () => {
+  it('an address the CIB knows (floating, a share\'s, a node\'s own), on any node or none, is taken (in the view\'s spelling)', () => {
     assert.deepEqual(checkTargetIp('192.0.2.11', view(), false), { address: '192.0.2.11', warning: null });
     assert.deepEqual(checkTargetIp('192.0.2.12', view(), false), { address: '192.0.2.12', warning: null }, 'stopped, but configured');
     assert.deepEqual(checkTargetIp('2001:DB8:0::10', view(), false), { address: '2001:db8::10', warning: null });
+    assert.deepEqual(checkTargetIp('192.0.2.21', view(), false), { address: '192.0.2.21', warning: null }, 'a node\'s own address');
     assert.equal(canonicalIp('2001:DB8:0:0::1'), '2001:db8::1');
     assert.equal(canonicalIp('nonsense'), null);
   });
 
   it('an unknown address is refused with its name, unless forced (then a warning); not an address is always refused', () => {
-    assert.throws(() => checkTargetIp('192.0.2.99', view(), false), /--to-ip 192\.0\.2\.99 is not an address of this cluster \(the cluster knows 192\.0\.2\.10, 192\.0\.2\.11, 192\.0\.2\.12, 2001:db8::10\).*--force/);
+    assert.throws(() => checkTargetIp('192.0.2.99', view(), false), /--to-ip 192\.0\.2\.99 is not an address of this cluster \(the cluster knows 192\.0\.2\.10, 192\.0\.2\.11, 192\.0\.2\.12, 2001:db8::10, 192\.0\.2\.21\).*--force/);
     const forced = checkTargetIp('192.0.2.99', view(), true);
     assert.equal(forced.address, '192.0.2.99');
     assert.match(forced.warning ?? '', /192\.0\.2\.99 is not an address of this cluster.*sending it anyway \(--force\)/);
