@@ -12,12 +12,15 @@
 //
 //   node --import tsx .ci/check-structure.ts          every check, exit 1 on any finding
 //   node --import tsx .ci/check-structure.ts --rooms  prints each room's imports of other rooms
+//   … --root DIR                                     checks another tree (test/unit/check-structure.test.ts)
 
 import fs from 'node:fs';
 import path from 'node:path';
 import ts from 'typescript';
 
-const ROOT = path.resolve(import.meta.dirname, '..');
+/** The checkout to check: this one, or `--root DIR` (the script's own test gives it a made-up tree). */
+const rootArg = process.argv.indexOf('--root');
+const ROOT = rootArg > 0 && process.argv[rootArg + 1] !== undefined ? path.resolve(process.argv[rootArg + 1] ?? '.') : path.resolve(import.meta.dirname, '..');
 
 /**
  * The product's rooms, most specific first, each with the rooms it may import (its own room is
