@@ -4,8 +4,7 @@
 // ERROR_NOT_FOUND / ERROR_INVALID_PARAMETER — so do we).
 
 import type { Logger } from 'pino';
-import { principalName } from '../auth/context.ts';
-import type { CallAuth, Refusal } from '../auth/context.ts';
+import { principalName, type CallAuth, type Refusal } from '../auth/context.ts';
 import { DEFERRED, type CallContext, type OpHandler, type RpcInterfaceDef } from '../rpc/interface.ts';
 import {
   decodeHandle,
@@ -19,6 +18,7 @@ import {
 import { LimitLog } from '../rpc/limit-log.ts';
 import { MAX_NAME_CHARS, Opnum, WinError, WITNESS_INTERFACE } from './constants.ts';
 import type { ClientInfo, NotifyResult, RegisterResult, WitnessRegistry } from './registry.ts';
+import { handleKey, NULL_HANDLE } from './handles.ts';
 import type { Notification } from './notification.ts';
 
 // One event's notification is the same object for every registration it reaches (the registry
@@ -89,7 +89,7 @@ export function witnessInterface(registry: WitnessRegistry, logger: Logger, auth
       (stub, ctx) => {
         const h = decodeHandle(stub);
         const status = registry.unregister(h, ctx.association);
-        log.debug({ remote: ctx.remote, key: h.toString('hex'), status }, 'UnRegister');
+        log.debug({ remote: ctx.remote, key: handleKey(h), status }, 'UnRegister');
         return encodeStatus(status);
       },
     ],
@@ -131,9 +131,9 @@ export function witnessInterface(registry: WitnessRegistry, logger: Logger, auth
       (stub, ctx) => {
         const h = decodeHandle(stub);
         const status = registry.unregister(h, ctx.association);
-        log.debug({ remote: ctx.remote, key: h.toString('hex'), status }, 'UnRegisterEx');
+        log.debug({ remote: ctx.remote, key: handleKey(h), status }, 'UnRegisterEx');
         // [in, out] handle: NULL once the registration is gone (MS-SWN §3.1.4.6).
-        return encodeHandleAndStatus(status === WinError.SUCCESS ? Buffer.alloc(20) : h, status);
+        return encodeHandleAndStatus(status === WinError.SUCCESS ? NULL_HANDLE : h, status);
       },
     ],
   ]);

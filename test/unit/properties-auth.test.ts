@@ -45,24 +45,10 @@ import {
   WinbindProtocolError,
   type Response,
 } from '../../service/auth/winbind/protocol.ts';
+import { bytes, decodeOrNull, nullable, rec, runs, u16, u32, u8 } from '../helpers/arbitraries.ts';
 
-const runs = (seed: number, numRuns = 300): fc.Parameters<unknown> => ({ seed, numRuns });
-const rec = <T,>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> => fc.record(model, { noNullPrototype: true });
 
-function decodeOrNull<T>(errorType: new (...a: never[]) => Error, decode: () => T): T | null {
-  try {
-    return decode();
-  } catch (err) {
-    if (err instanceof errorType) return null;
-    throw err;
-  }
-}
 
-const u8 = fc.integer({ min: 0, max: 0xff });
-const u16 = fc.integer({ min: 0, max: 0xffff });
-const u32 = fc.integer({ min: 0, max: 0xffffffff });
-const bytes = (maxLength: number, minLength = 0): fc.Arbitrary<Buffer> => fc.uint8Array({ minLength, maxLength }).map((b) => Buffer.from(b));
-const nullable = <T,>(a: fc.Arbitrary<T>): fc.Arbitrary<T | null> => fc.option(a, { nil: null });
 const latin1 = (maxLength: number): fc.Arbitrary<string> => fc.string({ unit: u8.map((c) => String.fromCharCode(c)), maxLength });
 /**
  * Any Unicode scalar value (no lone surrogates). Built here rather than with fast-check's 'binary'

@@ -25,9 +25,7 @@ import {
 } from '../../service/rpc/pdu.ts';
 import { uuidFromWire, uuidToWire } from '../../service/rpc/uuid.ts';
 import { buildVerificationTrailer, checkVerificationTrailer, VerificationCommand } from '../../service/rpc/verification-trailer.ts';
-
-/** Every property runs from a fixed seed: a failure is reproduced by running the file again. */
-const runs = (seed: number, numRuns = 300): fc.Parameters<unknown> => ({ seed, numRuns });
+import { bytes, rec, runs, u16, u32, u8 } from '../helpers/arbitraries.ts';
 
 /** Runs `f`; an exception other than `errorType` fails the property. */
 function onlyThrows(errorType: new (...a: never[]) => Error, f: () => unknown): void {
@@ -38,12 +36,6 @@ function onlyThrows(errorType: new (...a: never[]) => Error, f: () => unknown): 
   }
 }
 
-/** Records with an ordinary prototype, as the decoders build them (deepEqual compares prototypes). */
-const rec = <T,>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> => fc.record(model, { noNullPrototype: true });
-const u8 = fc.integer({ min: 0, max: 0xff });
-const u16 = fc.integer({ min: 0, max: 0xffff });
-const u32 = fc.integer({ min: 0, max: 0xffffffff });
-const bytes = (maxLength: number, minLength = 0): fc.Arbitrary<Buffer> => fc.uint8Array({ minLength, maxLength }).map((b) => Buffer.from(b));
 /** Any GUID: its 16 wire bytes, read as the string form the codecs use. */
 const uuid = bytes(16, 16).map((b) => uuidFromWire(b));
 const syntax: fc.Arbitrary<SyntaxId> = rec({ uuid, version: u16, minor: u16 });

@@ -43,27 +43,12 @@ import { NdrReader, NdrWriter } from '../../service/rpc/ndr.ts';
 import { NDR20 } from '../../service/rpc/syntaxes.ts';
 import { canonicalAddress } from '../../store/address.ts';
 import { pino } from 'pino';
+import { bytes, decodeOrNull, nullable, rec, runs, u16, u32, u8 } from '../helpers/arbitraries.ts';
 
-const runs = (seed: number, numRuns = 300): fc.Parameters<unknown> => ({ seed, numRuns });
-const rec = <T,>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> => fc.record(model, { noNullPrototype: true });
 
-/** Calls `decode`; returns its value, or null when it threw `errorType` (anything else fails the property). */
-function decodeOrNull<T>(errorType: new (...a: never[]) => Error, decode: () => T): T | null {
-  try {
-    return decode();
-  } catch (err) {
-    if (err instanceof errorType) return null;
-    throw err;
-  }
-}
 
-const u8 = fc.integer({ min: 0, max: 0xff });
-const u16 = fc.integer({ min: 0, max: 0xffff });
-const u32 = fc.integer({ min: 0, max: 0xffffffff });
-const bytes = (maxLength: number, minLength = 0): fc.Arbitrary<Buffer> => fc.uint8Array({ minLength, maxLength }).map((b) => Buffer.from(b));
 /** UTF-16 code units, NUL and lone surrogates included: what a hostile client can put in an NDR string. */
 const units = (maxLength: number): fc.Arbitrary<string> => fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)), maxLength });
-const nullable = <T,>(a: fc.Arbitrary<T>): fc.Arbitrary<T | null> => fc.option(a, { nil: null });
 const winError = fc.constantFrom(...Object.values(WinError)) as fc.Arbitrary<WinErrorValue>;
 const ipv4Text = bytes(4, 4).map((b) => bytesToAddress(4, b));
 const ipv6Text = bytes(16, 16).map((b) => bytesToAddress(6, b));
