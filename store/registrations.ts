@@ -19,11 +19,6 @@ export interface RegisteredFor {
   flags: number;
 }
 
-/** The shared fields of a registration, copied from anything that has them. */
-export function registeredFor(r: RegisteredFor): RegisteredFor {
-  return { key: r.key, version: r.version, netName: r.netName, shareName: r.shareName, ipAddress: r.ipAddress, clientName: r.clientName, flags: r.flags };
-}
-
 export interface RegistrationRow extends RegisteredFor {
   node: string;
   pid: number;

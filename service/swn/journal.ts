@@ -29,7 +29,6 @@ import {
   countRows,
   pruneAudit,
   pruneOldest,
-  registeredFor,
   writeRegistrationChanges,
   type JournalCounter,
   type NotificationOutcome,
@@ -164,8 +163,16 @@ export class RegistrationJournal implements RegistryObserver {
   }
 
   private row(r: Registration): RegistrationRow {
+    // Field by field, not `...registeredFor(r)`: a spread here made every row a slow, larger object
+    // (10,000 rows per event at fan-out: witnessd's CPU per sealed event 310 → 430–480 ms).
     return {
-      ...registeredFor(r),
+      key: r.key,
+      version: r.version,
+      netName: r.netName,
+      shareName: r.shareName,
+      ipAddress: r.ipAddress,
+      clientName: r.clientName,
+      flags: r.flags,
       node: this.opts.node,
       pid: process.pid,
       keepAlive: r.keepAliveSec,
