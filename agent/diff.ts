@@ -1,7 +1,7 @@
 // Previous view → next view: the events a witness needs, in a fixed order so every node of the
 // cluster, diffing the same two CIB revisions, writes the same events.
 
-import type { ClusterView, IpView, NewEvent, NodeState } from '../store/types.ts';
+import { nodeAddressesUp, type ClusterView, type IpView, type NewEvent, type NodeState } from '../store/types.ts';
 
 const UP: ReadonlySet<NodeState> = new Set(['online', 'standby', 'maintenance', 'pending']);
 const RUNS_RESOURCES: ReadonlySet<NodeState> = new Set(['online', 'standby', 'maintenance']);
@@ -12,23 +12,6 @@ function where(ip: IpView | undefined): string | null {
 
 function ipPayload(ip: IpView): Record<string, unknown> {
   return { resource: ip.resource, family: ip.family, prefix: ip.prefix, group: ip.group, clone: ip.clone, failed: ip.failed };
-}
-
-/**
- * The node addresses (agent/node-addresses.ts) a view offers as up: address → its node. An address
- * is up while its node is listed with it and is `online` — the rule GetInterfaceList uses for
- * AVAILABLE (service/swn/interface-list.ts). A node in standby, lost or offline takes its addresses
- * down with it, and so does a witness stopping there (its watcher withdraws the attribute). An
- * address that is also a floating IP is the floating IP's: its own events cover it.
- */
-export function nodeAddressesUp(view: ClusterView): Map<string, string> {
-  const floating = new Set(view.ips.map((i) => i.address));
-  const out = new Map<string, string>();
-  for (const n of view.nodes) {
-    if (n.state !== 'online') continue;
-    for (const a of n.addresses ?? []) if (!floating.has(a) && !out.has(a)) out.set(a, n.name);
-  }
-  return out;
 }
 
 /**

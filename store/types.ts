@@ -115,3 +115,22 @@ export function compareCibVersion(a: CibVersion, b: CibVersion): number {
 export function formatCibVersion(v: CibVersion): string {
   return `${v.adminEpoch}.${v.epoch}.${v.numUpdates}`;
 }
+
+/**
+ * The node addresses (agent/node-addresses.ts, NodeView.addresses) a view offers as up: address →
+ * its node. An address is up while its node is listed with it and is `online`, the rule
+ * GetInterfaceList uses for AVAILABLE (service/swn/interface-list.ts). A node in standby, lost or
+ * offline takes its addresses down with it, and so does a witness stopping there (its watcher
+ * withdraws the attribute). An address that is also a floating IP is the floating IP's; one listed
+ * by two nodes is the first node's. The agent's diff turns changes of this map into events
+ * (agent/diff.ts); a move to a node offers that node's part of it (service/swn/destination.ts).
+ */
+export function nodeAddressesUp(view: ClusterView): Map<string, string> {
+  const floating = new Set(view.ips.map((i) => i.address));
+  const out = new Map<string, string>();
+  for (const n of view.nodes) {
+    if (n.state !== 'online') continue;
+    for (const a of n.addresses ?? []) if (!floating.has(a) && !out.has(a)) out.set(a, n.name);
+  }
+  return out;
+}

@@ -9,21 +9,19 @@
 //   recipe binds every address of its node (no `bind interfaces only`), so they reach the same smbd,
 //   but only on a node that runs a file-server group; on another node nothing answers SMB there.
 
-import type { ClusterView } from '../../store/types.ts';
+import { nodeAddressesUp, type ClusterView } from '../../store/types.ts';
 
 export interface NodeDestination {
   /** Floating IPs running on the node, in view order, without duplicates (a cloned IP). */
   floating: string[];
-  /** The node's own addresses, when it is online; none that is also a floating IP. */
+  /** The node's own addresses while it is online (store/types.ts nodeAddressesUp: none that is also a floating IP). */
   nodeAddresses: string[];
 }
 
 /** The addresses leading to `node` in `view` (none for a view we do not have). `except`: an address left out (a planned move's moving IP). */
 export function nodeDestination(view: ClusterView | null, node: string, except?: string): NodeDestination {
   if (view === null) return { floating: [], nodeAddresses: [] };
-  const floatingAll = new Set(view.ips.map((i) => i.address));
   const floating = [...new Set(view.ips.filter((i) => i.node === node && i.started && i.address !== except).map((i) => i.address))];
-  const n = view.nodes.find((x) => x.name === node);
-  const nodeAddresses = n !== undefined && n.state === 'online' ? (n.addresses ?? []).filter((a) => !floatingAll.has(a) && a !== except) : [];
+  const nodeAddresses = [...nodeAddressesUp(view)].filter(([a, n]) => n === node && a !== except).map(([a]) => a);
   return { floating, nodeAddresses };
 }
