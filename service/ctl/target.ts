@@ -2,17 +2,8 @@
 // stale address would send every selected client to something nobody serves, so the address must
 // be one the cluster view (the CIB, as the agent last wrote it) knows, on any node, unless forced.
 
-import { parseAddress } from '../../store/address.ts';
+import { canonicalAddress, parseAddress } from '../../store/address.ts';
 import type { ClusterView } from '../../store/types.ts';
-
-/**
- * Canonical text of an address (store/address.ts: the form the agent stores and witnessd compares),
- * so "2001:DB8::1" and "2001:db8:0::1" are the same; null if not an address.
- */
-export function canonicalIp(s: string): string | null {
-  const r = parseAddress(s);
-  return r.ok ? r.value.address : null;
-}
 
 /**
  * Every address the view knows: floating IPs (running or not, any node), the shares' IPs, and the
@@ -21,7 +12,8 @@ export function canonicalIp(s: string): string | null {
 export function knownAddresses(view: ClusterView | null): Map<string, string> {
   const out = new Map<string, string>(); // canonical → as configured
   for (const a of [...(view?.ips ?? []).map((i) => i.address), ...(view?.shares ?? []).flatMap((s) => s.ips), ...(view?.nodes ?? []).flatMap((n) => n.addresses ?? [])]) {
-    const c = canonicalIp(a);
+    // The form the agent stores and witnessd compares: "2001:DB8::1" and "2001:db8:0::1" are one.
+    const c = canonicalAddress(a);
     if (c !== null && !out.has(c)) out.set(c, a);
   }
   return out;

@@ -11,7 +11,8 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { escapeOr, escapePrincipal, escapeText, inertText, safeJson } from '../../service/ctl/escape.ts';
-import { canonicalIp, checkTargetIp } from '../../service/ctl/target.ts';
+import { checkTargetIp } from '../../service/ctl/target.ts';
+import { canonicalAddress } from '../../store/address.ts';
 import { takeListAnswer } from '../../service/ctl/list-answer.ts';
 import { compileGlob } from '../../store/patterns.ts';
 import { openStore } from '../../store/index.ts';
@@ -134,8 +135,8 @@ describe('--to-ip against the cluster view', () => {
     assert.deepEqual(checkTargetIp('192.0.2.12', view(), false), { address: '192.0.2.12', warning: null }, 'stopped, but configured');
     assert.deepEqual(checkTargetIp('2001:DB8:0::10', view(), false), { address: '2001:db8::10', warning: null });
     assert.deepEqual(checkTargetIp('192.0.2.21', view(), false), { address: '192.0.2.21', warning: null }, 'a node\'s own address');
-    assert.equal(canonicalIp('2001:DB8:0:0::1'), '2001:db8::1');
-    assert.equal(canonicalIp('nonsense'), null);
+    assert.equal(canonicalAddress('2001:DB8:0:0::1'), '2001:db8::1');
+    assert.equal(canonicalAddress('nonsense'), null);
   });
 
   it('an unknown address is refused with its name, unless forced (then a warning); not an address is always refused', () => {
