@@ -58,6 +58,10 @@ const ROOMS: readonly (readonly [string, readonly string[]])[] = [
 const PRODUCT = ['agent/', 'service/', 'store/', 'ocf/', 'packaging/'];
 const SCANNED = [...PRODUCT, 'bench/', 'test/'];
 
+function isProduct(file: string): boolean {
+  return PRODUCT.some((p) => file.startsWith(p));
+}
+
 function roomOf(file: string): readonly [string, readonly string[]] | null {
   return ROOMS.find(([prefix]) => file.startsWith(prefix)) ?? null;
 }
@@ -65,6 +69,8 @@ function roomOf(file: string): readonly [string, readonly string[]] | null {
 interface FileFacts {
   /** Resolved imports: target file → the names taken ('*' for all of them). */
   imports: Map<string, Set<string>>;
+  /** The first SQL-looking use of a store (`.stmt(`, `.db.prepare` …), or null. */
+  sql: string | null;
   /** Names this file exports itself (re-exports are recorded as imports and exports both). */
   exports: Set<string>;
   /** How often each identifier occurs in the file (an export used inside its own file is alive). */
@@ -169,7 +175,8 @@ function read(file: string): FileFacts {
     }
     visit(st);
   }
-  return { imports, exports, mentions, members, testOnly };
+  const sql = /\.stmt\(|\.db\.(?:prepare|pragma|exec|transaction|open)\b/.exec(text)?.[0] ?? null;
+  return { imports, sql, exports, mentions, members, testOnly };
 }
 
 /** Files in circles of imports (Tarjan's strongly connected components of size > 1, or a self-import). */
@@ -321,35 +328,29 @@ function main(): number {
   for (const c of circles(graph)) problems.push(`circle: ${c.join(' <-> ')}`);
 
   // 3. SQL stays in store/.
-  for (const file of facts.keys()) {
-    if (!PRODUCT.some((p) => file.startsWith(p)) || file.startsWith('store/')) continue;
-    const text = fs.readFileSync(path.join(ROOT, file), 'utf8');
-    const m = /\.stmt\(|\.db\.(?:prepare|pragma|exec|transaction|open)\b/.exec(text);
-    if (m) problems.push(`sql outside store/: ${file}: ${m[0]} (add a function to the table's module in store/)`);
+  for (const [file, f] of facts) {
+    if (isProduct(file) && !file.startsWith('store/') && f.sql !== null) problems.push(`sql outside store/: ${file}: ${f.sql} (add a function to the table's module in store/)`);
   }
 
   // 4. Dead exports of product files.
-  const used = new Map<string, Set<string>>();
-  for (const [file, f] of facts) {
-    for (const [target, names] of f.imports) {
-      if (target === file) continue;
-      const set = used.get(target) ?? new Set<string>();
-      for (const n of names) set.add(n);
-      used.set(target, set);
+  /** file → the names other files (those `from` keeps) import from it. */
+  const importedNames = (from: (file: string) => boolean): Map<string, Set<string>> => {
+    const out = new Map<string, Set<string>>();
+    for (const [file, f] of facts) {
+      if (!from(file)) continue;
+      for (const [target, names] of f.imports) {
+        if (target === file) continue;
+        const set = out.get(target) ?? new Set<string>();
+        for (const n of names) set.add(n);
+        out.set(target, set);
+      }
     }
-  }
-  const usedByProduct = new Map<string, Set<string>>();
+    return out;
+  };
+  const used = importedNames(() => true);
+  const usedByProduct = importedNames(isProduct);
   for (const [file, f] of facts) {
-    if (!PRODUCT.some((p) => file.startsWith(p))) continue;
-    for (const [target, names] of f.imports) {
-      if (target === file) continue;
-      const set = usedByProduct.get(target) ?? new Set<string>();
-      for (const n of names) set.add(n);
-      usedByProduct.set(target, set);
-    }
-  }
-  for (const [file, f] of facts) {
-    if (!PRODUCT.some((p) => file.startsWith(p))) continue;
+    if (!isProduct(file)) continue;
     const byProduct = usedByProduct.get(file) ?? new Set<string>();
     const byAny = used.get(file) ?? new Set<string>();
     if (byProduct.has('*')) continue;
@@ -369,14 +370,14 @@ function main(): number {
   const productMentions = new Map<string, number>();
   const anyMentions = new Map<string, number>();
   for (const [file, f] of facts) {
-    const product = PRODUCT.some((p) => file.startsWith(p));
+    const product = isProduct(file);
     for (const [name, n] of f.mentions) {
       anyMentions.set(name, (anyMentions.get(name) ?? 0) + n);
       if (product) productMentions.set(name, (productMentions.get(name) ?? 0) + n);
     }
   }
   for (const [file, f] of facts) {
-    if (!PRODUCT.some((p) => file.startsWith(p))) continue;
+    if (!isProduct(file)) continue;
     for (const m of f.members) {
       const declared = f.members.filter((x) => x.name === m.name).length;
       if ((productMentions.get(m.name) ?? 0) > declared) continue;
