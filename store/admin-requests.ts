@@ -6,8 +6,12 @@ import type { Store } from './index.ts';
 import { toStoreError } from './errors.ts';
 import type { RegisteredFor } from './registrations.ts';
 
-export type AdminKind = 'client-move' | 'share-move' | 'force-unregister';
-export const ADMIN_KINDS: readonly string[] = ['client-move', 'share-move', 'force-unregister'];
+export const ADMIN_KINDS = ['client-move', 'share-move', 'force-unregister'] as const;
+export type AdminKind = (typeof ADMIN_KINDS)[number];
+
+export function isAdminKind(s: string): s is AdminKind {
+  return (ADMIN_KINDS as readonly string[]).includes(s);
+}
 
 export interface AdminSelector {
   /** Registration key (context handle hex). */

@@ -2,7 +2,7 @@
 // asks another node's relay through transient node attributes, which Pacemaker replicates. Both
 // ends read this module: witnessctl (service/ctl/, through remote.ts) and the relay (relay.ts).
 
-import { ADMIN_KINDS, type AdminKind, type AdminSelector, type AdminTarget } from '../../store/admin-requests.ts';
+import { isAdminKind, type AdminKind, type AdminSelector, type AdminTarget } from '../../store/admin-requests.ts';
 import { LIST_FILTER_FIELDS, type ListFilterField } from '../../store/registrations.ts';
 
 /** A request for node N is the attribute `witness-admin-<id>` of node N. */
@@ -60,7 +60,7 @@ export function decodeWireRequest(value: string): WireRequest {
   if (typeof id !== 'string' || !ID.test(id)) throw new Error('bad id');
   if (typeof from !== 'string' || from === '') throw new Error('bad from');
   if (typeof at !== 'number') throw new Error('bad at');
-  if (typeof kind !== 'string' || (kind !== 'list' && !ADMIN_KINDS.includes(kind))) throw new Error(`unknown kind ${String(kind)}`);
+  if (typeof kind !== 'string' || (kind !== 'list' && !isAdminKind(kind))) throw new Error(`unknown kind ${String(kind)}`);
   if (!isStringRecord(selector) || !isStringRecord(target)) throw new Error('bad selector or target');
   const sel: AdminSelector = {};
   for (const k of ['key', 'client', 'share', 'netName', 'ip'] as const) {
@@ -74,7 +74,7 @@ export function decodeWireRequest(value: string): WireRequest {
   const tgt: AdminTarget = {};
   if (typeof target['node'] === 'string') tgt.node = target['node'];
   if (typeof target['ip'] === 'string') tgt.ip = target['ip'];
-  const out: WireRequest = { id, from, at, kind: kind as WireRequest['kind'], selector: sel, target: tgt };
+  const out: WireRequest = { id, from, at, kind, selector: sel, target: tgt };
   // Regular expressions from an older witnessctl: only their presence is kept, so the relay can
   // refuse them with an answer; their text is never compiled here.
   if (filters !== undefined) out.regexFilters = true;

@@ -7,8 +7,8 @@ import type { MinAuthLevel } from './policy.ts';
  * Where client passwords are checked: Samba's winbind (the node's Samba users, or the domain's),
  * our own account file, or nowhere ('none': unauthenticated clients, an explicit test mode).
  */
-export type AuthMode = 'winbind' | 'accounts' | 'none';
-export const AUTH_MODES: readonly AuthMode[] = ['winbind', 'accounts', 'none'];
+export const AUTH_MODES = ['winbind', 'accounts', 'none'] as const;
+export type AuthMode = (typeof AUTH_MODES)[number];
 
 export interface AuthConfig {
   mode: AuthMode;
