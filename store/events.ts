@@ -40,6 +40,7 @@ export function appendEvents(store: Store, events: readonly NewEvent[], cib: Cib
   }
 }
 
+/** One event row, inside the caller's write transaction (commitSync, appendEvents). */
 export function insertEvent(store: Store, e: NewEvent, cib: CibVersion, now: number): ClusterEvent {
   const info = store
     .stmt(

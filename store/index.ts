@@ -3,7 +3,8 @@
 // One API style: a Store is the open file — its statements (prepared once, stmt), its writes
 // with the reserve, its size budget, data_version, close. Each table set has a module of free
 // functions taking the Store: view.ts (the cluster view), events.ts, registrations.ts (witnessd's
-// registrations and audit), admin-requests.ts, service-state.ts. No SQL outside store/.
+// registrations, audit and journal counters), admin-requests.ts (and witnessd's node name). No SQL
+// outside store/.
 //
 // Writers: the agent (view + events), witnessd (registrations, audit), witnessctl (admin
 // requests). WAL lets readers in other processes read while another writes; PRAGMA data_version
