@@ -26,7 +26,7 @@ const wireRequest: fc.Arbitrary<WireRequest> = fc.record(
     id,
     from: units(20).filter((s) => s !== ''),
     at,
-    kind: fc.constantFrom('list', ...ADMIN_KINDS) as fc.Arbitrary<WireRequest['kind']>,
+    kind: fc.constantFrom<WireRequest['kind']>('list', ...ADMIN_KINDS),
     selector: fc.record({ key: units(40), client: units(20), share: units(20), netName: units(20), ip: units(20), all: fc.constant(true as const) }, { requiredKeys: [], noNullPrototype: true }),
     target: fc.record({ node: units(20), ip: units(20) }, { requiredKeys: [], noNullPrototype: true }),
     globs: fc.record(Object.fromEntries(LIST_FILTER_FIELDS.map((f) => [f, units(20)])) as Record<(typeof LIST_FILTER_FIELDS)[number], fc.Arbitrary<string>>, { requiredKeys: [], noNullPrototype: true }),
