@@ -190,10 +190,17 @@ export function parseHeader(buf: Buffer): Header {
   return h;
 }
 
-function readSyntax(r: ByteReader, what: string): SyntaxId {
-  const uuid = uuidFromWire(r.bytes(16, `${what} uuid`));
-  const version = r.u16(`${what} version`);
-  const minor = r.u16(`${what} minor version`);
+// What a short read names, per kind of syntax (made once: these are read for every bind).
+const SYNTAX_FIELDS = {
+  abstract: { uuid: 'abstract syntax uuid', version: 'abstract syntax version', minor: 'abstract syntax minor version' },
+  transfer: { uuid: 'transfer syntax uuid', version: 'transfer syntax version', minor: 'transfer syntax minor version' },
+} as const;
+
+function readSyntax(r: ByteReader, kind: keyof typeof SYNTAX_FIELDS): SyntaxId {
+  const what = SYNTAX_FIELDS[kind];
+  const uuid = uuidFromWire(r.bytes(16, what.uuid));
+  const version = r.u16(what.version);
+  const minor = r.u16(what.minor);
   return { uuid, version, minor };
 }
 
@@ -285,10 +292,10 @@ export function parsePdu(buf: Buffer): Pdu {
         const contextId = body.u16('p_cont_id');
         const nt = body.u8('n_transfer_syn');
         body.skip(1, 'context element reserved');
-        const abstract = readSyntax(body, 'abstract syntax');
+        const abstract = readSyntax(body, 'abstract');
         body.need(nt * 20, `${nt} transfer syntaxes`);
         const transfers: SyntaxId[] = [];
-        for (let j = 0; j < nt; j++) transfers.push(readSyntax(body, 'transfer syntax'));
+        for (let j = 0; j < nt; j++) transfers.push(readSyntax(body, 'transfer'));
         contexts.push({ contextId, abstract, transfers });
       }
       return { ...common, ptype: h.ptype, maxXmitFrag, maxRecvFrag, assocGroupId, contexts, auth };
@@ -308,7 +315,7 @@ export function parsePdu(buf: Buffer): Pdu {
       body.skip(3, 'p_result_list reserved');
       body.need(n * 24, `${n} results`);
       const results: ContextResultItem[] = [];
-      for (let i = 0; i < n; i++) results.push({ result: body.u16('result'), reason: body.u16('reason'), transfer: readSyntax(body, 'transfer syntax') });
+      for (let i = 0; i < n; i++) results.push({ result: body.u16('result'), reason: body.u16('reason'), transfer: readSyntax(body, 'transfer') });
       return { ...common, ptype: h.ptype, maxXmitFrag, maxRecvFrag, assocGroupId, secondaryAddress, results, auth };
     }
     case PType.BIND_NAK: {

@@ -8,7 +8,8 @@ import { rc4Once } from '../../service/auth/crypto/rc4.ts';
 import { SecurityError } from '../../service/auth/context.ts';
 import { buildAvPairs } from '../../service/auth/ntlm/avpairs.ts';
 import { AvId } from '../../service/auth/ntlm/constants.ts';
-import { exportedSessionKey, hmacMd5, keyExchangeKey, ntlmv2SessionBaseKey, ntowfv2, ntProofStr, sealKey, signKey } from '../../service/auth/ntlm/keys.ts';
+import { hmacMd5 } from '../../service/auth/crypto/md5.ts';
+import { exportedSessionKey, keyExchangeKey, ntlmv2SessionBaseKey, ntowfv2, ntProofStr, sealKey, signKey } from '../../service/auth/ntlm/keys.ts';
 import { NtlmSession } from '../../service/auth/ntlm/session.ts';
 import { verifyNtlmv2WithNtHash } from '../../service/auth/ntlm/verify.ts';
 

@@ -14,6 +14,7 @@
 // key: the RPC layer refuses it for witness methods, and every protection call throws 'policy'.
 
 import crypto from 'node:crypto';
+import { randomBytes } from '../../bytes/random-pool.ts';
 import { SecurityError, type Identity, type SecurityContext, type StepResult } from '../context.ts';
 import type { NtlmCredentialSource, NtlmResponseVerified } from '../credentials.ts';
 import { filetimeFromMs } from './avpairs.ts';
@@ -153,7 +154,7 @@ export class NtlmAcceptor implements SecurityContext {
     const o = this.opts;
     const targetIsDomain = o.netbiosDomain.toUpperCase() !== o.netbiosComputer.toUpperCase();
     const flags = selectChallengeFlags(neg.flags, targetIsDomain);
-    const challenge = (o.random ?? crypto.randomBytes)(8);
+    const challenge = (o.random ?? randomBytes)(8);
     if (!Buffer.isBuffer(challenge) || challenge.length !== 8) throw ntlmError('unavailable', 'the random source did not give 8 bytes');
     const now = (o.now ?? Date.now)();
     if (!Number.isFinite(now) || now < 0) throw ntlmError('unavailable', `the clock gave ${now}`);

@@ -1,23 +1,11 @@
 // NTLM key computations (MS-NLMP §3.3.2, §3.4.5, §3.1.5.1.2): NTLMv2 responses, the session base
 // key, KXKEY, the exported session key (key exchange), SIGNKEY and SEALKEY, and the MIC. Pure
-// functions of their inputs; MD5 and HMAC-MD5 come from node:crypto (OpenSSL's default provider has
-// them), MD4 and RC4 from ../crypto.
+// functions of their inputs; MD5, HMAC-MD5, MD4 and RC4 come from ../crypto (md5.ts says why not
+// node:crypto).
 
-import crypto from 'node:crypto';
+import { hmacMd5, md5 } from '../crypto/md5.ts';
 import { rc4Once } from '../crypto/rc4.ts';
 import { NegotiateFlag } from './constants.ts';
-
-export function hmacMd5(key: Uint8Array, ...parts: Uint8Array[]): Buffer {
-  const h = crypto.createHmac('md5', key);
-  for (const p of parts) h.update(p);
-  return h.digest();
-}
-
-function md5(...parts: Uint8Array[]): Buffer {
-  const h = crypto.createHash('md5');
-  for (const p of parts) h.update(p);
-  return h.digest();
-}
 
 /**
  * Uppercase(User) as NTOWFv2 needs it. Windows upper-cases one UTF-16 code unit at a time

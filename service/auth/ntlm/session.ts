@@ -17,7 +17,7 @@
 // Cost (bench/auth-pdu-cost.ts, docs/auth-performance.md): every PDU of a signed or sealed
 // connection passes here once, and a cluster event answers tens of thousands of them in one loop,
 // so the per-call work is kept small:
-// - HMAC-MD5 is computed here (RFC 2104 over RFC 1321's MD5) with the MD5 states after the key's
+// - HMAC-MD5 is computed here (RFC 2104 over ../crypto/md5.ts's compression function) with the MD5 states after the key's
 //   inner and outer pads computed once per session: a signature then costs the MD5 blocks of
 //   SeqNum || message plus one: 0.5 µs for 20 bytes, 0.9 µs for 100 (a witness PDU), where
 //   node:crypto's createHmac costs 2.3–2.5 µs for either (an OpenSSL 3 MAC context made per call
@@ -29,6 +29,7 @@
 //   bytes); its sequence numbers and RC4 positions are fields of the one session object.
 
 import crypto from 'node:crypto';
+import { md5Block, MD5_IV, putLe32 } from '../crypto/md5.ts';
 import { rc4Schedule, rc4Xor } from '../crypto/rc4.ts';
 import { NegotiateFlag } from './constants.ts';
 import { ntlmError } from './errors.ts';
@@ -43,160 +44,6 @@ const INLINE_HMAC_MAX = 768;
 
 // ── HMAC-MD5 with precomputed pads ────────────────────────────────────────────────────────────
 
-function le32(src: Uint8Array, p: number): number {
-  return (src[p] ?? 0) | ((src[p + 1] ?? 0) << 8) | ((src[p + 2] ?? 0) << 16) | ((src[p + 3] ?? 0) << 24);
-}
-
-/** MD5's compression function (RFC 1321 §3.4): the 64 bytes at src[off] into the state st[0..4). */
-function md5Block(st: Int32Array, src: Uint8Array, off: number): void {
-  const x0 = le32(src, off), x1 = le32(src, off + 4), x2 = le32(src, off + 8), x3 = le32(src, off + 12);
-  const x4 = le32(src, off + 16), x5 = le32(src, off + 20), x6 = le32(src, off + 24), x7 = le32(src, off + 28);
-  const x8 = le32(src, off + 32), x9 = le32(src, off + 36), x10 = le32(src, off + 40), x11 = le32(src, off + 44);
-  const x12 = le32(src, off + 48), x13 = le32(src, off + 52), x14 = le32(src, off + 56), x15 = le32(src, off + 60);
-  let a = st[0] ?? 0;
-  let b = st[1] ?? 0;
-  let c = st[2] ?? 0;
-  let d = st[3] ?? 0;
-  // round 1: F
-  a = (a + ((b & c) | (~b & d)) + x0 - 680876936) | 0;
-  a = (((a << 7) | (a >>> 25)) + b) | 0;
-  d = (d + ((a & b) | (~a & c)) + x1 - 389564586) | 0;
-  d = (((d << 12) | (d >>> 20)) + a) | 0;
-  c = (c + ((d & a) | (~d & b)) + x2 + 606105819) | 0;
-  c = (((c << 17) | (c >>> 15)) + d) | 0;
-  b = (b + ((c & d) | (~c & a)) + x3 - 1044525330) | 0;
-  b = (((b << 22) | (b >>> 10)) + c) | 0;
-  a = (a + ((b & c) | (~b & d)) + x4 - 176418897) | 0;
-  a = (((a << 7) | (a >>> 25)) + b) | 0;
-  d = (d + ((a & b) | (~a & c)) + x5 + 1200080426) | 0;
-  d = (((d << 12) | (d >>> 20)) + a) | 0;
-  c = (c + ((d & a) | (~d & b)) + x6 - 1473231341) | 0;
-  c = (((c << 17) | (c >>> 15)) + d) | 0;
-  b = (b + ((c & d) | (~c & a)) + x7 - 45705983) | 0;
-  b = (((b << 22) | (b >>> 10)) + c) | 0;
-  a = (a + ((b & c) | (~b & d)) + x8 + 1770035416) | 0;
-  a = (((a << 7) | (a >>> 25)) + b) | 0;
-  d = (d + ((a & b) | (~a & c)) + x9 - 1958414417) | 0;
-  d = (((d << 12) | (d >>> 20)) + a) | 0;
-  c = (c + ((d & a) | (~d & b)) + x10 - 42063) | 0;
-  c = (((c << 17) | (c >>> 15)) + d) | 0;
-  b = (b + ((c & d) | (~c & a)) + x11 - 1990404162) | 0;
-  b = (((b << 22) | (b >>> 10)) + c) | 0;
-  a = (a + ((b & c) | (~b & d)) + x12 + 1804603682) | 0;
-  a = (((a << 7) | (a >>> 25)) + b) | 0;
-  d = (d + ((a & b) | (~a & c)) + x13 - 40341101) | 0;
-  d = (((d << 12) | (d >>> 20)) + a) | 0;
-  c = (c + ((d & a) | (~d & b)) + x14 - 1502002290) | 0;
-  c = (((c << 17) | (c >>> 15)) + d) | 0;
-  b = (b + ((c & d) | (~c & a)) + x15 + 1236535329) | 0;
-  b = (((b << 22) | (b >>> 10)) + c) | 0;
-  // round 2: G
-  a = (a + ((b & d) | (c & ~d)) + x1 - 165796510) | 0;
-  a = (((a << 5) | (a >>> 27)) + b) | 0;
-  d = (d + ((a & c) | (b & ~c)) + x6 - 1069501632) | 0;
-  d = (((d << 9) | (d >>> 23)) + a) | 0;
-  c = (c + ((d & b) | (a & ~b)) + x11 + 643717713) | 0;
-  c = (((c << 14) | (c >>> 18)) + d) | 0;
-  b = (b + ((c & a) | (d & ~a)) + x0 - 373897302) | 0;
-  b = (((b << 20) | (b >>> 12)) + c) | 0;
-  a = (a + ((b & d) | (c & ~d)) + x5 - 701558691) | 0;
-  a = (((a << 5) | (a >>> 27)) + b) | 0;
-  d = (d + ((a & c) | (b & ~c)) + x10 + 38016083) | 0;
-  d = (((d << 9) | (d >>> 23)) + a) | 0;
-  c = (c + ((d & b) | (a & ~b)) + x15 - 660478335) | 0;
-  c = (((c << 14) | (c >>> 18)) + d) | 0;
-  b = (b + ((c & a) | (d & ~a)) + x4 - 405537848) | 0;
-  b = (((b << 20) | (b >>> 12)) + c) | 0;
-  a = (a + ((b & d) | (c & ~d)) + x9 + 568446438) | 0;
-  a = (((a << 5) | (a >>> 27)) + b) | 0;
-  d = (d + ((a & c) | (b & ~c)) + x14 - 1019803690) | 0;
-  d = (((d << 9) | (d >>> 23)) + a) | 0;
-  c = (c + ((d & b) | (a & ~b)) + x3 - 187363961) | 0;
-  c = (((c << 14) | (c >>> 18)) + d) | 0;
-  b = (b + ((c & a) | (d & ~a)) + x8 + 1163531501) | 0;
-  b = (((b << 20) | (b >>> 12)) + c) | 0;
-  a = (a + ((b & d) | (c & ~d)) + x13 - 1444681467) | 0;
-  a = (((a << 5) | (a >>> 27)) + b) | 0;
-  d = (d + ((a & c) | (b & ~c)) + x2 - 51403784) | 0;
-  d = (((d << 9) | (d >>> 23)) + a) | 0;
-  c = (c + ((d & b) | (a & ~b)) + x7 + 1735328473) | 0;
-  c = (((c << 14) | (c >>> 18)) + d) | 0;
-  b = (b + ((c & a) | (d & ~a)) + x12 - 1926607734) | 0;
-  b = (((b << 20) | (b >>> 12)) + c) | 0;
-  // round 3: H
-  a = (a + (b ^ c ^ d) + x5 - 378558) | 0;
-  a = (((a << 4) | (a >>> 28)) + b) | 0;
-  d = (d + (a ^ b ^ c) + x8 - 2022574463) | 0;
-  d = (((d << 11) | (d >>> 21)) + a) | 0;
-  c = (c + (d ^ a ^ b) + x11 + 1839030562) | 0;
-  c = (((c << 16) | (c >>> 16)) + d) | 0;
-  b = (b + (c ^ d ^ a) + x14 - 35309556) | 0;
-  b = (((b << 23) | (b >>> 9)) + c) | 0;
-  a = (a + (b ^ c ^ d) + x1 - 1530992060) | 0;
-  a = (((a << 4) | (a >>> 28)) + b) | 0;
-  d = (d + (a ^ b ^ c) + x4 + 1272893353) | 0;
-  d = (((d << 11) | (d >>> 21)) + a) | 0;
-  c = (c + (d ^ a ^ b) + x7 - 155497632) | 0;
-  c = (((c << 16) | (c >>> 16)) + d) | 0;
-  b = (b + (c ^ d ^ a) + x10 - 1094730640) | 0;
-  b = (((b << 23) | (b >>> 9)) + c) | 0;
-  a = (a + (b ^ c ^ d) + x13 + 681279174) | 0;
-  a = (((a << 4) | (a >>> 28)) + b) | 0;
-  d = (d + (a ^ b ^ c) + x0 - 358537222) | 0;
-  d = (((d << 11) | (d >>> 21)) + a) | 0;
-  c = (c + (d ^ a ^ b) + x3 - 722521979) | 0;
-  c = (((c << 16) | (c >>> 16)) + d) | 0;
-  b = (b + (c ^ d ^ a) + x6 + 76029189) | 0;
-  b = (((b << 23) | (b >>> 9)) + c) | 0;
-  a = (a + (b ^ c ^ d) + x9 - 640364487) | 0;
-  a = (((a << 4) | (a >>> 28)) + b) | 0;
-  d = (d + (a ^ b ^ c) + x12 - 421815835) | 0;
-  d = (((d << 11) | (d >>> 21)) + a) | 0;
-  c = (c + (d ^ a ^ b) + x15 + 530742520) | 0;
-  c = (((c << 16) | (c >>> 16)) + d) | 0;
-  b = (b + (c ^ d ^ a) + x2 - 995338651) | 0;
-  b = (((b << 23) | (b >>> 9)) + c) | 0;
-  // round 4: I
-  a = (a + (c ^ (b | ~d)) + x0 - 198630844) | 0;
-  a = (((a << 6) | (a >>> 26)) + b) | 0;
-  d = (d + (b ^ (a | ~c)) + x7 + 1126891415) | 0;
-  d = (((d << 10) | (d >>> 22)) + a) | 0;
-  c = (c + (a ^ (d | ~b)) + x14 - 1416354905) | 0;
-  c = (((c << 15) | (c >>> 17)) + d) | 0;
-  b = (b + (d ^ (c | ~a)) + x5 - 57434055) | 0;
-  b = (((b << 21) | (b >>> 11)) + c) | 0;
-  a = (a + (c ^ (b | ~d)) + x12 + 1700485571) | 0;
-  a = (((a << 6) | (a >>> 26)) + b) | 0;
-  d = (d + (b ^ (a | ~c)) + x3 - 1894986606) | 0;
-  d = (((d << 10) | (d >>> 22)) + a) | 0;
-  c = (c + (a ^ (d | ~b)) + x10 - 1051523) | 0;
-  c = (((c << 15) | (c >>> 17)) + d) | 0;
-  b = (b + (d ^ (c | ~a)) + x1 - 2054922799) | 0;
-  b = (((b << 21) | (b >>> 11)) + c) | 0;
-  a = (a + (c ^ (b | ~d)) + x8 + 1873313359) | 0;
-  a = (((a << 6) | (a >>> 26)) + b) | 0;
-  d = (d + (b ^ (a | ~c)) + x15 - 30611744) | 0;
-  d = (((d << 10) | (d >>> 22)) + a) | 0;
-  c = (c + (a ^ (d | ~b)) + x6 - 1560198380) | 0;
-  c = (((c << 15) | (c >>> 17)) + d) | 0;
-  b = (b + (d ^ (c | ~a)) + x13 + 1309151649) | 0;
-  b = (((b << 21) | (b >>> 11)) + c) | 0;
-  a = (a + (c ^ (b | ~d)) + x4 - 145523070) | 0;
-  a = (((a << 6) | (a >>> 26)) + b) | 0;
-  d = (d + (b ^ (a | ~c)) + x11 - 1120210379) | 0;
-  d = (((d << 10) | (d >>> 22)) + a) | 0;
-  c = (c + (a ^ (d | ~b)) + x2 + 718787259) | 0;
-  c = (((c << 15) | (c >>> 17)) + d) | 0;
-  b = (b + (d ^ (c | ~a)) + x9 - 343485551) | 0;
-  b = (((b << 21) | (b >>> 11)) + c) | 0;
-  st[0] = ((st[0] ?? 0) + a) | 0;
-  st[1] = ((st[1] ?? 0) + b) | 0;
-  st[2] = ((st[2] ?? 0) + c) | 0;
-  st[3] = ((st[3] ?? 0) + d) | 0;
-}
-
-const MD5_IV = [0x67452301, 0xefcdab89 | 0, 0x98badcfe | 0, 0x10325476] as const;
-
 // Scratch for one HMAC at a time (JavaScript runs one at a time): the running state and the last block(s).
 const work = new Int32Array(4);
 const tail = new Uint8Array(64);
@@ -210,13 +57,6 @@ function hmacPads(key: Uint8Array, pads: Int32Array, at: number): void {
     md5Block(work, tail, 0);
     pads.set(work, at + half);
   }
-}
-
-function putLe32(dst: Uint8Array, p: number, v: number): void {
-  dst[p] = v & 0xff;
-  dst[p + 1] = (v >>> 8) & 0xff;
-  dst[p + 2] = (v >>> 16) & 0xff;
-  dst[p + 3] = (v >>> 24) & 0xff;
 }
 
 /**
