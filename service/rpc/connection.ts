@@ -149,11 +149,14 @@ export class Connection {
   /** The server's logger with this connection's fields added per line (no child logger kept). */
   get bindingLog(): NegotiationLog {
     const base = this.host.logger;
-    const at = { conn: this.id, remote: this.site.remote };
+    const conn = this.id;
+    const remote = this.site.remote;
+    // Object.assign onto a fresh literal, not `{ ...at, ...o }`: V8 11's spread of two objects is
+    // a slow path (µs, not ns), and this runs for every authenticated client.
     return {
-      info: (o, m) => { base.info({ ...at, ...o }, m); },
-      warn: (o, m) => { base.warn({ ...at, ...o }, m); },
-      error: (o, m) => { base.error({ ...at, ...o }, m); },
+      info: (o, m) => { base.info(Object.assign({ conn, remote }, o), m); },
+      warn: (o, m) => { base.warn(Object.assign({ conn, remote }, o), m); },
+      error: (o, m) => { base.error(Object.assign({ conn, remote }, o), m); },
     };
   }
 
