@@ -181,8 +181,8 @@ export function parseAddressWithPrefix(text: string): Parsed<AddressWithPrefix> 
   const slash = t.indexOf('/');
   const a = parseAddress(slash >= 0 ? t.slice(0, slash) : t);
   if (!a.ok) return a;
-  if (slash < 0) return { ok: true, value: { ...a.value, prefix: null } };
+  if (slash < 0) return { ok: true, value: Object.assign({}, a.value, { prefix: null }) };
   const p = parsePrefix(t.slice(slash + 1), a.value.family);
   if (!p.ok) return p;
-  return { ok: true, value: { ...a.value, prefix: p.value } };
+  return { ok: true, value: Object.assign({}, a.value, { prefix: p.value }) };
 }

@@ -48,7 +48,7 @@ export function insertEvent(store: Store, e: NewEvent, cib: CibVersion, now: num
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     )
     .run(now, cib.adminEpoch, cib.epoch, cib.numUpdates, e.kind, e.subject, e.from, e.to, JSON.stringify(e.payload));
-  return { ...e, seq: Number(info.lastInsertRowid), at: now, cib };
+  return Object.assign({}, e, { seq: Number(info.lastInsertRowid), at: now, cib });
 }
 
 /** Events with seq > `seq`, oldest first, at most `limit`. */

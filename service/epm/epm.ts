@@ -30,7 +30,7 @@ function towerAddress(ctx: CallContext): string {
 }
 
 function towerFor(e: Endpoint, ctx: CallContext): Buffer {
-  return buildTcpTower({ iface: e.iface, transfer: { ...NDR_SYNTAX, minor: 0 }, port: e.port, address: towerAddress(ctx) });
+  return buildTcpTower({ iface: e.iface, transfer: { uuid: NDR_SYNTAX.uuid, version: NDR_SYNTAX.version, minor: 0 }, port: e.port, address: towerAddress(ctx) });
 }
 
 /** twr_t: conformant struct { tower_length; octets[tower_length] } (max_count hoisted first). */

@@ -49,7 +49,7 @@ export class Reassembler {
       if (this.calls.size >= this.maxCalls) throw new DecodeError(`more than ${this.maxCalls} fragmented requests in flight`);
       // The header fields only: the fragment's stub lies in the socket's chunk, which must not
       // stay alive (uncounted) for as long as the call is being reassembled.
-      c = { first: { ...p, stub: Buffer.alloc(0) }, parts: [], size: 0, startedAt: Date.now() };
+      c = { first: Object.assign({}, p, { stub: Buffer.alloc(0) }), parts: [], size: 0, startedAt: Date.now() };
       this.calls.set(p.callId, c);
     } else if (!c) {
       throw new DecodeError(`call ${p.callId}: a fragment without a first fragment`);
@@ -65,7 +65,7 @@ export class Reassembler {
     this.heldBytes += p.stub.length;
     if (!last) return null;
     this.drop(p.callId);
-    return { ...c.first, flags: c.first.flags | PFC.LAST_FRAG, stub: Buffer.concat(c.parts) };
+    return Object.assign({}, c.first, { flags: c.first.flags | PFC.LAST_FRAG, stub: Buffer.concat(c.parts) });
   }
 
   drop(callId: number): void {

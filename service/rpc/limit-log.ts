@@ -19,6 +19,6 @@ export class LimitLog {
       return;
     }
     this.last.set(kind, { at: now, suppressed: 0 });
-    this.logger.warn({ ...obj, limit: kind, suppressedSinceLast: e?.suppressed ?? 0 }, msg);
+    this.logger.warn(Object.assign({}, obj, { limit: kind, suppressedSinceLast: e?.suppressed ?? 0 }), msg);
   }
 }

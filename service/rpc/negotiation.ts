@@ -390,7 +390,7 @@ export class Negotiator {
     const msg = err instanceof Error ? err.message : String(err);
     const line = { leg, mech: s.ctx.mechanism, authType: s.type, authLevel: s.level, authContextId: s.contextId, code, error: msg };
     if (err instanceof SecurityError) this.deps.log().warn(line, 'authentication refused');
-    else this.deps.log().error({ ...line, err }, 'authentication failed with an internal error');
+    else this.deps.log().error(Object.assign({}, line, { err }), 'authentication failed with an internal error');
   }
 }
 

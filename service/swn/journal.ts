@@ -33,6 +33,7 @@ import {
   type JournalCounter,
   type NotificationOutcome,
   type NotificationRow,
+  type RegistrationChanges,
   type RegistrationRow,
 } from '../../store/registrations.ts';
 import type { Registration, RegistryObserver, RemoveReason } from './registry.ts';
@@ -138,10 +139,10 @@ export class RegistrationJournal implements RegistryObserver {
   constructor(opts: JournalOptions) {
     this.opts = opts;
     this.now = opts.now ?? Date.now;
-    this.limits = { ...DEFAULT_JOURNAL_LIMITS, ...(opts.limits ?? {}) };
+    this.limits = Object.assign({}, DEFAULT_JOURNAL_LIMITS, opts.limits);
     this.storedRows = countRows(opts.store);
     this.checkDisk();
-    if (this.budget) opts.logger.debug({ ...this.budget, diskLow: this.diskLow }, 'store budget for client tables set');
+    if (this.budget) opts.logger.debug(Object.assign({}, this.budget, { diskLow: this.diskLow }), 'store budget for client tables set');
   }
 
   /**
@@ -334,14 +335,10 @@ export class RegistrationJournal implements RegistryObserver {
       notifications: this.over(this.storedRows.notifications + notes.length, this.limits.maxAuditRows),
     };
     try {
-      const pruned = writeRegistrationChanges(this.opts.store, {
-        upserts: ups.map((r) => this.row(r)),
-        removals: rms,
-        notifications: notes.map((a) => this.noteRow(a)),
-        ...(prune.registrations + prune.notifications > 0 ? { prune } : {}),
-        counters: this.unsaved,
-        ...(this.lastFailure !== null && this.failingSince !== null ? { lastFailure: this.lastFailure } : {}),
-      });
+      const changes: RegistrationChanges = { upserts: ups.map((r) => this.row(r)), removals: rms, notifications: notes.map((a) => this.noteRow(a)), counters: this.unsaved };
+      if (prune.registrations + prune.notifications > 0) changes.prune = prune;
+      if (this.lastFailure !== null && this.failingSince !== null) changes.lastFailure = this.lastFailure;
+      const pruned = writeRegistrationChanges(this.opts.store, changes);
       this.unsaved = zero();
       // The prune ran in the same transaction, which counted it in the store too.
       this.totals.pruned_registration_rows += pruned.registrations;
@@ -490,14 +487,13 @@ export class RegistrationJournal implements RegistryObserver {
   }
 
   stats(): JournalStats {
-    return {
-      ...this.totals,
+    return Object.assign({}, this.totals, {
       pending: { upserts: this.upserts.size, removals: this.removals.size, audit: this.notes.length },
       stored: { ...this.storedRows },
       failingSince: this.failingSince,
       budget: this.budget,
       diskLow: this.diskLow,
-    };
+    });
   }
 
   /**

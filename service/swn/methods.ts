@@ -137,16 +137,17 @@ export function witnessInterface(registry: WitnessRegistry, logger: Logger, auth
       },
     ],
   ]);
-  return {
+  const iface: RpcInterfaceDef = {
     name: 'witness',
     uuid: WITNESS_INTERFACE.uuid,
     versionMajor: WITNESS_INTERFACE.versionMajor,
     versionMinor: WITNESS_INTERFACE.versionMinor,
     ops,
-    ...(authorize ? { authorize } : {}),
     rundown: (association) => {
       const n = registry.rundown(association);
       if (n > 0) log.info({ association, registrations: n }, 'association ended; its registrations are run down');
     },
   };
+  if (authorize) iface.authorize = authorize;
+  return iface;
 }

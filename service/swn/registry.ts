@@ -156,7 +156,7 @@ export class WitnessRegistry {
     this.now = opts.now ?? Date.now;
     this.deadlines = new DeadlineQueue(this.now);
     this.unusedMs = opts.unusedTimeoutMs ?? 30_000;
-    this.limits = { ...DEFAULT_REGISTRATION_LIMITS, ...(opts.limits ?? {}) };
+    this.limits = Object.assign({}, DEFAULT_REGISTRATION_LIMITS, opts.limits);
   }
 
   get size(): number {
@@ -226,7 +226,7 @@ export class WitnessRegistry {
     // 2b. Longer than any name a client sends (MAX_NAME_CHARS says why): refused before anything
     //     is kept or logged in full.
     const tooLong = overlong({ netName, ipAddress, clientName, shareName: ex ? (req.shareName ?? null) : null });
-    if (tooLong !== null) return { ...fail(WinError.INVALID_PARAMETER), tooLong };
+    if (tooLong !== null) return Object.assign(fail(WinError.INVALID_PARAMETER), { tooLong });
     // 3. NetName must be one of ours.
     if (!this.netNameOk(netName)) return fail(WinError.INVALID_PARAMETER);
     // 4. The IP must be one of the interfaces (we are a scale-out style cluster: every share is
@@ -243,12 +243,12 @@ export class WitnessRegistry {
     if (shareName !== null) {
       const shares = this.opts.getView()?.shares ?? [];
       const known = (n: string): boolean => shares.some((s) => s.name.toLowerCase() === n);
-      if (shares.length > 0 && !known(shareName.toLowerCase()) && !known('homes')) return { ...fail(WinError.INVALID_STATE), unknownShare: true };
+      if (shares.length > 0 && !known(shareName.toLowerCase()) && !known('homes')) return Object.assign(fail(WinError.INVALID_STATE), { unknownShare: true });
     }
     // 6. Room for it: beyond a cap the client hears "insufficient system resources" and retries
     //    elsewhere or later (MS-SWN §3.2.4.1).
     const limit = this.capReached(client, clientName);
-    if (limit !== null) return { ...fail(WinError.NO_SYSTEM_RESOURCES), limit };
+    if (limit !== null) return Object.assign(fail(WinError.NO_SYSTEM_RESOURCES), { limit });
     const now = this.now();
     const handle = newHandle();
     const reg: Registration = {

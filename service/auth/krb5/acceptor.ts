@@ -89,7 +89,7 @@ export class KerberosAcceptor implements SecurityContext {
       // cached; a SID it cannot name stays a SID).
       if (!r.complete || id === null || this.nameGroups === undefined) return Promise.resolve(r);
       return this.nameGroups(id).then((groups) => {
-        this.id = { ...id, groups };
+        this.id = Object.assign({}, id, { groups });
         return r;
       });
     } catch (e) {
