@@ -159,17 +159,25 @@ export function killOnExit(pid: number | undefined): () => void {
  * finer than /proc/PID/stat's 10 ms ticks, for one fan-out of a few hundred milliseconds.
  */
 export function threadsCpuMs(pid: number): number {
+  return threadsCpuSplit(pid).total;
+}
+
+/** threadsCpuMs, and the part of it the main thread (the one whose id is the pid) used. */
+export function threadsCpuSplit(pid: number): { total: number; main: number } {
   let ns = 0;
+  let mainNs = 0;
   try {
     for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
       try {
-        ns += Number((fs.readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]) ?? 0);
+        const v = Number((fs.readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]) ?? 0);
+        ns += v;
+        if (t === String(pid)) mainNs = v;
       } catch {
         // thread gone
       }
     }
   } catch {
-    return NaN;
+    return { total: NaN, main: NaN };
   }
-  return ns / 1e6;
+  return { total: ns / 1e6, main: mainNs / 1e6 };
 }
