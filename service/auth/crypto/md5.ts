@@ -202,19 +202,28 @@ function update(data: Uint8Array): void {
   while (i < n) partial[fill++] = data[i++] ?? 0;
 }
 
-/** Pads (RFC 1321 §3.1-2) and writes the 16-byte digest to out[at]. */
-function finish(out: Uint8Array, at: number): void {
-  const bits = length * 8;
-  partial[fill++] = 0x80;
+/**
+ * MD5's final padding (RFC 1321 §3.1-2) for a running hash kept by the caller: `tail[0..fill)` are
+ * the bytes not yet compressed (tail is a 64-byte block it may overwrite) and `total` the length of
+ * the whole stream hashed. Leaves the digest's four words in `st`.
+ */
+export function md5Pad(st: Int32Array, tail: Uint8Array, fill: number, total: number): void {
+  const bits = total * 8;
+  tail[fill++] = 0x80;
   if (fill > 56) {
-    partial.fill(0, fill, 64);
-    md5Block(state, partial, 0);
+    tail.fill(0, fill, 64);
+    md5Block(st, tail, 0);
     fill = 0;
   }
-  partial.fill(0, fill, 56);
-  putLe32(partial, 56, bits >>> 0);
-  putLe32(partial, 60, Math.floor(bits / 0x100000000));
-  md5Block(state, partial, 0);
+  tail.fill(0, fill, 56);
+  putLe32(tail, 56, bits >>> 0);
+  putLe32(tail, 60, Math.floor(bits / 0x100000000));
+  md5Block(st, tail, 0);
+}
+
+/** Pads and writes the 16-byte digest to out[at]. */
+function finish(out: Uint8Array, at: number): void {
+  md5Pad(state, partial, fill, length);
   for (let w = 0; w < 4; w++) putLe32(out, at + 4 * w, state[w] ?? 0);
 }
 
@@ -255,5 +264,10 @@ export function hmacMd5(key: Uint8Array, ...parts: Uint8Array[]): Buffer {
   update(inner);
   const out = Buffer.allocUnsafe(16);
   finish(out, 0);
+  // The scratch held the key and the inner hash state: not left lying in memory.
+  keyBlock.fill(0);
+  pad.fill(0);
+  inner.fill(0);
+  partial.fill(0);
   return out;
 }

@@ -29,7 +29,7 @@
 //   bytes); its sequence numbers and RC4 positions are fields of the one session object.
 
 import crypto from 'node:crypto';
-import { md5Block, MD5_IV, putLe32 } from '../crypto/md5.ts';
+import { md5Block, MD5_IV, md5Pad, putLe32 } from '../crypto/md5.ts';
 import { rc4Schedule, rc4Xor } from '../crypto/rc4.ts';
 import { NegotiateFlag } from './constants.ts';
 import { ntlmError } from './errors.ts';
@@ -85,28 +85,14 @@ function hmacMd5Seq8(pads: Int32Array, p: number, seq: number, m: Uint8Array, ou
     fill = 0;
   }
   for (; pos < m.length; pos++) tail[fill++] = m[pos] ?? 0;
-  tail[fill++] = 0x80;
-  if (fill > 56) {
-    tail.fill(0, fill, 64);
-    md5Block(work, tail, 0);
-    fill = 0;
-  }
-  tail.fill(0, fill, 56);
-  const bits = (64 + total) * 8; // the pad block is part of the hashed stream
-  putLe32(tail, 56, bits);
-  putLe32(tail, 60, Math.floor(bits / 0x100000000));
-  md5Block(work, tail, 0);
+  md5Pad(work, tail, fill, 64 + total); // the pad block is part of the hashed stream
   // Outer hash over the 16-byte inner digest, after the 64-byte outer pad.
   for (let w = 0; w < 4; w++) putLe32(tail, w * 4, work[w] ?? 0);
-  tail[16] = 0x80;
-  tail.fill(0, 17, 56);
-  putLe32(tail, 56, (64 + 16) * 8);
-  putLe32(tail, 60, 0);
   work[0] = pads[p + 4] ?? 0;
   work[1] = pads[p + 5] ?? 0;
   work[2] = pads[p + 6] ?? 0;
   work[3] = pads[p + 7] ?? 0;
-  md5Block(work, tail, 0);
+  md5Pad(work, tail, 16, 64 + 16);
   putLe32(out, at, work[0] ?? 0);
   putLe32(out, at + 4, work[1] ?? 0);
 }
