@@ -253,8 +253,8 @@ export interface ParsedFragment {
 
 /** Parses one whole fragment and says where its parts lie (see FragmentLayout). */
 export function parseFragment(buf: Buffer): ParsedFragment {
-  const pdu = parsePdu(buf);
   const h = parseHeader(buf);
+  const pdu = parseBody(buf, h);
   let stubStart = HEADER_SIZE;
   if (h.ptype === PType.REQUEST) stubStart += 8 + ((h.flags & PFC.OBJECT_UUID) !== 0 ? 16 : 0);
   else if (h.ptype === PType.RESPONSE) stubStart += 8;
@@ -269,10 +269,14 @@ export function parseFragment(buf: Buffer): ParsedFragment {
 
 /** Parses one whole fragment (exactly frag_length bytes, as the Deframer delivers them). */
 export function parsePdu(buf: Buffer): Pdu {
+  return parseBody(buf, parseHeader(buf));
+}
+
+/** parsePdu after the header, which the caller has read (parseFragment needs it too). */
+function parseBody(buf: Buffer, h: Header): Pdu {
   // Each PDU is one object literal with the header's fields written out: `{ ...common, ptype, … }`
   // (an object spread followed by properties) is a slow path in V8 11, ~8 µs per PDU against
   // ~0.1 µs, and every PDU of every client passes here.
-  const h = parseHeader(buf);
   if (h.bigEndian) throw new DecodeError('big-endian data representation is not supported');
   if (h.fragLength !== buf.length) throw new DecodeError(`frag_length ${h.fragLength} but the fragment holds ${buf.length} bytes`);
   const r = new ByteReader(buf, HEADER_SIZE);
