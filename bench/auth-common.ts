@@ -45,34 +45,6 @@ export function cpuMs(pid: number): number {
   return (Number(f[11]) + Number(f[12])) * TICK_MS;
 }
 
-/**
- * CPU time (ms) of one process's threads, summed by thread name (the stat file of each task in /proc/PID/task): Node's
- * main thread is named after the program ("node"), V8's compiler and GC helpers "V8 DefaultWorke",
- * libuv's pool "libuv-worker".
- */
-export function threadCpuMs(pid: number): Map<string, number> {
-  const out = new Map<string, number>();
-  let tasks: string[];
-  try {
-    tasks = fs.readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return out;
-  }
-  for (const t of tasks) {
-    let s: string;
-    try {
-      s = fs.readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
-    } catch {
-      continue;
-    }
-    const name = s.slice(s.indexOf('(') + 1, s.lastIndexOf(')'));
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    const label = t === String(pid) ? 'main' : name;
-    out.set(label, (out.get(label) ?? 0) + (Number(f[11]) + Number(f[12])) * TICK_MS);
-  }
-  return out;
-}
-
 /** CPU time (ms) of these processes and all their live descendants (processes gone by now are not counted). */
 export function treeCpuMs(roots: number[]): { total: number; pids: Map<number, number> } {
   const parent = new Map<number, number>();
